@@ -1,0 +1,82 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written output."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically write unless the file already holds exactly these bytes; True if written."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    write_atomic(path, data)
+    return True
+
+
+class Staging:
+    """Files for one build, written to temp files as they come and renamed at ``commit``.
+
+    Memory stays flat on large builds, and ``discard`` leaves the previous outputs byte for
+    byte when any issue turned out to be invalid.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pending: list[tuple[Path, Path]] = []
+
+    def add(self, relative: str, data: bytes) -> None:
+        target = self.root / relative
+        try:
+            if target.stat().st_size == len(data) and target.read_bytes() == data:
+                return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
+        except FileNotFoundError:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        self._pending.append((Path(tmp), target))
+
+    def read(self, relative: str) -> bytes:
+        """The file's bytes as they will be after ``commit``."""
+        target = self.root / relative
+        for tmp, staged in reversed(self._pending):
+            if staged == target:
+                return tmp.read_bytes()
+        return target.read_bytes()
+
+    @property
+    def changed(self) -> list[Path]:
+        return [target for _, target in self._pending]
+
+    def commit(self) -> list[Path]:
+        """Rename every staged file into place; return the paths that changed."""
+        for tmp, target in self._pending:
+            os.replace(tmp, target)
+        done, self._pending = self.changed, []
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
+        self._pending = []

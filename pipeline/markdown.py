@@ -1,0 +1,138 @@
+"""The one Markdown setup (markdown-it-py, CommonMark) and its HTML render rules.
+
+Raw HTML in entries is not parsed (``html: False``), so ``<script>`` arrives as text and is
+escaped; markdown-it's link validation drops ``javascript:`` and similar URLs. Each output
+asks for HTML with its own rules: where images point (relative on the web page, absolute in
+feeds and email) and, for email and WeChat, inline ``style`` attributes per tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+
+from .model import Markdown
+
+
+@lru_cache(maxsize=1)
+def parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def parse(source: str, line: int = 1) -> Markdown:
+    """Parse a Markdown fragment once; renderers reuse its tokens."""
+    return Markdown(source=source, tokens=tuple(parser().parse(source)), line=line)
+
+
+def is_relative_path(url: str) -> bool:
+    """A path into the issue folder, as opposed to a URL, an absolute path or a fragment."""
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and not url.startswith(("/", "#"))
+
+
+def iter_inline(tokens: Sequence[Token]):
+    """Every inline child token (text, link_open, image, …) in document order."""
+    for token in tokens:
+        if token.children:
+            yield from token.children
+
+
+def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
+    """``(src, file line)`` of every image in the fragment."""
+    found = []
+    for token in fragment.tokens:
+        if token.type == "inline" and token.children:
+            line = fragment.line + (token.map[0] if token.map else 0)
+            for child in token.children:
+                if child.type == "image":
+                    found.append((str(child.attrGet("src") or ""), line))
+    return found
+
+
+class StyledRenderer(RendererHTML):
+    """HTML renderer with a hook for image URLs, link targets and inline styles per tag.
+
+    Tokens are shared between outputs, so attributes are added to copies, never to the
+    tokens themselves.
+    """
+
+    def __init__(
+        self,
+        rewrite_src: Callable[[str], str] | None = None,
+        styles: Mapping[str, str] | None = None,
+        link_attrs: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(parser())
+        self.rewrite_src = rewrite_src
+        self.styles = styles or {}
+        self.link_attrs = link_attrs or {}
+
+    def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:  # noqa: N802
+        token = tokens[idx]
+        extra = self._extra_attrs(token)
+        if not extra:
+            return super().renderToken(tokens, idx, options, env)
+        copy = token.copy()
+        copy.attrs = {**token.attrs, **extra}
+        return super().renderToken([*tokens[:idx], copy, *tokens[idx + 1 :]], idx, options, env)
+
+    def _extra_attrs(self, token: Token) -> dict[str, str]:
+        if token.nesting == -1:
+            return {}
+        extra: dict[str, str] = {}
+        style = self.styles.get(token.tag)
+        if style:
+            extra["style"] = style
+        if token.type == "link_open" and self.link_attrs:
+            extra.update(self.link_attrs)
+        return extra
+
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        src = str(token.attrGet("src") or "")
+        if self.rewrite_src is not None:
+            src = self.rewrite_src(src)
+        alt = self.renderInlineAsText(token.children or [], options, env)
+        style = self.styles.get("img")
+        style_attr = f' style="{escapeHtml(style)}"' if style else ""
+        title = token.attrGet("title")
+        title_attr = f' title="{escapeHtml(str(title))}"' if title else ""
+        return f'<img src="{escapeHtml(src)}" alt="{escapeHtml(alt)}"{title_attr}{style_attr}>'
+
+    def code_inline(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        style = self.styles.get("code")
+        style_attr = f' style="{escapeHtml(style)}"' if style else ""
+        return f"<code{style_attr}>{escapeHtml(tokens[idx].content)}</code>"
+
+    def code_block(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return self._pre(tokens[idx].content)
+
+    def fence(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return self._pre(tokens[idx].content)
+
+    def _pre(self, content: str) -> str:
+        pre = self.styles.get("pre")
+        code = self.styles.get("code_block")
+        pre_attr = f' style="{escapeHtml(pre)}"' if pre else ""
+        code_attr = f' style="{escapeHtml(code)}"' if code else ""
+        return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
+
+
+def to_html(
+    fragment: Markdown | None,
+    rewrite_src: Callable[[str], str] | None = None,
+    styles: Mapping[str, str] | None = None,
+    link_attrs: Mapping[str, str] | None = None,
+) -> str:
+    """Render a parsed fragment to HTML with the given output's rules."""
+    if fragment is None:
+        return ""
+    renderer = StyledRenderer(rewrite_src, styles, link_attrs)
+    return renderer.render(list(fragment.tokens), parser().options, {})

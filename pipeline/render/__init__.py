@@ -1,0 +1,145 @@
+"""Renderers: model → bytes. Nothing here writes files or sends anything.
+
+Each output module exposes ``render_issue(issue, ctx) -> dict[path, bytes]`` (paths relative
+to the output folder) and, for outputs that span issues, ``render_site(cards, ctx)``. Site
+outputs work from :class:`Card` summaries kept by the build, so an unchanged issue is never
+loaded again to rebuild the index or the feeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import Config
+from ..markdown import is_relative_path
+from ..model import Issue, Paper
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the index page and the feeds need to know of one issue."""
+
+    id: str
+    title: str
+    date: str
+    publish_at: str
+    summary: str | None
+    tags: list[str]
+    draft: bool
+    cover_url: str | None
+    papers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def published(self) -> datetime:
+        return datetime.fromisoformat(self.publish_at)
+
+    def is_public(self, now: datetime) -> bool:
+        return not self.draft and self.published <= now
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Card":
+        return cls(**data)
+
+
+class RenderContext:
+    """Settings, templates and URL rules shared by every renderer in one build."""
+
+    def __init__(self, config: Config, now: datetime, content_of: Callable[[str], str] | None = None) -> None:
+        self.config = config
+        self.site = config.site
+        self.now = now
+        self._content_of = content_of
+
+    @cached_property
+    def templates(self):  # jinja2.Environment; imported here to keep `publish --help` fast
+        import jinja2
+
+        loader = jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(self.config.templates_dir)), jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))]
+        )
+        env = jinja2.Environment(
+            loader=loader,
+            autoescape=jinja2.select_autoescape(["html", "mjml", "xml", "htm"], default_for_string=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.globals.update(site=self.site, issue_url=self.issue_url, absolute=self.site.absolute)
+        return env
+
+    def issue_url(self, issue_id: str) -> str:
+        """Absolute URL of an issue's web page."""
+        return self.site.absolute(f"issues/{issue_id}/")
+
+    def asset_url(self, issue: Issue, src: str) -> str:
+        """An image reference made absolute (feeds, email and WeChat cannot resolve relative paths)."""
+        if is_relative_path(src):
+            return self.site.absolute(f"issues/{issue.id}/{src}")
+        return src
+
+    def feed_content(self, issue_id: str) -> str:
+        """The full HTML of an issue as feeds carry it (kept by the build per issue)."""
+        if self._content_of is None:
+            raise KeyError(issue_id)
+        return self._content_of(issue_id)
+
+
+def paper_links(paper: Paper) -> list[tuple[str, str]]:
+    """``(label, url)`` buttons for a paper: its landing page and its PDF."""
+    links = []
+    if paper.url:
+        links.append(("论文主页" if not paper.arxiv else "arXiv", paper.url))
+    if paper.pdf:
+        links.append(("PDF", paper.pdf))
+    return links
+
+
+def make_card(issue: Issue, ctx: RenderContext) -> Card:
+    return Card(
+        id=issue.id,
+        title=issue.title,
+        date=issue.date.isoformat(),
+        publish_at=issue.publish_at.isoformat(),
+        summary=issue.summary,
+        tags=list(issue.tags),
+        draft=issue.draft,
+        cover_url=ctx.asset_url(issue, issue.cover) if issue.cover else None,
+        papers=[
+            {
+                "slug": p.slug,
+                "anchor": p.anchor,
+                "title": p.title,
+                "title_translated": p.title_translated,
+                "authors": list(p.authors),
+                "arxiv": p.arxiv,
+                "url": p.url,
+                "pdf": p.pdf,
+                "rating": p.rating,
+                "tags": list(p.tags),
+                "venue": p.venue,
+                "year": p.year,
+            }
+            for p in issue.papers
+        ],
+    )
+
+
+def templates_fingerprint(config: Config) -> str:
+    """Hash of the packaged and the folder's templates, so a template edit rebuilds."""
+    digest = hashlib.sha256()
+    for root in (PACKAGE_TEMPLATES, config.templates_dir):
+        if root.is_dir():
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
