@@ -91,3 +91,12 @@ def example_issues(example_config: Config) -> dict[str, Issue]:
 @pytest.fixture
 def ctx(example_config: Config) -> RenderContext:
     return RenderContext(example_config, NOW)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; ``.messages`` holds what it accepted."""
+    from servers import SMTPServer
+
+    with SMTPServer() as server:
+        yield server

@@ -1,0 +1,282 @@
+"""The ledger: SQLite state of what went where, once. The only state the tool keeps.
+
+One row per (issue, channel) in ``runs`` says how far a channel got with an issue; one row
+per (issue, channel, recipient) in ``deliveries`` says what happened to each message. A row
+is written *before* the attempt (``pending``) and updated right after the remote's answer,
+each in its own transaction, so a kill at any moment leaves at most the messages in flight
+unaccounted for. Schema changes are numbered migrations applied in one transaction each.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import LedgerError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE runs (
+            issue_id     TEXT NOT NULL,
+            channel      TEXT NOT NULL,
+            state        TEXT NOT NULL,            -- running | done | failed | partial | skipped
+            content_hash TEXT,
+            started_at   TEXT,
+            finished_at  TEXT,
+            remote       TEXT NOT NULL DEFAULT '{}', -- JSON: media_id, publish_id, article_url, …
+            last_error   TEXT,
+            PRIMARY KEY (issue_id, channel)
+        );
+        CREATE TABLE deliveries (
+            issue_id     TEXT NOT NULL,
+            channel      TEXT NOT NULL,
+            recipient    TEXT NOT NULL,            -- '' for channels without recipients
+            state        TEXT NOT NULL,            -- pending | sent | failed
+            content_hash TEXT,
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            response     TEXT,                     -- the remote's answer (SMTP reply, HTTP body)
+            error        TEXT,
+            updated_at   TEXT NOT NULL,
+            PRIMARY KEY (issue_id, channel, recipient)
+        );
+        CREATE INDEX deliveries_state ON deliveries (issue_id, channel, state);
+        CREATE TABLE subscribers (
+            email        TEXT PRIMARY KEY,         -- normalised address
+            name         TEXT NOT NULL DEFAULT '',
+            status       TEXT NOT NULL,            -- pending | active | unsubscribed | bounced | complained
+            source       TEXT NOT NULL DEFAULT '', -- csv:<file> | cli | web | bounce | …
+            created_at   TEXT NOT NULL,
+            updated_at   TEXT NOT NULL,
+            status_reason TEXT,
+            soft_bounces INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE tokens (
+            key          TEXT PRIMARY KEY,         -- e.g. wechat:<app_id>
+            value        TEXT NOT NULL,
+            expires_at   REAL NOT NULL             -- unix time
+        );
+        """,
+    ),
+]
+
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Run:
+    issue_id: str
+    channel: str
+    state: str
+    content_hash: str | None
+    started_at: str | None
+    finished_at: str | None
+    remote: dict[str, Any]
+    last_error: str | None
+
+
+class Ledger:
+    """A connection to the state database. Open one per process (or thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path}: the state database cannot be used ({exc})", hint="move the file aside to start a fresh ledger") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, so two processes never interleave a read-then-write."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utcnow()))
+
+    # runs -------------------------------------------------------------------------------
+
+    def run(self, issue_id: str, channel: str) -> Run | None:
+        row = self.db.execute("SELECT * FROM runs WHERE issue_id=? AND channel=?", (issue_id, channel)).fetchone()
+        if row is None:
+            return None
+        return Run(**{**dict(row), "remote": json.loads(row["remote"] or "{}")})
+
+    def runs(self, issue_id: str | None = None) -> list[Run]:
+        sql, args = "SELECT * FROM runs", ()
+        if issue_id:
+            sql, args = sql + " WHERE issue_id=?", (issue_id,)
+        rows = self.db.execute(sql + " ORDER BY issue_id, channel", args).fetchall()
+        return [Run(**{**dict(r), "remote": json.loads(r["remote"] or "{}")}) for r in rows]
+
+    def start_run(self, issue_id: str, channel: str, content_hash: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO runs (issue_id, channel, state, content_hash, started_at)
+                   VALUES (?, ?, 'running', ?, ?)
+                   ON CONFLICT (issue_id, channel) DO UPDATE SET
+                     state='running', content_hash=excluded.content_hash, started_at=excluded.started_at,
+                     finished_at=NULL, last_error=NULL""",
+                (issue_id, channel, content_hash, utcnow()),
+            )
+
+    def finish_run(self, issue_id: str, channel: str, state: str, error: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET state=?, finished_at=?, last_error=? WHERE issue_id=? AND channel=?",
+                (state, utcnow(), error, issue_id, channel),
+            )
+
+    def mark_skipped(self, issue_id: str, channel: str, reason: str) -> None:
+        """Record that the scheduler deliberately did not send (e.g. outside catch-up)."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO runs (issue_id, channel, state, finished_at, last_error) VALUES (?, ?, 'skipped', ?, ?)
+                   ON CONFLICT (issue_id, channel) DO UPDATE SET state='skipped', finished_at=excluded.finished_at,
+                     last_error=excluded.last_error WHERE runs.state NOT IN ('done', 'running', 'partial')""",
+                (issue_id, channel, utcnow(), reason),
+            )
+
+    def set_remote(self, issue_id: str, channel: str, **values: Any) -> None:
+        """Merge remote ids (media_id, publish_id, article_url, …) into the run's record."""
+        with self.transaction() as db:
+            row = db.execute("SELECT remote FROM runs WHERE issue_id=? AND channel=?", (issue_id, channel)).fetchone()
+            remote = json.loads(row["remote"]) if row else {}
+            remote.update({k: v for k, v in values.items() if v is not None})
+            db.execute("UPDATE runs SET remote=? WHERE issue_id=? AND channel=?", (json.dumps(remote, ensure_ascii=False), issue_id, channel))
+
+    def remote(self, issue_id: str, channel: str) -> dict[str, Any]:
+        run = self.run(issue_id, channel)
+        return run.remote if run else {}
+
+    def reset(self, issue_id: str, channel: str) -> None:
+        """Forget an issue's deliveries on a channel (for --resend)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM deliveries WHERE issue_id=? AND channel=?", (issue_id, channel))
+            db.execute("DELETE FROM runs WHERE issue_id=? AND channel=?", (issue_id, channel))
+
+    # deliveries -------------------------------------------------------------------------
+
+    def add_pending(self, issue_id: str, channel: str, recipients: Iterable[str], content_hash: str) -> int:
+        """Snapshot the recipients of a send; existing rows (sent or not) are kept. Returns rows added."""
+        now = utcnow()
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                """INSERT OR IGNORE INTO deliveries (issue_id, channel, recipient, state, content_hash, updated_at)
+                   VALUES (?, ?, ?, 'pending', ?, ?)""",
+                ((issue_id, channel, r, content_hash, now) for r in recipients),
+            )
+            return db.total_changes - before
+
+    def record(self, issue_id: str, channel: str, recipient: str, state: str, response: str | None = None, error: str | None = None) -> None:
+        """Record one attempt's outcome; its own transaction, committed before the next send."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO deliveries (issue_id, channel, recipient, state, attempts, response, error, updated_at)
+                   VALUES (?, ?, ?, ?, 1, ?, ?, ?)
+                   ON CONFLICT (issue_id, channel, recipient) DO UPDATE SET
+                     state=excluded.state, attempts=deliveries.attempts + 1, response=excluded.response,
+                     error=excluded.error, updated_at=excluded.updated_at""",
+                (issue_id, channel, recipient, state, response, error, utcnow()),
+            )
+
+    def unsent(self, issue_id: str, channel: str, batch: int = 1000) -> Iterator[str]:
+        """Recipients not yet sent, streamed in batches so memory does not grow with the list."""
+        last = ""
+        while True:
+            rows = self.db.execute(
+                """SELECT recipient FROM deliveries WHERE issue_id=? AND channel=? AND state='pending' AND recipient > ?
+                   ORDER BY recipient LIMIT ?""",
+                (issue_id, channel, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row[0]
+            last = rows[-1][0]
+
+    def counts(self, issue_id: str, channel: str) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT state, COUNT(*) FROM deliveries WHERE issue_id=? AND channel=? GROUP BY state", (issue_id, channel)
+        ).fetchall()
+        counts = {"sent": 0, "failed": 0, "pending": 0}
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    def delivery(self, issue_id: str, channel: str, recipient: str = "") -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM deliveries WHERE issue_id=? AND channel=? AND recipient=?", (issue_id, channel, recipient)
+        ).fetchone()
+
+    def last_error(self, issue_id: str, channel: str) -> str | None:
+        row = self.db.execute(
+            """SELECT recipient, error FROM deliveries WHERE issue_id=? AND channel=? AND error IS NOT NULL
+               ORDER BY updated_at DESC LIMIT 1""",
+            (issue_id, channel),
+        ).fetchone()
+        if row is None:
+            return None
+        return f"{row['recipient']}: {row['error']}" if row["recipient"] else row["error"]
+
+    # tokens -----------------------------------------------------------------------------
+
+    def token(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value, expires_at FROM tokens WHERE key=?", (key,)).fetchone()
+        if row is None or row["expires_at"] <= time.time():
+            return None
+        return row["value"]
+
+    def save_token(self, key: str, value: str, expires_at: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", (key, value, expires_at))
+
+    def drop_token(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM tokens WHERE key=?", (key,))
+
+    # subscribers (the suppression list lives here; managed by pipeline.subscribers) -----
+
+    def suppressed(self, email: str) -> bool:
+        row = self.db.execute("SELECT status FROM subscribers WHERE email=?", (email,)).fetchone()
+        return row is not None and row["status"] in SUPPRESSED

@@ -1,0 +1,138 @@
+"""`publish init` and `publish new`: starting points an editor fills in. Never overwrites."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from .config import Config
+from .errors import UsageError
+from .loader import validate_issue_id
+
+CONFIG_TEMPLATE = """\
+# Newsletter settings. Every key is documented in the README ("Configuration").
+# Relative paths are relative to this file's folder. ${NAME} reads NAME from the environment.
+site:
+  title: 我的论文速递                  # newsletter name: page, feed and sender name
+  url: https://digest.example.org/     # where the archive will be served (absolute)
+  language: zh-CN                      # <html lang>, feed language
+  author: 编辑部                        # default author of feeds and WeChat articles
+  description: 每期精选几篇新论文，附中文导读。
+  timezone: Asia/Shanghai              # for publish_at values without an offset
+  publish_time: "08:00"                # default time of day an issue is due
+
+paths:
+  issues: issues                       # one folder per issue: YYYY-MM-DD[-slug]
+  templates: templates                 # your overrides of the packaged templates
+  output: public                       # what `publish build` writes
+  state: .publish/state.db             # the publishing ledger
+
+channels:
+  feed:
+    type: feed
+    items: 20                          # newest issues kept in rss.xml / atom.xml / feed.json
+  email:
+    type: email
+    from: 我的论文速递 <digest@example.org>
+    subscribers: subscribers.csv       # columns: email,name[,status]
+    maildir: outbox/maildir            # without an smtp: block, mail goes to this Maildir
+    # smtp:                            # uncomment to send through a real relay
+    #   host: smtp.example.org
+    #   port: 587
+    #   security: starttls
+    #   username: ${SMTP_USERNAME}
+    #   password: ${SMTP_PASSWORD}
+  wechat:
+    type: wechat
+    mode: export                       # draft / publish need app_id and app_secret
+    # app_id: ${WECHAT_APP_ID}
+    # app_secret: ${WECHAT_APP_SECRET}
+
+schedule:
+  poll: 60                             # seconds between scheduler passes
+  catch_up: 2d                         # older unsent issues are not sent automatically
+"""
+
+ISSUE_TEMPLATE = """\
+title: {title}
+summary: 用一两句话概括本期内容：它会成为邮件预览文字、订阅源摘要和微信摘要。
+intro: |
+  本期导语：为什么选了这几篇论文。
+outro: |
+  欢迎转发给需要的朋友。
+tags: [大模型]
+draft: true        # remove this line when the issue is ready to publish
+"""
+
+ENTRY_TEMPLATE = """\
+---
+title: "Proof Automation with Large Language Models"
+title_translated: 使用大语言模型做自动化证明
+authors: [M Lu, B Delaware, T Zhang]
+venue: "arXiv preprint arXiv:2409.14274"
+year: 2024
+arxiv: "2409.14274"
+rating: 8
+tags: [形式化验证, 大模型]
+---
+一两句话的导语：这篇论文做了什么。
+
+## 研究背景
+
+为什么这个问题重要。
+
+## 问题与挑战
+
+现有方法卡在哪里。
+
+## 如何解决
+
+- 方法要点一
+- 方法要点二
+
+## 实验效果
+
+关键数字与结论。
+
+## 推荐理由
+
+为什么值得读。
+"""
+
+SUBSCRIBERS_TEMPLATE = "email,name,status\nreader@example.org,示例读者,active\n"
+
+
+def _create(path: Path, text: str, created: list[Path]) -> None:
+    if path.exists():
+        raise UsageError(f"{path} already exists; nothing was overwritten")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    created.append(path)
+
+
+def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
+    """Create config.yaml, an example issue and a subscribers file in ``directory``."""
+    if (directory / "config.yaml").exists():
+        raise UsageError(f"{directory / 'config.yaml'} already exists", hint="this folder is already a newsletter")
+    day = (today or date.today()).isoformat()
+    created: list[Path] = []
+    _create(directory / "config.yaml", CONFIG_TEMPLATE, created)
+    _create(directory / "subscribers.csv", SUBSCRIBERS_TEMPLATE, created)
+    _create(directory / "issues" / day / "issue.yaml", ISSUE_TEMPLATE.format(title=f"我的论文速递 · {day}"), created)
+    _create(directory / "issues" / day / "01-example.md", ENTRY_TEMPLATE, created)
+    (directory / "templates").mkdir(exist_ok=True)
+    return created
+
+
+def new_issue(config: Config, day: str, slug: str | None = None, title: str | None = None) -> Path:
+    """Create ``issues/DATE[-SLUG]/`` with issue.yaml and one example entry."""
+    issue_id = f"{day}-{slug}" if slug else day
+    validate_issue_id(issue_id)
+    folder = config.issues_dir / issue_id
+    if folder.exists():
+        raise UsageError(f"issue folder {folder} already exists", hint="pick another --slug for a second issue that day")
+    created: list[Path] = []
+    heading = (title or f"{config.site.title} · {day}").replace('"', "'")
+    _create(folder / "issue.yaml", ISSUE_TEMPLATE.format(title=f'"{heading}"'), created)
+    _create(folder / "01-example.md", ENTRY_TEMPLATE, created)
+    return folder

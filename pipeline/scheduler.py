@@ -1,0 +1,120 @@
+"""`publish scheduler`: a `schedule` loop that publishes each issue when it is due.
+
+It keeps no state of its own: every pass asks the ledger what is done. An issue due longer
+ago than ``schedule.catch_up`` that was never sent on a channel is recorded as skipped there
+(think of a new channel added to a folder with a two-year archive); `publish issue` sends it
+on purpose. The feed channel is never skipped: the feeds always reflect every past issue.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from .build import build
+from .config import Config
+from .errors import PublishError
+from .ledger import Ledger
+from .loader import issue_folders
+from .publisher import load_one, publish_issue, select_channels
+
+log = logging.getLogger("pipeline.scheduler")
+
+
+@dataclass(frozen=True)
+class PassEntry:
+    issue_id: str
+    channel: str
+    status: str  # a Result status, or "skipped"
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.issue_id} {self.channel}: {self.status}" + (f": {self.detail}" if self.detail else "")
+
+
+def run_pass(config: Config, now: datetime | None = None, stop: threading.Event | None = None) -> list[PassEntry]:
+    """One pass: build, then publish every due issue on every channel not yet done."""
+    now = now or datetime.now(timezone.utc)
+    stop = stop or threading.Event()
+    report = build(config, now=now)
+    for problem in report.problems:
+        log.warning("%s", problem.format())
+    entries: list[PassEntry] = []
+    with Ledger(config.state_path) as ledger:
+        for issue_id, _ in issue_folders(config):
+            if stop.is_set():
+                break
+            entries.extend(_due_work(config, ledger, issue_id, now, stop))
+    return entries
+
+
+def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop: threading.Event) -> list[PassEntry]:
+    try:
+        issue = load_one(config, issue_id)
+    except PublishError as exc:
+        log.warning("%s: not published: %s", issue_id, exc)
+        return []
+    if issue.draft or issue.publish_at > now:
+        return []
+    entries = []
+    for name in select_channels(config, issue):
+        run = ledger.run(issue.id, name)
+        if run is not None and run.state in ("done", "skipped"):
+            continue
+        late = now - issue.publish_at > config.catch_up
+        if run is None and late and config.channels[name].type != "feed":
+            reason = f"due {issue.publish_at.isoformat()}, more than {config.catch_up} ago; send with `publish issue {issue.id} --channel {name}`"
+            ledger.mark_skipped(issue.id, name, reason)
+            entries.append(PassEntry(issue.id, name, "skipped", reason))
+            continue
+        try:
+            for result in publish_issue(config, issue.id, [name], now=now, stop=stop):
+                entries.append(PassEntry(issue.id, name, result.status, result.detail))
+        except PublishError as exc:
+            entries.append(PassEntry(issue.id, name, "failed", str(exc)))
+    return entries
+
+
+def run_forever(config: Config, once: bool = False, now: Callable[[], datetime] | None = None, stop: threading.Event | None = None) -> int:
+    """Run passes every ``schedule.poll`` seconds until SIGTERM/SIGINT (or once). Returns the exit code."""
+    import schedule
+
+    stop = stop or threading.Event()
+    clock = now or (lambda: datetime.now(timezone.utc))
+
+    def job() -> None:
+        try:
+            for entry in run_pass(config, clock(), stop):
+                log.info("%s", entry.line())
+        except Exception:  # a job error is logged and the loop goes on
+            log.exception("scheduler pass failed")
+
+    if once:
+        job()
+        return 0
+    _stop_on_signals(stop)
+    scheduler = schedule.Scheduler()
+    scheduler.every(config.poll_seconds).seconds.do(job)
+    log.info("scheduler started: a pass every %ss", int(config.poll_seconds))
+    job()
+    while not stop.is_set():
+        scheduler.run_pending()
+        stop.wait(timeout=min(1.0, max(scheduler.idle_seconds or 1.0, 0.05)))
+    log.info("scheduler stopped")
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT: let the message in flight finish and be recorded, then exit 0."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s: finishing the message in flight", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
