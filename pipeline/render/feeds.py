@@ -1,0 +1,277 @@
+"""Feeds: ``rss.xml`` (RSS 2.0), ``atom.xml`` (Atom 1.0) and ``feed.json`` (JSON Feed 1.1).
+
+One item per public issue, newest first, carrying the issue's full HTML
+(:func:`item_content`, rendered once per issue by the build) and its summary.
+
+feedgen 1.0 writes the XML, but several of its defaults give feeds that readers show broken;
+each is worked around here:
+
+- no ``rel="self"`` link unless one is added, and RSS writes only the first one: we add it;
+- the RSS channel ``<link>`` is whichever link was added last: the alternate link goes last;
+- ``content(type='CDATA')`` writes ``<content type="CDATA">``, which is not Atom: we use
+  ``type='html'`` (escaped text, so ``]]>`` in an issue cannot end a CDATA section either);
+- entry links lose their ``rel``/``type`` in Atom (a loop variable is shadowed), so an
+  enclosure becomes a second alternate link: enclosures and hubs are written by our own
+  extension (:class:`_Extras`) instead of ``link()``;
+- ``updated``/``lastBuildDate`` default to "now": both come from the newest item, so two
+  builds from the same input give byte-identical feeds;
+- lxml refuses control characters in text: they are dropped before they reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from jinja2 import TemplateError
+from lxml import etree
+from markupsafe import Markup
+
+from ..errors import RenderError
+from ..markdown import to_html
+from ..model import Issue, Paper
+from . import Card, RenderContext, paper_links
+
+ITEM_TEMPLATE = "feed_item.html"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+DEFAULT_ITEMS = 20
+# An empty feed still needs an <updated>; a fixed date keeps it reproducible.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Characters XML 1.0 forbids (control characters, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The cover is an image by contract; readers show only image/* enclosures.
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif"}
+
+
+# ---------------------------------------------------------------- item content
+
+
+def item_content(issue: Issue, ctx: RenderContext) -> str:
+    """The full HTML of one issue as a feed item carries it; images point at absolute URLs."""
+    rewrite = lambda src: ctx.asset_url(issue, src)  # noqa: E731
+    try:
+        template = ctx.templates.get_template(ITEM_TEMPLATE)
+        return template.render(
+            issue=issue,
+            issue_link=ctx.issue_url(issue.id),
+            intro_html=Markup(to_html(issue.intro, rewrite_src=rewrite)),
+            outro_html=Markup(to_html(issue.outro, rewrite_src=rewrite)),
+            papers=[_paper_view(paper, rewrite) for paper in issue.papers],
+        )
+    except TemplateError as exc:  # a broken override template is the user's to fix
+        raise RenderError(f"{ITEM_TEMPLATE}: {exc}") from exc
+
+
+def _paper_view(paper: Paper, rewrite: Callable[[str], str]) -> dict[str, Any]:
+    """What the item template shows of one paper; Markdown already rendered (and safe)."""
+    return {
+        "anchor": paper.anchor,
+        "title": paper.title,
+        "title_translated": paper.title_translated,
+        "authors": paper.authors_line,
+        "source": " · ".join(_source_parts(paper)),
+        "rating": f"{paper.rating}/10" if paper.rating is not None else None,
+        "lead_html": Markup(to_html(paper.lead, rewrite_src=rewrite)),
+        "sections": [
+            {"title": s.title, "html": Markup(to_html(s.body, rewrite_src=rewrite))} for s in paper.sections
+        ],
+        "links": paper_links(paper),
+    }
+
+
+def _source_parts(paper: Paper) -> list[str]:
+    """Venue, year and arXiv id as text, without repeating what the venue already says."""
+    parts = [paper.venue] if paper.venue else []
+    venue = paper.venue or ""
+    if paper.year and str(paper.year) not in venue:
+        parts.append(str(paper.year))
+    if paper.arxiv and paper.arxiv_base not in venue:
+        parts.append(f"arXiv:{paper.arxiv}")
+    return parts
+
+
+# ---------------------------------------------------------------- site feeds
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The feed channel's options (first channel of type ``feed``; defaults without one)."""
+
+    items: int = DEFAULT_ITEMS
+    hub: str | None = None
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One feed item, format-neutral."""
+
+    url: str  # also the GUID / Atom id / JSON Feed id: stable across edits of the issue
+    title: str
+    summary: str | None
+    content: str
+    published: datetime
+    tags: list[str]
+    image: str | None
+
+
+def feed_settings(ctx: RenderContext) -> FeedSettings:
+    """Read ``items`` and ``websub_hub`` from the config's feed channel."""
+    for channel in ctx.config.channels.values():
+        if channel.type == "feed":
+            items = channel.options.get("items", DEFAULT_ITEMS)
+            return FeedSettings(items=max(0, int(items)), hub=channel.options.get("websub_hub") or None)
+    return FeedSettings()
+
+
+def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
+    """``rss.xml``, ``atom.xml`` and ``feed.json`` of the newest public issues."""
+    settings = feed_settings(ctx)
+    newest = sorted(cards, key=lambda c: (c.published, c.id), reverse=True)[: settings.items]
+    items = [_item(card, ctx) for card in newest]
+    return {
+        "rss.xml": _feedgen(items, ctx, settings, "rss.xml").rss_str(pretty=True),
+        "atom.xml": _feedgen(items, ctx, settings, "atom.xml").atom_str(pretty=True),
+        "feed.json": _json_feed(items, ctx, settings),
+    }
+
+
+def _item(card: Card, ctx: RenderContext) -> _Item:
+    return _Item(
+        url=ctx.issue_url(card.id),
+        title=card.title,
+        summary=card.summary or None,
+        content=ctx.feed_content(card.id),
+        published=card.published,
+        tags=list(card.tags),
+        image=card.cover_url,
+    )
+
+
+def _description(ctx: RenderContext) -> str:
+    return ctx.site.description or ctx.site.title
+
+
+def _author(ctx: RenderContext) -> str:
+    return ctx.site.author or ctx.site.title
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _feedgen(items: list[_Item], ctx: RenderContext, settings: FeedSettings, self_path: str) -> FeedGenerator:
+    """A FeedGenerator with every field set explicitly (see the module docstring)."""
+    site = ctx.site
+    fg = FeedGenerator()
+    fg.register_extension("extras", _Extras, _EntryExtras)  # before add_entry, which copies it
+    fg.extras.hub = settings.hub
+    fg.id(site.url)
+    fg.title(_xml(site.title))
+    fg.description(_xml(_description(ctx)))
+    fg.language(site.language)  # also Atom's xml:lang
+    fg.author(name=_xml(_author(ctx)))
+    fg.link(href=site.absolute(self_path), rel="self",
+            type="application/rss+xml" if self_path == "rss.xml" else "application/atom+xml")
+    fg.link(href=site.url, rel="alternate")  # last: feedgen makes the last link the RSS <link>
+    fg.updated(items[0].published if items else EPOCH)  # also lastBuildDate
+    for item in items:
+        _add_entry(fg, item)
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, item: _Item) -> None:
+    entry = fg.add_entry(order="append")  # items arrive newest first
+    entry.guid(item.url, permalink=True)  # also the Atom id
+    entry.title(_xml(item.title))
+    entry.link(href=item.url)  # the only link given to feedgen: see the module docstring
+    if item.summary:
+        entry.summary(_xml(item.summary))
+    entry.content(_xml(item.content), type="html")
+    entry.published(item.published)
+    entry.updated(item.published)
+    for tag in item.tags:
+        entry.category(term=_xml(tag))
+    entry.extras.image = item.image
+
+
+class _Extras(BaseExtension):
+    """Feed level: ``<atom:link rel="hub">`` in RSS and Atom (feedgen writes no hub in RSS)."""
+
+    hub: str | None = None
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.hub:
+            etree.SubElement(feed, f"{{{ATOM_NS}}}link", href=self.hub, rel="hub")
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        if self.hub:
+            channel = feed.find("channel")
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=self.hub, rel="hub")
+        return feed
+
+
+class _EntryExtras(BaseEntryExtension):
+    """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``."""
+
+    image: str | None = None
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        if self.image:
+            etree.SubElement(entry, f"{{{ATOM_NS}}}link", href=self.image, rel="enclosure", type=_image_type(self.image))
+        return entry
+
+    def extend_rss(self, item: etree._Element) -> etree._Element:
+        if self.image:
+            # RSS requires a length; 0 is the convention when the size is unknown.
+            etree.SubElement(item, "enclosure", url=self.image, length="0", type=_image_type(self.image))
+        return item
+
+
+def _image_type(url: str) -> str:
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    for suffix, kind in _IMAGE_TYPES.items():
+        if path.endswith(suffix):
+            return kind
+    return "image/jpeg"
+
+
+def _json_feed(items: list[_Item], ctx: RenderContext, settings: FeedSettings) -> bytes:
+    """JSON Feed 1.1, keys sorted so that the same input gives the same bytes."""
+    site = ctx.site
+    feed: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": site.title,
+        "home_page_url": site.url,
+        "feed_url": site.absolute("feed.json"),
+        "description": _description(ctx),
+        "language": site.language,
+        "authors": [{"name": _author(ctx)}],
+        "items": [_json_item(item) for item in items],
+    }
+    if settings.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": settings.hub}]
+    return (json.dumps(feed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(item: _Item) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": item.url,
+        "url": item.url,
+        "title": item.title,
+        "content_html": item.content,
+        "date_published": item.published.isoformat(),
+        "tags": item.tags,
+    }
+    if item.summary:
+        data["summary"] = item.summary
+    if item.image:
+        data["image"] = item.image
+    return data
