@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with the test dependencies and run the whole suite.
+# The browser tests use Debian's chromium; as root it is installed here when missing,
+# otherwise those tests are skipped with a reason.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian's chromium and CJK fonts for the browser tests…"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest "$@"
