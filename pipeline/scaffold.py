@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from .config import Config
-from .errors import UsageError
+from .errors import PublishError
 from .loader import validate_issue_id
 
 CONFIG_TEMPLATE = """\
@@ -104,7 +104,7 @@ SUBSCRIBERS_TEMPLATE = "email,name,status\nreader@example.org,示例读者,activ
 
 def _create(path: Path, text: str, created: list[Path]) -> None:
     if path.exists():
-        raise UsageError(f"{path} already exists; nothing was overwritten")
+        raise PublishError(f"{path} already exists; nothing was overwritten")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     created.append(path)
@@ -113,7 +113,7 @@ def _create(path: Path, text: str, created: list[Path]) -> None:
 def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
     """Create config.yaml, an example issue and a subscribers file in ``directory``."""
     if (directory / "config.yaml").exists():
-        raise UsageError(f"{directory / 'config.yaml'} already exists", hint="this folder is already a newsletter")
+        raise PublishError(f"{directory / 'config.yaml'} already exists", hint="this folder is already a newsletter")
     day = (today or date.today()).isoformat()
     created: list[Path] = []
     _create(directory / "config.yaml", CONFIG_TEMPLATE, created)
@@ -124,15 +124,16 @@ def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
     return created
 
 
-def new_issue(config: Config, day: str, slug: str | None = None, title: str | None = None) -> Path:
-    """Create ``issues/DATE[-SLUG]/`` with issue.yaml and one example entry."""
+def new_issue(config: Config, day: str, slug: str | None = None, title: str | None = None, example: bool = True) -> Path:
+    """Create ``issues/DATE[-SLUG]/`` with issue.yaml and (unless ``example`` is False) one example entry."""
     issue_id = f"{day}-{slug}" if slug else day
     validate_issue_id(issue_id)
     folder = config.issues_dir / issue_id
     if folder.exists():
-        raise UsageError(f"issue folder {folder} already exists", hint="pick another --slug for a second issue that day")
+        raise PublishError(f"issue folder {folder} already exists", hint="pick another --slug for a second issue that day")
     created: list[Path] = []
     heading = (title or f"{config.site.title} · {day}").replace('"', "'")
     _create(folder / "issue.yaml", ISSUE_TEMPLATE.format(title=f'"{heading}"'), created)
-    _create(folder / "01-example.md", ENTRY_TEMPLATE, created)
+    if example:
+        _create(folder / "01-example.md", ENTRY_TEMPLATE, created)
     return folder

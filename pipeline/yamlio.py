@@ -24,7 +24,10 @@ def parse_yaml(text: str, first_line: int = 1) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # For an unclosed [ { or quote the context mark is where it began: the line an editor
+        # has to fix, not the end of the file where YAML gave up. Otherwise the problem mark.
+        opened = exc.context_mark is not None and any(w in (exc.context or "") for w in ("flow", "scanning"))
+        mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
         line = mark.line + first_line if mark is not None else None
         what = exc.problem or "invalid YAML"
         if exc.context:

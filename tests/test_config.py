@@ -33,7 +33,7 @@ def test_bundled_config(example_config):
         (BASIC_CONFIG.replace("Asia/Shanghai", "Mars/Olympus"), "site.timezone: 'Mars/Olympus' is not an IANA time zone"),
         (BASIC_CONFIG.replace('"08:00"', '"8 am"'), "site.publish_time: '8 am' must be HH:MM"),
         (BASIC_CONFIG + "schedule: {catch_up: soon}\n", "schedule.catch_up: 'soon' is not a duration"),
-        ("site: [broken\n", "config.yaml:2: invalid YAML"),
+        ("site: [broken\n", "config.yaml:1: invalid YAML"),
         (BASIC_CONFIG.replace("feed: {type: feed, items: 20}", "wechat: {type: wechat, mode: live}"), "channels.wechat.mode: 'live' is not one of draft, publish, export"),
     ],
 )

@@ -49,7 +49,7 @@ def test_sections_lead_and_order(newsletter):
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        ({"issue.yaml": "title: 好\nsummary: [unclosed\n"}, "issue.yaml:3: error: invalid YAML"),
+        ({"issue.yaml": "title: 好\nsummary: [unclosed\n"}, "issue.yaml:2: error: invalid YAML"),
         ({"issue.yaml": "summary: 没有标题\n"}, "issue.yaml: error: required key 'title' is missing"),
         ({"issue.yaml": "title: 好\ncolour: red\n"}, "issue.yaml:2: error: unknown key 'colour'"),
         ({"issue.yaml": "title: 好\ndate: 2024-10-01\n"}, "issue.yaml:2: error: date 2024-10-01 does not match the folder's date 2024-09-30"),

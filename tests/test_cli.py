@@ -1,0 +1,124 @@
+"""The `publish` command as a user meets it: exit codes, messages without tracebacks, help and docs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from conftest import REPO, write
+from pipeline.cli import cli
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_init_check_build_on_a_new_folder(tmp_path):
+    result = run("init", "letter", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "letter"
+    assert (folder / "config.yaml").is_file()
+    check = run("check", cwd=folder)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "0 error(s)" in check.stdout
+    build = run("build", cwd=folder)
+    assert build.returncode == 0, build.stderr
+    [issue] = (folder / "issues").iterdir()
+    assert (folder / "public" / "issues" / issue.name / "index.html").is_file()
+    again = run("init", "letter", cwd=tmp_path)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_new_scaffolds_an_issue_and_refuses_to_overwrite(example):
+    result = run("new", "2024-10-07", "--slug", "special", cwd=example)
+    assert result.returncode == 0, result.stderr
+    folder = example / "issues" / "2024-10-07-special"
+    assert (folder / "issue.yaml").is_file() and (folder / "01-example.md").is_file()
+    assert run("check", "2024-10-07-special", cwd=example).returncode == 0
+    again = run("new", "2024-10-07", "--slug", "special", cwd=example)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = run("new", "2024-10-7", cwd=example)
+    assert bad.returncode == 2 and "not an issue id" in bad.stderr
+
+
+def test_check_reports_errors_with_exit_1_and_no_traceback(example):
+    write(example / "issues/2024-09-30/04-bad.md", "---\ntitle: Bad\nauthors: []\nrating: 12\n---\n正文\n")
+    result = run("check", cwd=example)
+    assert result.returncode == 1
+    assert "issues/2024-09-30/04-bad.md:4: error: rating: 12 is outside 0..10" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_strict_turns_warnings_into_failure(example):
+    text = (example / "issues/2024-09-30/issue.yaml").read_text()
+    (example / "issues/2024-09-30/issue.yaml").write_text(re.sub(r"(?m)^summary:.*\n", "", text))
+    assert run("check", cwd=example).returncode == 0
+    strict = run("check", "--strict", cwd=example)
+    assert strict.returncode == 1 and "no `summary:`" in strict.stderr
+
+
+def test_check_reports_email_sizes(example):
+    result = run("check", "2024-09-30", cwd=example)
+    assert re.search(r"2024-09-30: email HTML [\d.]+ KB, [\d.]+ KB as sent", result.stdout), result.stdout
+
+
+def test_failed_build_writes_nothing_and_keeps_the_last_good_outputs(example):
+    assert run("build", cwd=example).returncode == 0
+    public = example / "public"
+    before = {p: p.read_bytes() for p in public.rglob("*") if p.is_file()}
+    write(example / "issues/2024-09-30/01-palm.md", "---\ntitle: [broken\n---\n")
+    result = run("build", cwd=example)
+    assert result.returncode == 1
+    assert "01-palm.md:2: error: invalid YAML" in result.stderr
+    after = {p: p.read_bytes() for p in public.rglob("*") if p.is_file()}
+    assert after == before  # the typo did not drop the issue from the feed
+    assert not [p for p in public.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "2024-09-30/../../x", "nope"])
+def test_bad_ids_are_usage_errors(example, bad):
+    for command in (["build", bad], ["check", bad], ["issue", bad]):
+        result = run(*command, cwd=example)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "not an issue id" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_issue_is_a_clear_error(example):
+    result = run("issue", "2030-01-01", cwd=example)
+    assert result.returncode == 2 and "no issue '2030-01-01'" in result.stderr
+
+
+def test_missing_config_says_what_to_do(tmp_path):
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no config.yaml here" in result.stderr and "publish init" in result.stderr
+
+
+def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((prefix + name, command))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, prefix + name + " "))
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), all_commands(cli))
+def test_every_command_has_help_and_is_documented(name, command):
+    assert command.help and command.help.strip(), f"`publish {name}` has no help text"
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"publish {name}" in readme, f"`publish {name}` is not documented in README.md"
+
+
+def test_help_is_fast_to_import():
+    code = "import sys, pipeline.cli; print(sorted(m for m in ('jinja2', 'feedgen', 'mjml', 'markdown_it', 'requests', 'yaml') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout.strip() == "[]", "heavy modules imported at start-up slow down every command"
