@@ -86,6 +86,8 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("max_per_second", (int, float), None, help="Throttle: messages per second across all sessions."),
         Field("max_per_hour", int, None, help="Throttle: sliding one-hour window, for provider quotas."),
         Field("max_errors", int, 50, help="Pause the send when this many recipients have failed."),
+        Field("retries", int, 5, help="Attempts per message when the server says try again (SMTP 4xx) or drops the connection."),
+        Field("retry_delay", (int, float), 2, help="Seconds before the first retry; doubled after each attempt."),
         Field("unsubscribe_secret", str, None, help="HMAC key of unsubscribe links (${VAR}); generated and kept in the state folder when unset."),
         Field("unsubscribe_mailto", str, None, help="Address for the mailto: List-Unsubscribe variant."),
         Field("list_id", str, None, help="List-Id header value; derived from site.url when unset."),
@@ -353,3 +355,28 @@ def load_config(path: Path | str) -> Config:
         arxiv=Options(arxiv, "arxiv"),
         raw_bytes=raw,
     )
+
+
+def reference_markdown() -> str:
+    """The configuration reference tables of README.md, written from the field tables above."""
+    words = {str: "text", int: "integer", float: "number", bool: "bool", dict: "block", list: "list"}
+
+    def table(fields: tuple[Field, ...], prefix: str) -> list[str]:
+        rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for f in fields:
+            kinds = f.type if isinstance(f.type, tuple) else (f.type,)
+            kind = " \\| ".join(f.choices) if f.choices else " or ".join(words[k] for k in kinds)
+            default = "required" if f.required else ("—" if f.default in (None, "") else f"`{f.default}`")
+            rows.append(f"| `{prefix}{f.name}` | {kind} | {default} | {f.help} |")
+        return rows
+
+    parts = [("`site:`", SITE_FIELDS, "site."), ("`paths:`", PATH_FIELDS, "paths."), ("`schedule:`", SCHEDULE_FIELDS, "schedule."), ("`arxiv:`", ARXIV_FIELDS, "arxiv.")]
+    lines: list[str] = []
+    for title, fields, prefix in parts:
+        lines += [f"#### {title}", "", *table(fields, prefix), ""]
+    for kind, fields in CHANNEL_FIELDS.items():
+        lines += [f"#### Channel `type: {kind}`", "", *table(fields, ""), ""]
+        for f in fields:
+            if f.children:
+                lines += [f"`{f.name}:` block", "", *table(f.children, f"{f.name}."), ""]
+    return "\n".join(lines).rstrip() + "\n"

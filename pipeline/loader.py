@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import markdown
 from .config import Config
@@ -327,7 +327,8 @@ def _check_link_or_file(value: str, folder: Path, out: _Collector, what: str, li
     if not markdown.is_relative_path(value):
         out.error(f"{what}: {value!r} must be a path relative to the issue folder (like images/fig1.png) or a URL", line)
         return
-    target = (folder / value).resolve()
+    # markdown-it percent-encodes image paths (spaces, Chinese file names); the file has the plain name
+    target = (folder / unquote(value)).resolve()
     if not target.is_relative_to(folder.resolve()):
         out.error(f"{what}: {value!r} points outside the issue folder", line)
     elif not target.is_file():
@@ -468,7 +469,8 @@ def _warn_repeated_papers(config: Config, result: LoadResult) -> None:
     featured = featured_papers(config)
     for issue in result.issues:
         for paper in issue.papers:
-            others = [i for i in featured.get(paper.arxiv_base or "", []) if i != issue.id]
+            # Only earlier issues: the first issue to feature a paper is not the repeat.
+            others = list(dict.fromkeys(i for i in featured.get(paper.arxiv_base or "", []) if i < issue.id))
             if others:
                 line = key_line(paper.path.read_text("utf-8"), "arxiv", 1)
                 result.problems.append(Problem(paper.path, line, f"arXiv {paper.arxiv_base} was already featured in issue {', '.join(others)}", "warning"))

@@ -144,3 +144,13 @@ def test_raw_html_and_template_syntax_survive_as_text(newsletter):
     paper = result.issues[0].papers[0]
     assert paper.title == "A <b>"
     assert "{{ 7*7 }}" in paper.lead.source
+
+
+def test_images_with_spaces_and_chinese_names_are_found(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 好\nsummary: s\n")
+    (root / "issues/2024-09-30/images").mkdir()
+    (root / "issues/2024-09-30/images/图 1.png").write_bytes(b"\x89PNG")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", "![图](<images/图 1.png>)\n"))
+    result, messages = problems_of(root)
+    assert not result.errors, messages
