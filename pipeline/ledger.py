@@ -66,6 +66,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Subscriber history (consent and unsubscription, with time and method), the bounce
+        # reports already read (so `subscribers bounces` can run again on the same Maildir),
+        # and the issues each address soft-bounced on (to find consecutive soft bounces).
+        "0003_subscriber_events_bounces",
+        """
+        CREATE TABLE subscriber_events (
+            id           INTEGER PRIMARY KEY,
+            email        TEXT NOT NULL,
+            at           TEXT NOT NULL,
+            event        TEXT NOT NULL,            -- the new status
+            method       TEXT NOT NULL,            -- cli | csv:<file> | web | confirm | one-click | page | bounce | complaint
+            detail       TEXT
+        );
+        CREATE INDEX subscriber_events_email ON subscriber_events (email, id);
+        CREATE TABLE bounce_reports (
+            message_id   TEXT PRIMARY KEY,         -- the report's Message-ID, else a hash of its bytes
+            processed_at TEXT NOT NULL,
+            outcome      TEXT NOT NULL
+        );
+        CREATE TABLE soft_bounces (
+            email        TEXT NOT NULL,
+            issue        TEXT NOT NULL,            -- issue id of the bounced message (or its Message-ID)
+            status       TEXT NOT NULL,            -- 4.x.x
+            at           TEXT NOT NULL,
+            PRIMARY KEY (email, issue)
+        );
+        """,
+    ),
 ]
 
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
