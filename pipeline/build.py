@@ -25,17 +25,20 @@ from .model import Issue
 from .render import Card, RenderContext, make_card, templates_fingerprint
 from .render import email as email_output
 from .render import feeds, web, wechat
+from .render import bibtex, papers
 
 # Every per-issue output, in one explicit table: name → render_issue(issue, ctx) → {path: bytes}
 ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
     "web": web.render_issue,
     "email": email_output.render_issue,
     "wechat": wechat.render_issue,
+    "bibtex": bibtex.render_issue,
 }
 # Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
 SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
     "web": web.render_site,
     "feeds": feeds.render_site,
+    "papers": papers.render_site,
 }
 ASSET_SKIP = {"issue.yaml"}
 

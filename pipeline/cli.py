@@ -226,6 +226,49 @@ def _send_progress():
     return show
 
 
+@cli.command()
+@click.argument("issue_id", metavar="ISSUE")
+@click.argument("papers", nargs=-1, required=True, metavar="ARXIV_ID_OR_URL...")
+@click.option("--again", is_flag=True, help="Add a paper even though an earlier issue featured it.")
+@pass_ctx
+def add(obj: Context, issue_id: str, papers: tuple[str, ...], again: bool) -> None:
+    """Look papers up on arXiv and write one NN-slug.md entry per paper into ISSUE
+    (created, without the example entry, if it does not exist yet)."""
+    from .entries import PaperError, add_papers
+
+    report = add_papers(obj.config, issue_id, papers, again=again)
+    if report.created_issue:
+        click.echo(f"created {report.folder}/ (issue.yaml)")
+    for item in report.results:
+        if item.path is not None and item.paper is not None:
+            click.echo(f"added {item.path.name}: {item.paper.title} (arXiv {item.paper.id})")
+        else:
+            click.echo(f"not added: {item.error}" + (f" ({item.hint})" if item.hint else ""), err=True)
+    if report.failed:
+        raise PaperError(f"{len(report.failed)} of {len(report.results)} paper(s) not added; nothing was written for them")
+
+
+@cli.command()
+@click.argument("issue_id", metavar="ISSUE")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead of standard output.")
+@pass_ctx
+def bib(obj: Context, issue_id: str, output: Path | None) -> None:
+    """Print BibTeX for the papers of ISSUE (also built as public/issues/ISSUE/papers.bib)."""
+    from .atomic import write_atomic
+    from .loader import load_issues
+    from .render.bibtex import issue_bibtex
+
+    result = load_issues(obj.config, [issue_id])
+    if result.errors:
+        raise IssueError(result.problems)
+    text = issue_bibtex(result.issues[0])
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text.encode("utf-8"))
+        click.echo(f"wrote {len(result.issues[0].papers)} entries to {output}")
+
+
 # Commands of the publishing, subscriber and paper modules are registered below this line.
 
 

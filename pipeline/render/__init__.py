@@ -106,6 +106,8 @@ def paper_links(paper: Paper) -> list[tuple[str, str]]:
 
 
 def make_card(issue: Issue, ctx: RenderContext) -> Card:
+    from .papers import paper_summary  # the paper feeds' item text
+
     return Card(
         id=issue.id,
         title=issue.title,
@@ -129,6 +131,7 @@ def make_card(issue: Issue, ctx: RenderContext) -> Card:
                 "tags": list(p.tags),
                 "venue": p.venue,
                 "year": p.year,
+                "summary": paper_summary(p),
             }
             for p in issue.papers
         ],

@@ -1,0 +1,211 @@
+"""Paper feeds: ``papers.xml`` (Atom 1.0) and ``papers.json`` (JSON Feed 1.1).
+
+One item per paper of the newest public issues (as many issues as the issue feeds carry),
+linking to the paper's anchor on its issue page. An arXiv paper's item id is its abstract
+page without version (``https://arxiv.org/abs/2409.14274``): it stays the same when a later
+issue features the paper again or arXiv adds a version, so readers never see it twice; the
+newest appearance is the one kept. Other papers are identified by their anchor URL.
+
+The Atom document is written with lxml directly (feedgen drops the ``rel`` and ``type`` of
+entry links), every value passes through lxml's escaping with the characters XML forbids
+removed, and nothing depends on the clock, so the same cards give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+
+from ..model import ARXIV_ID, Markdown, Paper
+from . import Card, RenderContext
+from .feeds import EPOCH, JSON_FEED_VERSION, feed_settings
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+SUMMARY_CHARS = 280  # of a paper's lead paragraph kept in the build's cards
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@dataclass(frozen=True)
+class PaperItem:
+    """One paper of one issue, format-neutral."""
+
+    guid: str
+    url: str  # the paper's anchor on its issue page
+    title: str
+    text: str
+    published: datetime
+    authors: list[str]
+    tags: list[str]
+    paper_url: str | None
+    pdf: str | None
+    arxiv: str | None
+
+
+def plain_text(fragment: Markdown | None, limit: int = SUMMARY_CHARS) -> str | None:
+    """The text of a Markdown fragment, markup dropped, cut at ``limit`` characters."""
+    if fragment is None:
+        return None
+    words: list[str] = []
+    for token in fragment.tokens:
+        for child in token.children or ():
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+        if token.type in ("paragraph_close", "heading_close", "list_item_close"):
+            words.append(" ")
+    text = " ".join("".join(words).split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text or None
+
+
+def paper_summary(paper: Paper) -> str | None:
+    """The lead paragraph's text, or the first section's when there is no lead (new entries)."""
+    return plain_text(paper.lead) or (plain_text(paper.sections[0].body) if paper.sections else None)
+
+
+def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
+    """``papers.xml`` and ``papers.json`` from the public cards, newest first."""
+    newest = sorted(cards, key=lambda c: (c.published, c.id), reverse=True)[: feed_settings(ctx).items]
+    items = paper_items(newest, ctx)
+    return {"papers.xml": atom_feed(items, ctx), "papers.json": json_feed(items, ctx)}
+
+
+def paper_items(cards: Sequence[Card], ctx: RenderContext) -> list[PaperItem]:
+    """Items in issue order (newest issue first), each paper once."""
+    items: list[PaperItem] = []
+    seen: set[str] = set()
+    for card in cards:
+        for paper in card.papers:
+            item = _item(card, paper, ctx)
+            if item.guid not in seen:
+                seen.add(item.guid)
+                items.append(item)
+    return items
+
+
+def _item(card: Card, paper: dict[str, Any], ctx: RenderContext) -> PaperItem:
+    arxiv = paper.get("arxiv")
+    match = ARXIV_ID.match(arxiv or "")
+    url = f"{ctx.issue_url(card.id)}#{paper['anchor']}"
+    title = paper.get("title_translated") or paper["title"]
+    lines = []
+    if paper.get("title_translated"):
+        lines.append(paper["title"])
+    facts = [f"推荐阅读指数 {paper['rating']}/10"] if paper.get("rating") is not None else []
+    facts.append(f"收录于《{card.title}》")
+    lines.append(" · ".join(facts))
+    if paper.get("summary"):
+        lines.append(paper["summary"])
+    return PaperItem(
+        guid=f"https://arxiv.org/abs/{match.group(1)}" if match else url,
+        url=url,
+        title=title,
+        text="\n\n".join(lines),
+        published=card.published,
+        authors=list(paper.get("authors") or []),
+        tags=list(paper.get("tags") or []),
+        paper_url=paper.get("url"),
+        pdf=paper.get("pdf"),
+        arxiv=arxiv,
+    )
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _feed_title(ctx: RenderContext) -> str:
+    return f"{ctx.site.title} · 论文"
+
+
+def atom_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
+    """The Atom document, pretty-printed, UTF-8."""
+    site = ctx.site
+    feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
+    feed.set(XML_LANG, site.language)
+    _sub(feed, "id", site.absolute("papers.xml"))
+    _sub(feed, "title", _feed_title(ctx))
+    _sub(feed, "subtitle", "每期入选的论文，一篇一条。")
+    _sub(feed, "updated", (items[0].published if items else EPOCH).isoformat())
+    author = _sub(feed, "author")
+    _sub(author, "name", site.author or site.title)
+    _link(feed, site.absolute("papers.xml"), "self", "application/atom+xml")
+    _link(feed, site.url, "alternate", "text/html")
+    for item in items:
+        _entry(feed, item)
+    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _entry(feed: etree._Element, item: PaperItem) -> None:
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", item.guid)
+    _sub(entry, "title", item.title)
+    _link(entry, item.url, "alternate", "text/html")
+    if item.paper_url:
+        _link(entry, item.paper_url, "related", "text/html")
+    if item.pdf:
+        _link(entry, item.pdf, "related", "application/pdf")
+    _sub(entry, "published", item.published.isoformat())
+    _sub(entry, "updated", item.published.isoformat())
+    for name in item.authors:
+        _sub(_sub(entry, "author"), "name", name)
+    for tag in item.tags:
+        _sub(entry, "category").set("term", _x(tag))
+    _sub(entry, "summary", item.text).set("type", "text")
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ATOM_NS}}}{name}")
+    if text is not None:
+        element.text = _x(text)
+    return element
+
+
+def _link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
+    link = _sub(parent, "link")
+    link.set("rel", rel)
+    link.set("type", kind)
+    link.set("href", _x(href))
+
+
+def json_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
+    """JSON Feed 1.1, keys sorted so that the same input gives the same bytes."""
+    site = ctx.site
+    feed = {
+        "version": JSON_FEED_VERSION,
+        "title": _feed_title(ctx),
+        "home_page_url": site.url,
+        "feed_url": site.absolute("papers.json"),
+        "description": "每期入选的论文，一篇一条。",
+        "language": site.language,
+        "authors": [{"name": site.author or site.title}],
+        "items": [_json_item(item) for item in items],
+    }
+    return (json.dumps(feed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(item: PaperItem) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": item.guid,
+        "url": item.url,
+        "title": item.title,
+        "content_text": item.text,
+        "date_published": item.published.isoformat(),
+        "authors": [{"name": name} for name in item.authors],
+        "tags": item.tags,
+    }
+    if item.paper_url:
+        data["external_url"] = item.paper_url
+    if item.arxiv:
+        # JSON Feed extensions are objects under a key that starts with "_".
+        data["_arxiv"] = {"about": "https://info.arxiv.org/help/arxiv_identifier.html", "id": item.arxiv, "pdf": item.pdf}
+    return data
