@@ -18,7 +18,7 @@ from typing import Callable
 
 from .build import build
 from .config import Config
-from .errors import PublishError
+from .errors import IssueError, PublishError
 from .ledger import Ledger
 from .loader import issue_folders
 from .publisher import load_one, publish_issue, select_channels
@@ -41,8 +41,13 @@ def run_pass(config: Config, now: datetime | None = None, stop: threading.Event 
     """One pass: build, then publish every due issue on every channel not yet done."""
     now = now or datetime.now(timezone.utc)
     stop = stop or threading.Event()
-    report = build(config, now=now)
-    for problem in report.problems:
+    try:
+        problems = build(config, now=now).problems
+    except IssueError as exc:
+        # One broken folder (say, next week's issue half written) must not hold back the due
+        # ones: each publish builds its own issue, and the broken one is reported and left out.
+        problems = exc.problems
+    for problem in problems:
         log.warning("%s", problem.format())
     entries: list[PassEntry] = []
     with Ledger(config.state_path) as ledger:

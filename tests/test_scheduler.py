@@ -1,0 +1,162 @@
+"""The scheduler with a controlled clock: due, future, outside catch-up, retries, and SIGTERM mid-send."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, paper_md, write
+from fake_http import Answer, FakeHTTP
+from pipeline.channels import webhook
+from pipeline.config import load_config
+from pipeline.ledger import Ledger
+from pipeline.scheduler import run_forever, run_pass
+
+# publish_at defaults to the issue's date at 08:00 Asia/Shanghai.
+OLD, DUE, FUTURE = "2025-03-01", "2025-03-10", "2025-03-20"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch):
+    monkeypatch.setattr(webhook, "BACKOFF", 0.01)
+
+
+def make_site(root: Path, issues: tuple[str, ...] = (OLD, DUE, FUTURE)) -> Path:
+    write(root / "config.yaml", """\
+site:
+  title: 测试论文速递
+  url: https://digest.example.org/
+  timezone: Asia/Shanghai
+  publish_time: "08:00"
+channels:
+  feed: {type: feed}
+  hook:
+    type: webhook
+    url: ${HOOK_URL}
+schedule:
+  poll: 1
+  catch_up: 2d
+""")
+    for issue_id in issues:
+        write(root / "issues" / issue_id / "issue.yaml", f"title: 论文速递 {issue_id}\nsummary: {issue_id} 的三篇论文。\n")
+        write(root / "issues" / issue_id / "01-paper.md", paper_md("A Paper"))
+    return root / "config.yaml"
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    def make(server: FakeHTTP, issues: tuple[str, ...] = (OLD, DUE, FUTURE)):
+        monkeypatch.setenv("HOOK_URL", server.url + "/hook")
+        return load_config(make_site(tmp_path / "news", issues))
+
+    return make
+
+
+def states(config) -> dict[tuple[str, str], str]:
+    with Ledger(config.state_path) as ledger:
+        return {(run.issue_id, run.channel): run.state for run in ledger.runs()}
+
+
+def announced(server: FakeHTTP) -> list[str]:
+    return [request.json["id"] for request in server.requests]
+
+
+def test_due_future_and_outside_catch_up(site):
+    with FakeHTTP() as server:
+        config = site(server)
+        entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        assert {(e.issue_id, e.channel, e.status) for e in entries} == {
+            (OLD, "feed", "done"), (OLD, "hook", "skipped"), (DUE, "feed", "done"), (DUE, "hook", "done")}
+        assert announced(server) == [DUE]  # the old issue is not announced nine days late; the future one not yet
+        skipped = next(e for e in entries if e.status == "skipped")
+        assert f"publish issue {OLD} --channel hook" in skipped.detail
+        assert states(config) == {(OLD, "feed"): "done", (OLD, "hook"): "skipped", (DUE, "feed"): "done", (DUE, "hook"): "done"}
+        # The feeds carry both past issues, not the future one.
+        items = json.loads((config.output_dir / "feed.json").read_text("utf-8"))["items"]
+        assert [item["id"].rstrip("/").rsplit("/", 1)[1] for item in items] == [DUE, OLD]
+
+        # The same moment again: everything is done or skipped, nothing is sent twice.
+        assert run_pass(config, now=at("2025-03-10T09:05:00+08:00")) == []
+        assert announced(server) == [DUE]
+
+        # One minute before the future issue is due: still nothing; at its time: announced.
+        assert run_pass(config, now=at("2025-03-20T07:59:00+08:00")) == []
+        entries = run_pass(config, now=at("2025-03-20T08:00:00+08:00"))
+        assert {(e.issue_id, e.channel, e.status) for e in entries} == {(FUTURE, "feed", "done"), (FUTURE, "hook", "done")}
+        assert announced(server) == [DUE, FUTURE]
+        assert states(config)[(OLD, "hook")] == "skipped"
+
+
+def test_catch_up_boundary(site):
+    with FakeHTTP() as server:
+        config = site(server, issues=(OLD,))
+        # Due 2025-03-01 08:00 +08:00; catch_up 2d: still sent just inside the window.
+        entries = run_pass(config, now=at("2025-03-03T07:59:00+08:00"))
+        assert (OLD, "hook", "done") in {(e.issue_id, e.channel, e.status) for e in entries}
+        assert announced(server) == [OLD]
+
+
+def test_a_failed_send_is_tried_again_on_the_next_pass(site):
+    with FakeHTTP(script=[Answer(400, "temporarily misconfigured")]) as server:
+        config = site(server, issues=(DUE,))
+        entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        assert (DUE, "hook", "failed") in {(e.issue_id, e.channel, e.status) for e in entries}
+        assert states(config)[(DUE, "hook")] == "failed"
+        entries = run_pass(config, now=at("2025-03-10T09:01:00+08:00"))
+        assert [(e.issue_id, e.channel, e.status) for e in entries] == [(DUE, "hook", "done")]
+        assert len(server.requests) == 2
+
+
+def test_run_forever_once_uses_the_given_clock(site):
+    with FakeHTTP() as server:
+        config = site(server)
+        assert run_forever(config, once=True, now=lambda: at("2025-03-20T09:00:00+08:00")) == 0
+        assert announced(server) == [FUTURE]  # the two older ones are outside catch-up by then
+        assert states(config)[(DUE, "hook")] == "skipped"
+
+
+def test_sigterm_mid_send_finishes_the_message_in_flight_and_exits_0(tmp_path):
+    with FakeHTTP(delay=2.0) as server:
+        # Two issues due within catch-up, so the second one would follow if the process went on.
+        path = make_site(tmp_path / "news", issues=("2025-03-09", DUE))
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HOOK_URL": server.url + "/hook"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--config", str(path), "scheduler", "--now", "2025-03-10T12:00:00+08:00"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert server.arrived.wait(60), "the scheduler never sent anything"
+            proc.send_signal(signal.SIGTERM)  # while the server holds its answer back
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "received SIGTERM" in err and "scheduler stopped" in err
+        assert announced(server) == ["2025-03-09"]  # the second issue was not started
+        config = load_config(path)
+        with Ledger(config.state_path) as ledger:
+            row = ledger.delivery("2025-03-09", "hook")
+            assert row["state"] == "sent" and row["response"].startswith("HTTP 200")
+            assert ledger.run("2025-03-09", "hook").state == "done"
+            assert ledger.run(DUE, "hook") is None and ledger.run(DUE, "feed") is None
+
+
+def test_a_broken_issue_folder_does_not_hold_back_the_others(site):
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        # Next issue, half written: its folder has an error the whole time the scheduler runs.
+        write(config.issues_dir / FUTURE / "issue.yaml", "summary: 还没有标题\n")
+        entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        assert (DUE, "hook", "done") in {(e.issue_id, e.channel, e.status) for e in entries}
+        assert announced(server) == [DUE]
