@@ -9,9 +9,11 @@ feeds and email) and, for email and WeChat, inline ``style`` attributes per tag.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence as SequenceABC
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
@@ -56,6 +58,10 @@ def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
     return found
 
 
+# Renderer class → names of its rule methods (what RendererHTML.__init__ collects).
+_RULE_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class StyledRenderer(RendererHTML):
     """HTML renderer with a hook for image URLs, link targets and inline styles per tag.
 
@@ -69,7 +75,14 @@ class StyledRenderer(RendererHTML):
         styles: Mapping[str, str] | None = None,
         link_attrs: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(parser())
+        # RendererHTML.__init__ finds the rule methods with inspect.getmembers, which costs
+        # more than rendering a short fragment; look them up once per class instead.
+        names = _RULE_NAMES.get(type(self))
+        if names is None:
+            super().__init__(parser())
+            _RULE_NAMES[type(self)] = tuple(self.rules)
+        else:
+            self.rules = {name: getattr(self, name) for name in names}
         self.rewrite_src = rewrite_src
         self.styles = styles or {}
         self.link_attrs = link_attrs or {}
@@ -79,9 +92,8 @@ class StyledRenderer(RendererHTML):
         extra = self._extra_attrs(token)
         if not extra:
             return super().renderToken(tokens, idx, options, env)
-        copy = token.copy()
-        copy.attrs = {**token.attrs, **extra}
-        return super().renderToken([*tokens[:idx], copy, *tokens[idx + 1 :]], idx, options, env)
+        copy = token.copy(attrs={**token.attrs, **extra})
+        return super().renderToken(_Replaced(tokens, idx, copy), idx, options, env)
 
     def _extra_attrs(self, token: Token) -> dict[str, str]:
         if token.nesting == -1:
@@ -125,6 +137,32 @@ class StyledRenderer(RendererHTML):
         return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
 
 
+class _Replaced(SequenceABC):
+    """``tokens`` with the one at ``idx`` replaced, without copying the list (O(1), not O(n))."""
+
+    def __init__(self, tokens: Sequence[Token], idx: int, token: Token) -> None:
+        self.tokens, self.idx, self.token = tokens, idx, token
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self.tokens)
+        return self.token if index == self.idx else self.tokens[index]
+
+
+# Fragment → {(styles, link_attrs): HTML}: web pages and feed items ask for the same HTML
+# of every fragment without images; the entry goes with the fragment.
+_HTML_CACHE: WeakKeyDictionary[Markdown, dict[tuple, str]] = WeakKeyDictionary()
+
+
+def _has_images(fragment: Markdown) -> bool:
+    return any(child.type == "image" for child in iter_inline(fragment.tokens))
+
+
 def to_html(
     fragment: Markdown | None,
     rewrite_src: Callable[[str], str] | None = None,
@@ -134,5 +172,17 @@ def to_html(
     """Render a parsed fragment to HTML with the given output's rules."""
     if fragment is None:
         return ""
+    if rewrite_src is not None and not _has_images(fragment):
+        rewrite_src = None  # it only changes image URLs
+    if rewrite_src is not None:
+        return _render_html(fragment, rewrite_src, styles, link_attrs)
+    key = (tuple(sorted((styles or {}).items())), tuple(sorted((link_attrs or {}).items())))
+    done = _HTML_CACHE.setdefault(fragment, {})
+    if key not in done:
+        done[key] = _render_html(fragment, None, styles, link_attrs)
+    return done[key]
+
+
+def _render_html(fragment: Markdown, rewrite_src: Callable[[str], str] | None, styles: Mapping[str, str] | None, link_attrs: Mapping[str, str] | None) -> str:
     renderer = StyledRenderer(rewrite_src, styles, link_attrs)
     return renderer.render(list(fragment.tokens), parser().options, {})
