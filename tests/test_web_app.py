@@ -1,0 +1,322 @@
+"""The web endpoint served on 127.0.0.1 and driven over real HTTP, with mail through aiosmtpd."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import yaml
+
+from conftest import NOW, REPO
+from pipeline import subscribers
+from pipeline.build import build
+from pipeline.config import Config, load_config
+from pipeline.ledger import Ledger
+from pipeline.publisher import publish_issue
+from pipeline.tokens import confirm_url, load_secret, unsubscribe_url
+from pipeline.web import create_app, make_server
+from servers import free_port
+
+FIRST, NEXT = "2024-04-28", "2024-09-30"
+ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def configure(root: Path, smtp_port: int, url: str | None = None, subscribers_source: str | None = None) -> Config:
+    """The example newsletter, its email channel pointed at the test SMTP server."""
+    data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+    data["channels"]["email"].update(smtp={"host": "127.0.0.1", "port": smtp_port, "security": "none", "timeout": 5}, retry_delay=0.01)
+    if subscribers_source:
+        data["channels"]["email"]["subscribers"] = subscribers_source
+    if url:
+        data["site"]["url"] = url
+    (root / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    return config
+
+
+@contextmanager
+def serving(config: Config, **options):
+    """The app under the threaded wsgiref server of `publish serve`, on a free port."""
+    app = create_app(config, **options)
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def local(url: str, config: Config, base: str) -> str:
+    """A link under site.url, pointed at the local server instead."""
+    assert url.startswith(config.site.url), url
+    return base + "/" + url[len(config.site.url):]
+
+
+def list_unsubscribe(message) -> str:
+    return next(part.strip().strip("<>") for part in message["List-Unsubscribe"].split(",") if "https://" in part)
+
+
+def text(response: requests.Response) -> str:
+    """The page without the line-break hints that long addresses carry."""
+    return response.text.replace("<wbr>", "")
+
+
+def publish(config: Config, issue: str):
+    [result] = publish_issue(config, issue, ["email"], now=NOW)
+    assert result.ok, result.line()
+    return result
+
+
+def status(config: Config, address: str) -> str | None:
+    with Ledger(config.state_path) as ledger:
+        sub = subscribers.get(ledger, address)
+        return sub.status if sub else None
+
+
+@pytest.fixture
+def site(example: Path, smtp_server):
+    config = configure(example, smtp_server.port)
+    with serving(config) as (app, base):
+        yield config, app, base
+
+
+# unsubscribe ----------------------------------------------------------------------------------
+
+
+def test_one_click_post_as_gmail_sends_it_unsubscribes_and_the_next_issue_skips_the_address(site, smtp_server):
+    config, _, base = site
+    publish(config, FIRST)
+    [received] = smtp_server.handler.to("li.na@example.net")
+    assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = local(list_unsubscribe(received.message), config, base)
+    # RFC 8058: a POST of List-Unsubscribe=One-Click, no cookies, no credentials, redirects not followed.
+    response = requests.post(url, data="List-Unsubscribe=One-Click", headers=ONE_CLICK, allow_redirects=False, timeout=10)
+    assert response.status_code == 200
+    assert "Location" not in response.headers and "Set-Cookie" not in response.headers
+    assert status(config, "li.na@example.net") == "unsubscribed"
+    with Ledger(config.state_path) as ledger:
+        assert subscribers.events(ledger, "li.na@example.net")[-1]["method"] == "one-click"
+    before = len(smtp_server.messages)
+    publish(config, NEXT)  # the CSV still says active: it is imported before the send, and the suppression wins
+    assert smtp_server.handler.to("li.na@example.net") == [received]
+    assert {a for m in smtp_server.messages[before:] for a in m.rcpt_tos} == {"reader@example.org", "zhang.wei@example.com"}
+
+
+def test_one_click_also_accepts_multipart_form_data(site):
+    config, _, base = site
+    url = local(unsubscribe_url(config, load_secret(config), "zhang.wei@example.com"), config, base)
+    response = requests.post(url, files={"List-Unsubscribe": (None, "One-Click")}, allow_redirects=False, timeout=10)
+    assert response.status_code == 200 and status(config, "zhang.wei@example.com") == "unsubscribed"
+
+
+def test_get_and_head_show_the_address_and_change_nothing(site):
+    config, _, base = site
+    url = local(unsubscribe_url(config, load_secret(config), "reader@example.org"), config, base)
+    for _ in range(3):  # a mail scanner prefetching the link, more than once
+        page = requests.get(url, timeout=10)
+        assert requests.head(url, timeout=10).status_code == 200
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "reader@example.org" in text(page) and 'method="post"' in page.text and "确认退订" in page.text
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
+    assert status(config, "reader@example.org") is None  # not even imported: a GET writes nothing
+
+
+def test_a_tampered_or_foreign_token_is_refused_and_changes_nothing(site):
+    config, app, base = site
+    secret = load_secret(config)
+    subscribers.add(app.ledger, "reader@example.org")
+    good = unsubscribe_url(config, secret, "reader@example.org")
+    token = parse_qs(urlsplit(good).query)["token"][0]
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    foreign = unsubscribe_url(config, secret, "attacker@example.com").replace("attacker%40example.com", "reader%40example.org")
+    for url in (good.replace(token, flipped), foreign, good.split("&token=")[0], config.site.url + "unsubscribe"):
+        for method in ("GET", "POST"):
+            response = requests.request(method, local(url, config, base), data="List-Unsubscribe=One-Click", headers=ONE_CLICK, timeout=10)
+            assert response.status_code == 403, (method, url)
+            assert "链接无效" in response.text
+    assert status(config, "reader@example.org") == "active"
+
+
+def test_the_page_button_unsubscribes_and_records_the_method(site):
+    config, _, base = site
+    url = local(unsubscribe_url(config, load_secret(config), "zhang.wei@example.com"), config, base)
+    page = requests.get(url, timeout=10).text
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    response = requests.post(f"{base}/{action}", data={}, timeout=10)
+    assert response.status_code == 200 and "已退订" in response.text
+    with Ledger(config.state_path) as ledger:
+        assert subscribers.events(ledger, "zhang.wei@example.com")[-1]["method"] == "page"
+    assert "已经退订" in requests.get(url, timeout=10).text
+
+
+# double opt-in --------------------------------------------------------------------------------
+
+
+def signup(base: str, address: str, name: str = "", **extra) -> requests.Response:
+    return requests.post(f"{base}/subscribe", data={"email": address, "name": name, **extra}, timeout=10)
+
+
+def test_double_opt_in_end_to_end(site, smtp_server):
+    config, app, base = site
+    response = signup(base, "Zhou.Jie@Example.CN", "周杰")
+    assert response.status_code == 200 and "请查收确认邮件" in response.text
+    assert status(config, "zhou.jie@example.cn") == "pending"
+    app.wait_for_mail()
+    [mail] = smtp_server.handler.to("zhou.jie@example.cn")
+    message = mail.message
+    assert "请确认订阅" in message["Subject"] and message["To"].addresses[0].display_name == "周杰"
+    body = message.get_body(("plain",)).get_content()
+    link = re.search(r"https://\S+/confirm\?\S+", body).group(0)
+    assert link in message.get_body(("html",)).get_content().replace("&amp;", "&")
+    url = local(link, config, base)
+    page = requests.get(url, timeout=10)
+    assert page.status_code == 200 and "确认订阅" in page.text and "zhou.jie@example.cn" in text(page)
+    assert status(config, "zhou.jie@example.cn") == "pending"  # the GET only shows the button
+    confirmed = requests.post(url, timeout=10)
+    assert confirmed.status_code == 200 and "订阅成功" in confirmed.text
+    assert status(config, "zhou.jie@example.cn") == "active"
+    publish(config, NEXT)
+    [issue_mail] = [m for m in smtp_server.handler.to("zhou.jie@example.cn") if m is not mail]
+    assert issue_mail.message["To"].addresses[0].display_name == "周杰"
+
+
+def test_a_signup_never_reveals_whether_the_address_is_on_the_list(site, smtp_server):
+    config, app, base = site
+    subscribers.add(app.ledger, "zhang.wei@example.com", "张伟")
+    known = signup(base, "zhang.wei@example.com")
+    unknown = signup(base, "new.reader@example.com")
+    assert known.status_code == unknown.status_code == 200
+    assert text(known).replace("zhang.wei@example.com", "X") == text(unknown).replace("new.reader@example.com", "X")
+    app.wait_for_mail()
+    assert smtp_server.handler.to("zhang.wei@example.com") == []  # active: nothing to confirm, nothing sent
+    assert len(smtp_server.handler.to("new.reader@example.com")) == 1
+    assert status(config, "zhang.wei@example.com") == "active"
+
+
+def test_signups_are_rate_limited_per_client_and_bad_input_is_refused(example, smtp_server):
+    config = configure(example, smtp_server.port)
+    with serving(config, signup_limit=(2, 3600)) as (app, base):
+        assert signup(base, "not an address").status_code == 400
+        assert signup(base, "a@example.org", website="http://spam.example").status_code == 200  # the honeypot field
+        limited = signup(base, "b@example.org")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+        app.wait_for_mail()
+    assert smtp_server.messages == [] and status(config, "a@example.org") is None and status(config, "b@example.org") is None
+
+
+def test_confirm_links_expire_and_tampered_ones_are_refused(site):
+    config, _, base = site
+    secret = load_secret(config)
+    expired = local(confirm_url(config, secret, "late@example.org", ttl=-60), config, base)
+    response = requests.post(expired, timeout=10)
+    assert response.status_code == 403 and "链接已过期" in response.text
+    good = confirm_url(config, secret, "someone@example.org")
+    longer = re.sub(r"expires=(\d+)", lambda m: f"expires={int(m.group(1)) + 86400}", good)
+    assert requests.post(local(longer, config, base), timeout=10).status_code == 403
+    assert status(config, "late@example.org") is None and status(config, "someone@example.org") is None
+
+
+# the archive ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "kind"), [("rss.xml", "application/rss+xml"), ("atom.xml", "application/atom+xml"),
+                                            ("feed.json", "application/feed+json"), ("", "text/html"), ("style.css", "text/css")])
+def test_archive_files_have_their_types_and_answer_conditional_gets(site, path, kind):
+    config, _, base = site
+    response = requests.get(f"{base}/{path}", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].split(";")[0] == kind
+    target = config.output_dir / (path or "index.html")
+    assert response.content == target.read_bytes()
+    etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
+    assert requests.get(f"{base}/{path}", headers={"If-None-Match": etag}, timeout=10).status_code == 304
+    not_modified = requests.get(f"{base}/{path}", headers={"If-Modified-Since": modified}, timeout=10)
+    assert not_modified.status_code == 304 and not_modified.content == b"" and not_modified.headers["ETag"] == etag
+    assert requests.get(f"{base}/{path}", headers={"If-None-Match": '"other"'}, timeout=10).status_code == 200
+    target.write_bytes(target.read_bytes() + b"\n")
+    os.utime(target, (time.time() + 5, time.time() + 5))
+    changed = requests.get(f"{base}/{path}", headers={"If-None-Match": etag, "If-Modified-Since": modified}, timeout=10)
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def raw_get(base: str, path: str) -> http.client.HTTPResponse:
+    """A request whose path is sent exactly as written (clients normally resolve dot segments)."""
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.putrequest("GET", path, skip_accept_encoding=True)
+    connection.endheaders()
+    response = connection.getresponse()
+    response.body = response.read()
+    connection.close()
+    return response
+
+
+def test_paths_outside_the_output_folder_and_hidden_files_are_refused(site):
+    config, _, base = site
+    (config.output_dir / ".secret").write_text("no", encoding="utf-8")
+    (config.output_dir / "escape").symlink_to(config.root)
+    for path in ("/../config.yaml", "/issues/../../config.yaml", "/%2e%2e/config.yaml", "/.secret", "/escape/config.yaml", "/..%2fconfig.yaml"):
+        response = raw_get(base, path)
+        assert response.status in (400, 404), path
+        assert b"site:" not in response.body and b"no" != response.body
+    moved = raw_get(base, f"/issues/{FIRST}")
+    assert moved.status == 301 and moved.getheader("Location") == f"{FIRST}/"
+    assert requests.get(f"{base}/issues/{FIRST}/", timeout=10).status_code == 200
+    assert requests.post(f"{base}/rss.xml", timeout=10).status_code == 405
+
+
+def test_healthz(site):
+    _, _, base = site
+    response = requests.get(f"{base}/healthz", timeout=10)
+    assert response.status_code == 200 and response.text == "ok\n"
+
+
+def test_paths_are_relative_to_a_site_url_with_a_sub_path(example, smtp_server):
+    config = configure(example, smtp_server.port, url="https://example.org/digest/")
+    with serving(config) as (_, base):
+        assert requests.get(f"{base}/digest/healthz", timeout=10).text == "ok\n"
+        assert "<html" in requests.get(f"{base}/digest/", timeout=10).text
+        url = unsubscribe_url(config, load_secret(config), "reader@example.org")
+        assert url.startswith("https://example.org/digest/unsubscribe?")
+        response = requests.post(base + urlsplit(url).path + "?" + urlsplit(url).query, data="List-Unsubscribe=One-Click", headers=ONE_CLICK, timeout=10)
+        assert response.status_code == 200 and status(config, "reader@example.org") == "unsubscribed"
+
+
+def test_publish_serve_runs_the_app_and_keeps_tokens_out_of_its_log(example, smtp_server):
+    config = configure(example, smtp_server.port)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "--config", str(config.path), "serve", "--port", str(port)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        url = local(unsubscribe_url(config, load_secret(config), "reader@example.org"), config, base)
+        assert requests.get(url, timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        _, log = process.communicate(timeout=10)
+    assert "GET /unsubscribe" in log and "token" not in log and "reader@example.org" not in log
+
+
+def test_an_oversized_body_is_refused_before_anything_changes(site):
+    config, _, base = site
+    url = local(unsubscribe_url(config, load_secret(config), "reader@example.org"), config, base)
+    response = requests.post(url, data=b"List-Unsubscribe=One-Click&x=" + b"a" * 20_000, headers=ONE_CLICK, timeout=10)
+    assert response.status_code == 413 and status(config, "reader@example.org") is None
