@@ -67,6 +67,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # The email channel snapshots each recipient's display name with the address, so a
+        # send resumed after a kill addresses people as the first run did.
+        "0002_delivery_names",
+        "ALTER TABLE deliveries ADD COLUMN name TEXT",
+    ),
+    (
         # Subscriber history (consent and unsubscription, with time and method), the bounce
         # reports already read (so `subscribers bounces` can run again on the same Maildir),
         # and the issues each address soft-bounced on (to find consecutive soft bounces).
@@ -264,6 +270,43 @@ class Ledger:
             for row in rows:
                 yield row[0]
             last = rows[-1][0]
+
+    def add_pending_named(self, issue_id: str, channel: str, rows: Iterable[tuple[str, str]], content_hash: str) -> int:
+        """Like add_pending, with each recipient's display name; one transaction, so a bad row adds nothing."""
+        now = utcnow()
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                """INSERT OR IGNORE INTO deliveries (issue_id, channel, recipient, name, state, content_hash, updated_at)
+                   VALUES (?, ?, ?, ?, 'pending', ?, ?)""",
+                ((issue_id, channel, email, name, content_hash, now) for email, name in rows),
+            )
+            return db.total_changes - before
+
+    def unsent_named(self, issue_id: str, channel: str, batch: int = 500) -> Iterator[tuple[str, str, int]]:
+        """``(recipient, name, attempts)`` of the rows still pending, streamed like ``unsent``."""
+        last = ""
+        while True:
+            rows = self.db.execute(
+                """SELECT recipient, COALESCE(name, ''), attempts FROM deliveries
+                   WHERE issue_id=? AND channel=? AND state='pending' AND recipient > ? ORDER BY recipient LIMIT ?""",
+                (issue_id, channel, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row[0], row[1], row[2]
+            last = rows[-1][0]
+
+    def sent_since(self, channel: str, since: datetime, limit: int) -> list[datetime]:
+        """When the newest ``limit`` messages sent on ``channel`` after ``since`` went out (hourly quotas)."""
+        rows = self.db.execute(
+            """SELECT updated_at FROM deliveries WHERE channel=? AND state='sent' AND updated_at >= ?
+                 AND issue_id IN (SELECT issue_id FROM runs WHERE channel=? AND (finished_at IS NULL OR finished_at >= ?))
+               ORDER BY updated_at DESC LIMIT ?""",
+            (channel, since.isoformat(timespec="seconds"), channel, since.isoformat(timespec="seconds"), limit),
+        ).fetchall()
+        return sorted(datetime.fromisoformat(row[0]) for row in rows)
 
     def counts(self, issue_id: str, channel: str) -> dict[str, int]:
         rows = self.db.execute(

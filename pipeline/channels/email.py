@@ -1,0 +1,251 @@
+"""The email channel: one issue to every subscriber, once, through SMTP or into a Maildir.
+
+The send is made of three steps, each safe to cut short by a kill:
+
+1. the message is built and serialised once (:mod:`pipeline.mail`);
+2. the recipients are snapshotted into the ledger as ``pending`` in one transaction, so a
+   CSV edited mid-send cannot skip anyone (:mod:`pipeline.recipients`);
+3. the pending rows are streamed to a pool of sessions (:mod:`pipeline.sendpool`), and each
+   outcome is recorded as soon as the server answers: ``sent`` only after its 250.
+
+A run started again after a kill re-sends only what is still pending, so a duplicate can
+only reach someone whose message was accepted and not yet recorded (at most the pool's
+window). Failures past ``max_errors`` pause the send instead of burning the list.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from ..config import Config, Options
+from ..errors import ChannelError, UsageError
+from ..ledger import Ledger
+from ..mail import IssueMessage, issue_message, list_id, parse_sender, simple_message
+from ..recipients import Tally, iter_recipients, normalise
+from ..sendpool import Outcome, Pool, Throttle
+from ..subscribers import suppress
+from ..tokens import load_secret, unsubscribe_url
+from ..transports import open_transport, transport_label
+from .base import Channel, Job, Result
+
+PLAN_SHOWN = 5  # addresses listed by --dry-run
+MAX_DEFERRALS = 5  # runs in which an address may answer 4xx before it is recorded as failed
+
+
+class EmailChannel(Channel):
+    """Mail the issue's email.html + email.txt to every active subscriber."""
+
+    type = "email"
+    sends = ("email.html", "email.txt")
+
+    def plan(self, job: Job) -> list[str]:
+        """"would send to N recipients via …" and the first few addresses; sends and records nothing."""
+        tally, seen, first, already = Tally(), set(), [], 0
+        for recipient in iter_recipients(job.config, job.options, job.ledger, tally, merge=False):
+            if recipient.email in seen:
+                continue
+            seen.add(recipient.email)
+            row = job.ledger.delivery(job.issue.id, job.channel, recipient.email)
+            if row is not None and row["state"] != "pending":
+                already += 1
+                continue
+            if len(first) < PLAN_SHOWN:
+                first.append(f"{recipient.name} <{recipient.email}>" if recipient.name else recipient.email)
+        count = len(seen) - already
+        extra = f", {already} already sent" if already else ""
+        lines = [f"would send to {count} recipients via {transport_label(job.config, job.options)} ({tally.skipped} suppressed/skipped{extra})"]
+        lines.append(f"subject: {job.issue.title}")
+        lines += first
+        if count > len(first):
+            lines.append(f"… and {count - len(first)} more")
+        return lines
+
+    def deliver(self, job: Job) -> Result:
+        """Send to every pending recipient, recording each outcome; see the module doc."""
+        message = build_message(job)
+        transport = open_transport(job.config, job.options)
+        if job.test_to:
+            return _send_test(job, message, transport)
+        run = job.ledger.run(job.issue.id, job.channel)
+        tally = Tally()
+        rows = ((r.email, r.name) for r in iter_recipients(job.config, job.options, job.ledger, tally))
+        job.ledger.add_pending_named(job.issue.id, job.channel, rows, run.content_hash if run else "")
+        send = _Send(job, message, transport)
+        with _pool(job, transport) as pool:
+            send.run(pool)
+        return send.result(tally)
+
+    def is_done(self, job: Job) -> bool:
+        """Done when the last run finished (fully or with failures) and nobody is left pending."""
+        run = job.ledger.run(job.issue.id, job.channel)
+        if run is None or run.state not in ("done", "partial"):
+            return False
+        return job.ledger.counts(job.issue.id, job.channel)["pending"] == 0
+
+
+def build_message(job: Job) -> IssueMessage:
+    """The issue's message, serialised once, from the built email.txt and email.html."""
+    options, config = job.options, job.config
+    envelope = parse_sender(options.get("from"), options.get("reply_to"))
+    try:
+        text, html = job.read("email.txt").decode("utf-8"), job.read("email.html").decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ChannelError(f"{exc.filename}: the issue's email is not built", hint="run `publish build` first") from None
+    secret = load_secret(config)
+    return issue_message(
+        subject=job.issue.title, envelope=envelope, text=text, html=html, date=datetime.now(timezone.utc),
+        list_id=list_id(config.site.title, config.site.url, options.get("list_id")),
+        unsubscribe_url=lambda email: unsubscribe_url(config, secret, email),
+        unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto") or envelope.address),
+        id_prefix=job.issue.id,
+    )
+
+
+def _mailto(address: str) -> str:
+    return address if address.startswith("mailto:") else f"mailto:{address}?subject=unsubscribe"
+
+
+def _pool(job: Job, transport, workers: int | None = None) -> Pool:
+    options = job.options
+    per_hour = options.get("max_per_hour")
+    history: list[float] = []
+    if per_hour:  # a restarted send must not forget what the last hour already used of the quota
+        now = datetime.now(timezone.utc)
+        sent = job.ledger.sent_since(job.channel, now - timedelta(hours=1), int(per_hour))
+        history = [time.monotonic() - (now - when).total_seconds() for when in sent]
+    throttle = Throttle(options.get("max_per_second"), per_hour, history)
+    sender = parse_sender(options.get("from")).address
+    return Pool(transport, sender, throttle=throttle, retries=int(options.get("retries", 5)),
+                retry_delay=float(options.get("retry_delay", 2)), stop=job.stop, log=job.log, workers=workers)
+
+
+def _send_test(job: Job, message: IssueMessage, transport) -> Result:
+    """--test-to: one copy, personalised for that address; nothing recorded."""
+    address = normalise(job.test_to or "")
+    if address is None:
+        raise UsageError(f"--test-to {job.test_to!r} is not an email address")
+    with _pool(job, transport, workers=1) as pool:
+        pool.submit(address, message.personalise(address))
+        outcome = pool.next_outcome()
+    if outcome.state != "sent":
+        raise ChannelError(f"test copy to {address} not sent: {outcome.error}")
+    return Result(job.channel, "done", f"test copy sent to {address} via {transport.label} ({outcome.response}); nothing recorded")
+
+
+class _Send:
+    """The main loop: feed the pool from the ledger's pending rows, record each outcome."""
+
+    def __init__(self, job: Job, message: IssueMessage, transport) -> None:
+        self.job, self.message, self.label = job, message, transport.label
+        self.ledger: Ledger = job.ledger
+        self.max_errors = int(job.options.get("max_errors", 50))
+        self.sent = self.failed = self.deferred = self.skipped = 0
+        self.fatal: str | None = None
+        self.last_error: str | None = None
+        self.started = time.monotonic()
+        counts = self.ledger.counts(job.issue.id, job.channel)
+        self.total = sum(counts.values())
+        self.done = self.total - counts["pending"]
+        self.shown = 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.failed + self.deferred
+
+    @property
+    def halted(self) -> bool:
+        return self.job.stop.is_set() or self.fatal is not None or self.errors > self.max_errors
+
+    def run(self, pool: Pool) -> None:
+        issue, channel = self.job.issue.id, self.job.channel
+        for email, name, attempts in self.ledger.unsent_named(issue, channel):
+            while pool.full:
+                self.settle(pool.next_outcome())
+            if self.halted:
+                break
+            if self.ledger.suppressed(email):  # unsubscribed or bounced since the snapshot
+                self.ledger.record(issue, channel, email, "skipped", error="suppressed after the send began")
+                self.skipped += 1
+                self.done += 1
+                continue
+            pool.submit(email, self.message.personalise(email, name), tag=attempts)
+        while pool.in_flight:
+            self.settle(pool.next_outcome())
+        self._progress(force=True)
+
+    def settle(self, outcome: Outcome) -> None:
+        """Record one outcome at once, in its own transaction."""
+        issue, channel, ledger = self.job.issue.id, self.job.channel, self.ledger
+        if outcome.fatal:
+            self.fatal = outcome.error
+        elif outcome.state == "sent":
+            ledger.record(issue, channel, outcome.recipient, "sent", response=outcome.response)
+            self.sent += 1
+        elif outcome.state == "failed":
+            ledger.record(issue, channel, outcome.recipient, "failed", response=outcome.error, error=outcome.error)
+            if outcome.stage == "RCPT TO" and " 5.1." in f" {outcome.error}":  # 5.1.x: no such mailbox
+                suppress(ledger, outcome.recipient, "bounced", method="bounce", reason=outcome.error)
+            self.failed += 1
+        elif outcome.state == "deferred":
+            give_up = int(outcome.tag or 0) + 1 >= MAX_DEFERRALS
+            state = "failed" if give_up else "pending"  # pending: the next run tries again
+            ledger.record(issue, channel, outcome.recipient, state, response=outcome.error, error=outcome.error)
+            self.deferred += 1
+        if outcome.state in ("failed", "deferred"):
+            self.last_error = f"{outcome.recipient}: {outcome.error}"
+            self.job.log.warning("not delivered to a recipient: %s", outcome.error)
+        if outcome.state in ("sent", "failed"):
+            self.done += 1
+        self._progress()
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.job.progress and (force or now - self.shown >= 0.1):
+            self.shown = now
+            self.job.progress(self.done, self.total)
+
+    def result(self, tally: Tally) -> Result:
+        """The run's summary line (the same with or without a terminal)."""
+        job, elapsed = self.job, max(time.monotonic() - self.started, 1e-6)
+        counts = self.ledger.counts(job.issue.id, job.channel)
+        summary = (f"{self.sent} sent in {elapsed:.1f}s ({self.sent / elapsed:.0f}/s) via {self.label}; "
+                   f"{counts['sent']} of {self.total} sent in all, {counts['failed']} failed, {counts['pending']} pending, "
+                   f"{tally.skipped + self.skipped} suppressed/skipped")
+        again = f"run `publish issue {job.issue.id} --channel {job.channel}` again to continue"
+        if self.fatal:
+            raise ChannelError(f"{self.fatal}; {summary}", hint=again)
+        if self.errors > self.max_errors:
+            return Result(job.channel, "paused", f"paused: {self.errors} failures passed max_errors ({self.max_errors}); "
+                          f"last: {self.last_error}. Check the server and the list, then {again}. {summary}")
+        if job.stop.is_set() and counts["pending"]:
+            return Result(job.channel, "stopped", f"stopped; {summary}; {again}")
+        if counts["failed"] or counts["pending"]:
+            return Result(job.channel, "partial", f"{summary}; last error: {self.last_error or self.ledger.last_error(job.issue.id, job.channel)}")
+        return Result(job.channel, "done", summary)
+
+
+def send_one(config: Config, channel_name: str, to_addr: str, to_name: str, subject: str, text: str, html: str | None = None) -> None:
+    """Send one transactional message (e.g. a double opt-in confirmation) through the channel's transport.
+
+    Retries temporary failures like a newsletter send; raises ChannelError when it is not delivered.
+    """
+    settings = config.channels.get(channel_name)
+    if settings is None or settings.type != "email":
+        raise ChannelError(f"no email channel named {channel_name!r} in {config.path.name}")
+    options: Options = settings.options
+    address = normalise(to_addr)
+    if address is None:
+        raise ChannelError(f"{to_addr!r} is not an email address")
+    envelope = parse_sender(options.get("from"), options.get("reply_to"))
+    data = simple_message(envelope, address, to_name, subject, text, html, datetime.now(timezone.utc))
+    transport = open_transport(config, options)
+    throttle = Throttle(options.get("max_per_second"))
+    pool = Pool(transport, envelope.address, throttle=throttle, retries=int(options.get("retries", 5)),
+                retry_delay=float(options.get("retry_delay", 2)), stop=threading.Event(), workers=1)
+    with pool:
+        pool.submit(address, data)
+        outcome = pool.next_outcome()
+    if outcome.state != "sent":
+        raise ChannelError(f"message to {address} not sent: {outcome.error}")

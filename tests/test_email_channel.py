@@ -1,0 +1,303 @@
+"""The email channel against a real SMTP server (aiosmtpd on 127.0.0.1) and a real Maildir."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+from conftest import NOW
+
+from pipeline import subscribers
+from pipeline.channels.email import send_one
+from pipeline.config import Config, load_config
+from pipeline.errors import ChannelError
+from pipeline.ledger import Ledger
+from pipeline.mail import issue_message, parse_sender
+from pipeline.publisher import publish_issue
+from pipeline.sendpool import Throttle
+from pipeline.tokens import load_secret, verify
+
+ISSUE = "2024-04-28"
+READERS = [
+    ("zhang.wei@example.com", "张伟"),
+    ("li.na@example.net", "李娜"),
+    ("wang.fang@example.org", "王芳"),
+    ("chen.jing@example.com", "陈静"),
+    ("liu.yang@example.net", "刘洋"),
+    ("ann@example.org", "Ann O'Neil, PhD"),
+]
+
+
+def write_csv(root: Path, rows: list[tuple[str, str]], extra: str = "") -> None:
+    lines = ["email,name,status"] + [f'{addr},"{name}",active' for addr, name in rows]
+    (root / "subscribers.csv").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+
+
+def configure(root: Path, port: int | None = None, **email_options) -> Config:
+    """The example newsletter with its email channel pointed at the test server (or a Maildir)."""
+    data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+    channel = data["channels"]["email"]
+    if port is not None:
+        channel["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none", "timeout": 5}
+    channel.update({"retry_delay": 0.01, **email_options})
+    (root / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return load_config(root / "config.yaml")
+
+
+@pytest.fixture
+def news(example: Path) -> Path:
+    write_csv(example, READERS, extra="former@example.org,已退订,unsubscribed\nZhang.Wei@EXAMPLE.com,张伟（重复）,active\n")
+    return example
+
+
+def publish(config: Config, **kwargs):
+    [result] = publish_issue(config, ISSUE, ["email"], now=NOW, **kwargs)
+    return result
+
+
+def test_each_subscriber_gets_one_message_with_the_list_headers(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    result = publish(config)
+    assert result.status == "done", result.line()
+    assert sorted(a for m in smtp_server.messages for a in m.rcpt_tos) == sorted(a for a, _ in READERS)
+    secret = load_secret(config)
+    ids = set()
+    for received in smtp_server.messages:
+        raw_head = received.data.split(b"\r\n\r\n", 1)[0]
+        raw_head.decode("ascii")  # RFC 2047, not raw UTF-8 (SMTPUTF8) headers
+        assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+        msg = received.message
+        [address] = received.rcpt_tos
+        assert msg["To"].addresses[0].addr_spec == address
+        assert msg["To"].addresses[0].display_name == dict(READERS)[address]
+        assert msg["Subject"] == "大模型前沿论文速递 · 第17期：长上下文、代码推理与安全"
+        assert msg["From"].addresses[0].display_name == "大模型前沿论文速递"
+        assert received.mail_from == "digest@example.org"
+        assert msg["Reply-To"] == "editors@example.org"
+        assert parsedate_to_datetime(msg["Date"]).tzinfo is not None
+        ids.add(msg["Message-ID"])
+        assert msg["List-Id"].endswith("<digest.example.org>")
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        https, mailto = [part.strip().strip("<>") for part in msg["List-Unsubscribe"].split(",")]
+        assert mailto.startswith("mailto:digest@example.org")
+        url = urlsplit(https)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        assert https.startswith("https://digest.example.org/unsubscribe?") and query["email"] == address
+        assert verify(secret, "unsubscribe", address, query["token"])
+        assert not verify(secret, "unsubscribe", "someone.else@example.com", query["token"])
+        assert msg.get_content_type() == "multipart/alternative"
+        text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+        assert https in text and "长上下文" in text and "%%" not in text
+        assert f'href="{https.replace("&", "&amp;")}"' in html or f'href="{https}"' in html
+        assert "%%" not in html
+    assert len(ids) == len(READERS)  # a unique Message-ID per message
+
+
+def test_a_second_run_sends_nothing(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    assert publish(config).status == "done"
+    assert publish(config).status == "already done"
+    assert len(smtp_server.messages) == len(READERS)
+
+
+def test_a_4xx_reply_is_retried_until_accepted(news, smtp_server):
+    config = configure(news, smtp_server.port, retries=4)
+    smtp_server.handler.defer["li.na@example.net"] = 2
+    assert publish(config).status == "done"
+    assert len(smtp_server.handler.to("li.na@example.net")) == 1
+    with Ledger(config.state_path) as ledger:
+        assert ledger.delivery(ISSUE, "email", "li.na@example.net")["state"] == "sent"
+
+
+def test_a_4xx_that_outlasts_the_retries_stays_pending_for_the_next_run(news, smtp_server):
+    config = configure(news, smtp_server.port, retries=2)
+    smtp_server.handler.defer["li.na@example.net"] = 3
+    result = publish(config)
+    assert result.status == "partial" and "451" in result.detail
+    assert publish(config).status == "done"  # not "already done": the address was still pending
+    assert len(smtp_server.handler.to("li.na@example.net")) == 1
+    assert len(smtp_server.messages) == len(READERS)
+
+
+def test_a_5xx_for_one_address_fails_only_that_address(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    smtp_server.handler.fail.add("wang.fang@example.org")
+    result = publish(config)
+    assert result.status == "partial" and "550 5.1.1" in result.detail
+    assert len(smtp_server.messages) == len(READERS) - 1
+    with Ledger(config.state_path) as ledger:
+        assert ledger.counts(ISSUE, "email") == {"sent": len(READERS) - 1, "failed": 1, "pending": 0}
+        assert "550" in ledger.delivery(ISSUE, "email", "wang.fang@example.org")["error"]
+        assert subscribers.get(ledger, "wang.fang@example.org").status == "bounced"  # a hard bounce suppresses
+    assert publish(config).status == "already done"
+    [other] = publish_issue(config, "2024-09-30", ["email"], now=NOW)
+    assert other.status == "done" and not smtp_server.handler.to("wang.fang@example.org")
+
+
+def test_failures_past_max_errors_pause_the_send(news, smtp_server):
+    many = [(f"reader{i:02d}@example.com", f"读者{i}") for i in range(20)]
+    write_csv(news, many)
+    config = configure(news, smtp_server.port, max_errors=2, connections=1)
+    smtp_server.handler.fail.update(a for a, _ in many)
+    result = publish(config)
+    assert result.status == "paused" and "max_errors" in result.detail
+    with Ledger(config.state_path) as ledger:
+        counts = ledger.counts(ISSUE, "email")
+    # Past max_errors nothing new is handed out; the messages already in flight (2 per session) finish.
+    assert 3 <= counts["failed"] <= 2 + 2 and counts["pending"] == 20 - counts["failed"]
+    smtp_server.handler.fail.clear()
+    rerun = publish(config)  # continues where it paused; the failures stay failed
+    assert rerun.status == "partial" and "0 pending" in rerun.detail
+    assert len(smtp_server.messages) == 20 - counts["failed"]
+
+
+def test_dry_run_names_recipients_and_sends_nothing(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    result = publish(config, dry_run=True)
+    assert result.status == "would send"
+    assert result.plan[0] == f"would send to {len(READERS)} recipients via smtp 127.0.0.1:{smtp_server.port} (1 suppressed/skipped)"
+    assert "张伟 <zhang.wei@example.com>" in result.plan
+    assert not smtp_server.messages
+    with Ledger(config.state_path) as ledger:
+        assert ledger.run(ISSUE, "email") is None
+
+
+def test_test_to_sends_one_copy_and_records_nothing(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    result = publish(config, test_to="Editor@Example.org")
+    assert result.status == "done" and "nothing recorded" in result.detail
+    [received] = smtp_server.messages
+    assert received.rcpt_tos == ["editor@example.org"]
+    assert "email=editor%40example.org" in received.message["List-Unsubscribe"]
+    with Ledger(config.state_path) as ledger:
+        assert ledger.run(ISSUE, "email") is None and ledger.counts(ISSUE, "email")["sent"] == 0
+    assert publish(config).status == "done"  # the real send is not affected
+    assert len(smtp_server.messages) == 1 + len(READERS)
+
+
+def test_a_suppression_in_the_ledger_beats_an_active_csv_row(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    with Ledger(config.state_path) as ledger:
+        subscribers.unsubscribe(ledger, "chen.jing@example.com", method="one-click")
+    assert publish(config).status == "done"
+    assert not smtp_server.handler.to("chen.jing@example.com")
+    assert len(smtp_server.messages) == len(READERS) - 1
+
+
+def test_a_bad_csv_row_names_file_and_line_and_nothing_is_sent(news, smtp_server):
+    write_csv(news, READERS, extra="not-an-address,坏行,active\n")
+    config = configure(news, smtp_server.port)
+    result = publish(config)
+    assert result.status == "failed"
+    assert f"subscribers.csv:{len(READERS) + 2}:" in result.detail and "not-an-address" in result.detail
+    assert not smtp_server.messages
+    with Ledger(config.state_path) as ledger:
+        assert ledger.counts(ISSUE, "email") == {"sent": 0, "failed": 0, "pending": 0}
+
+
+def test_database_subscribers_are_the_active_rows_of_the_ledger(news, smtp_server):
+    config = configure(news, smtp_server.port, subscribers="database")
+    with Ledger(config.state_path) as ledger:
+        subscribers.add(ledger, "reader@example.org", "读者")
+        subscribers.add(ledger, "gone@example.org", "离开")
+        subscribers.unsubscribe(ledger, "gone@example.org", method="cli")
+    assert publish(config).status == "done"
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.org"]]
+
+
+def test_the_default_maildir_gets_messages_mail_readers_can_open(news):
+    config = configure(news)  # the example has no smtp: block
+    result = publish(config)
+    assert result.status == "done" and "maildir" in result.detail
+    box = mailbox.Maildir(news / "outbox" / "maildir", factory=None, create=False)
+    messages = [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box.keys()]
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages) == sorted(a for a, _ in READERS)
+    assert all(b"\r\n" not in box.get_bytes(key) for key in box.keys())  # LF, as mutt expects
+    assert all(m.get_body(("plain",)).get_content().count("https://digest.example.org/unsubscribe?") == 1 for m in messages)
+
+
+def test_stop_finishes_the_messages_in_flight_and_records_them(news, smtp_server):
+    many = [(f"reader{i:02d}@example.com", f"读者{i}") for i in range(30)]
+    write_csv(news, many)
+    config = configure(news, smtp_server.port, connections=2)
+    smtp_server.handler.delay = 0.02
+    stop = threading.Event()
+
+    def progress(channel: str, done: int, total: int) -> None:
+        if done >= 5:
+            stop.set()
+
+    result = publish(config, stop=stop, progress=progress)
+    assert result.status == "stopped"
+    with Ledger(config.state_path) as ledger:
+        counts = ledger.counts(ISSUE, "email")
+    assert counts["sent"] == len(smtp_server.messages) < 30  # every accepted message is recorded
+    assert counts["pending"] == 30 - counts["sent"]
+    assert publish(config).status == "done"
+    assert sorted(a for m in smtp_server.messages for a in m.rcpt_tos) == sorted(a for a, _ in many)
+
+
+def test_the_substituted_url_is_exact_in_both_quoted_printable_parts():
+    long_url = "https://digest.example.org/a/very/long/path/" + "x" * 90 + "/unsubscribe?email=a%40b.cn&token=abc=="
+    html = "<p>" + "长" * 3000 + '<a href="%%UNSUBSCRIBE_URL%%">退订</a>' + "文" * 50 + "</p>"
+    message = issue_message(
+        subject="测试", envelope=parse_sender("速递 <d@example.org>"), text="退订：%%UNSUBSCRIBE_URL%% 结束\n", html=html,
+        date=NOW, list_id="速递 <example.org>", unsubscribe_url=lambda e: long_url + e,
+        unsubscribe_mailto="mailto:d@example.org", id_prefix="x",
+    )
+    data = message.personalise("zhou=jie@example.cn", "周杰")
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # QP, even around the long substituted URL
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == f"退订：{long_url}zhou=jie@example.cn 结束\n"
+    assert f'href="{long_url}zhou=jie@example.cn">退订</a>文' in msg.get_body(("html",)).get_content()
+
+
+def test_send_one_delivers_a_transactional_message(news, smtp_server):
+    config = configure(news, smtp_server.port)
+    send_one(config, "email", "New.Reader@Example.org", "新读者", "请确认订阅", "点击链接确认：https://digest.example.org/confirm?x=1", "<p>确认</p>")
+    [received] = smtp_server.messages
+    msg = received.message
+    assert received.rcpt_tos == ["new.reader@example.org"]
+    assert msg["Subject"] == "请确认订阅" and msg["To"].addresses[0].display_name == "新读者"
+    assert "confirm?x=1" in msg.get_body(("plain",)).get_content()
+    with pytest.raises(ChannelError):
+        send_one(config, "email", "not an address", "", "x", "y")
+
+
+def test_a_refused_login_fails_the_channel_without_showing_the_password(news, smtp_server, monkeypatch):
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret-密码")
+    data = yaml.safe_load((news / "config.yaml").read_text(encoding="utf-8"))
+    data["channels"]["email"]["smtp"] = {"host": "127.0.0.1", "port": smtp_server.port, "security": "none",
+                                         "username": "digest", "password": "${TEST_SMTP_PASSWORD}"}
+    (news / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(news / "config.yaml")
+    result = publish(config)
+    assert result.status == "failed" and "AUTH" in result.detail
+    assert "s3cret" not in result.detail
+    assert b"s3cret" not in config.state_path.read_bytes() and not smtp_server.messages
+    with Ledger(config.state_path) as ledger:
+        assert ledger.counts(ISSUE, "email")["pending"] == len(READERS)  # nobody burnt: all still pending
+
+
+def test_the_throttle_spaces_sends_and_keeps_an_hourly_window():
+    stop = threading.Event()
+    throttle = Throttle(per_second=50)
+    started = time.monotonic()
+    for _ in range(11):
+        assert throttle.wait(stop)
+    assert time.monotonic() - started >= 0.19
+    full = Throttle(per_hour=3, history=[time.monotonic() - 10] * 3)  # the quota was used 10 s ago
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    assert full.wait(stop) is False  # it would wait ~59 minutes; stop ends the wait
+    assert 0.15 < time.monotonic() - started < 5
