@@ -31,6 +31,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from .ledger import Ledger
 from .webfiles import BadRequest, Response, StaticFiles, parse_form
 
 log = logging.getLogger("pipeline.web")
+access = logging.getLogger("pipeline.web.access")
 
 CONFIRM_TTL = 3 * 86400
 SECURITY_HEADERS = [
@@ -364,6 +366,9 @@ def make_server(application: Callable, host: str = "127.0.0.1", port: int = 8000
         def log_request(self, code: object = "-", size: object = "-") -> None:
             # The query string holds addresses and tokens: log the path only.
             path = quote(urlsplit(self.path).path, safe="/%")
-            self.log_message('"%s %s" %s', self.command, path, code)
+            access.info('%s "%s %s" %s', self.client_address[0], self.command, path, code)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+            access.warning("%s %s", self.client_address[0], re.sub(r"\?\S*", "?…", format % args))
 
     return wsgiref_server(host, port, application, server_class=Server, handler_class=Handler)

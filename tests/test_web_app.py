@@ -299,6 +299,8 @@ def test_publish_serve_runs_the_app_and_keeps_tokens_out_of_its_log(example, smt
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "pipeline", "--config", str(config.path), "serve", "--port", str(port)],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -309,9 +311,14 @@ def test_publish_serve_runs_the_app_and_keeps_tokens_out_of_its_log(example, smt
                 time.sleep(0.1)
         url = local(unsubscribe_url(config, load_secret(config), "reader@example.org"), config, base)
         assert requests.get(url, timeout=10).status_code == 200
+        for _ in range(50):  # the access line is written just after the response went out
+            if any("GET /unsubscribe" in line for line in lines):
+                break
+            time.sleep(0.1)
     finally:
         process.terminate()
-        _, log = process.communicate(timeout=10)
+        process.wait(timeout=10)
+    log = "".join(lines)
     assert "GET /unsubscribe" in log and "token" not in log and "reader@example.org" not in log
 
 
@@ -320,3 +327,22 @@ def test_an_oversized_body_is_refused_before_anything_changes(site):
     url = local(unsubscribe_url(config, load_secret(config), "reader@example.org"), config, base)
     response = requests.post(url, data=b"List-Unsubscribe=One-Click&x=" + b"a" * 20_000, headers=ONE_CLICK, timeout=10)
     assert response.status_code == 413 and status(config, "reader@example.org") is None
+
+
+def test_the_module_level_app_reads_publish_config_on_its_first_request(example, smtp_server, monkeypatch):
+    from pipeline import web
+
+    config = configure(example, smtp_server.port)
+    monkeypatch.setenv("PUBLISH_CONFIG", str(config.path))
+    monkeypatch.chdir(config.root.parent)  # not the newsletter folder: the variable must be what counts
+    lazy = web._LazyApp()  # what `gunicorn pipeline.web:app` imports, fresh for this test
+    server = make_server(lazy, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        assert requests.get(f"{base}/healthz", timeout=10).text == "ok\n"
+        assert requests.get(f"{base}/feed.json", timeout=10).json()["title"] == config.site.title
+    finally:
+        server.shutdown()
+        server.server_close()
