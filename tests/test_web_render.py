@@ -248,3 +248,16 @@ def test_images_keep_relative_paths(newsletter) -> None:
     assert sources == ["images/cover.png", "images/cover.png", "images/fig1.png", "https://example.org/a.png"]
     assert page.find("img", src="images/fig1.png")[0].attrs["alt"] == "图 1：结果"
     assert page.find("meta", property="og:image")[0].attrs["content"] == "https://digest.example.org/issues/2024-05-01/images/cover.png"
+
+
+def test_signup_form_only_with_an_email_channel(newsletter):
+    from conftest import BASIC_CONFIG, write
+    from pipeline.config import load_config
+    from pipeline.render import RenderContext
+
+    plain = newsletter()
+    page = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))["index.html"].decode()
+    assert "<form" not in page
+    write(plain / "config.yaml", BASIC_CONFIG + "  email: {type: email, from: a@example.org}\n")
+    page = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))["index.html"].decode()
+    assert "subscribe" in page and "<form" in page

@@ -75,7 +75,9 @@ class RenderContext:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        env.globals.update(site=self.site, issue_url=self.issue_url, absolute=self.site.absolute)
+        # The signup form only makes sense when there is an email edition to sign up for.
+        signup = any(channel.type == "email" for channel in self.config.channels.values())
+        env.globals.update(site=self.site, issue_url=self.issue_url, absolute=self.site.absolute, signup=signup)
         return env
 
     def issue_url(self, issue_id: str) -> str:
