@@ -65,6 +65,15 @@ class Staging:
                 return tmp.read_bytes()
         return target.read_bytes()
 
+    def take(self) -> list[tuple[Path, Path]]:
+        """Hand the staged files over (to another process's Staging of the same root)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def adopt(self, pending: list[tuple[Path, Path]]) -> None:
+        """Take over files another Staging (e.g. in a worker process) wrote."""
+        self._pending.extend(pending)
+
     @property
     def changed(self) -> list[Path]:
         return [target for _, target in self._pending]

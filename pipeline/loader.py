@@ -7,8 +7,9 @@ and returns the issue only when there were no errors (warnings are fine).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -116,11 +117,38 @@ def issue_folders(config: Config, ids: Iterable[str] | None = None) -> list[tupl
 def fingerprint(folder: Path) -> str:
     """Hash of every file's path and bytes under an issue folder; cheap, no parsing."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
+    root = os.fspath(folder)
+    # Sorted by path parts, as sorting Path objects does, so the hash is the same as before.
+    for parts in sorted(_files_under(root)):
+        digest.update("/".join(parts).encode() + b"\0")
+        with open(os.path.join(root, *parts), "rb") as handle:
+            digest.update(handle.read())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def folder_signature(folder: Path, settled_ns: int) -> str | None:
+    """Hash of every file's path, size, times and inode: when it is unchanged, so is
+    :func:`fingerprint`. None if a file changed at or after ``settled_ns`` (a further edit in
+    the same timestamp tick would not show), meaning: hash the bytes."""
+    digest = hashlib.sha256()
+    root = os.fspath(folder)
+    for parts in sorted(_files_under(root)):
+        st = os.stat(os.path.join(root, *parts))
+        if st.st_mtime_ns >= settled_ns or st.st_ctime_ns >= settled_ns:
+            return None
+        digest.update(f"{'/'.join(parts)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    return digest.hexdigest()
+
+
+def _files_under(top: str, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Relative path parts of every file below ``top`` (os.scandir: ~2x faster than rglob)."""
+    with os.scandir(top) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                yield from _files_under(entry.path, (*prefix, entry.name))
+            elif entry.is_file():
+                yield (*prefix, entry.name)
 
 
 def load_issues(config: Config, ids: Iterable[str] | None = None) -> LoadResult:
