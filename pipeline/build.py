@@ -54,7 +54,8 @@ class BuildReport:
 
 
 class Manifest:
-    """The build's memory: per issue its key and card; the key of the site-level outputs."""
+    """The build's memory: per issue its key and card; per site-level output its key, the
+    issues whose content it read and the files it wrote."""
 
     def __init__(self, config: Config) -> None:
         self.dir = config.state_dir / "build"
@@ -66,7 +67,7 @@ class Manifest:
         if data.get("version") != __version__:
             data = {}
         self.issues: dict[str, dict] = data.get("issues", {})
-        self.site_key: str | None = data.get("site_key")
+        self.site: dict[str, dict] = data.get("site", {})
 
     def card(self, issue_id: str) -> Card | None:
         entry = self.issues.get(issue_id)
@@ -76,7 +77,7 @@ class Manifest:
         return self.dir / "content" / f"{issue_id}.html"
 
     def save(self) -> None:
-        data = {"version": __version__, "site_key": self.site_key, "issues": self.issues}
+        data = {"version": __version__, "site": self.site, "issues": self.issues}
         write_atomic(self.path, json.dumps(data, ensure_ascii=False, sort_keys=True).encode())
 
 
@@ -100,11 +101,17 @@ def build(
     selected = {issue_id for issue_id, _ in issue_folders(config, ids)} if ids is not None else None
     folders = issue_folders(config)
     manifest = Manifest(config)
-    site_key_before = manifest.site_key
+    site_before = json.dumps(manifest.site, sort_keys=True)
     env_key = environment_key(config)
     staging = Staging(config.output_dir)
     cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
-    ctx = RenderContext(config, now, content_of=lambda issue_id: cache.read(f"content/{issue_id}.html").decode())
+    reads: list[str] = []  # issues whose feed HTML a site output asked for
+
+    def content_of(issue_id: str) -> str:
+        reads.append(issue_id)
+        return cache.read(f"content/{issue_id}.html").decode()
+
+    ctx = RenderContext(config, now, content_of=content_of)
     report = BuildReport()
     problems: list[Problem] = []
     cards: list[Card] = []
@@ -151,7 +158,7 @@ def build(
         report.problems = [p for p in problems if not p.is_error]
         if any(p.is_error for p in problems):
             raise IssueError(problems, "build stopped: nothing was written")
-        _render_site(cards, ctx, staging, manifest, env_key)
+        _render_site(cards, ctx, staging, manifest, env_key, reads, force)
     except BaseException:
         staging.discard()
         cache.discard()
@@ -159,7 +166,8 @@ def build(
     report.written = staging.commit()
     cache.commit()
     removed = _forget_removed(manifest, {issue_id for issue_id, _ in folders})
-    if report.built or removed or refreshed or manifest.site_key != site_key_before or not manifest.path.is_file():
+    site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
+    if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
     return report
 
@@ -272,7 +280,9 @@ def _assets(folder: Path) -> list[Path]:
     )
 
 
-def _render_site(cards: list[Card], ctx: RenderContext, staging: Staging, manifest: Manifest, env_key: str) -> None:
+def _render_site(cards: list[Card], ctx: RenderContext, staging: Staging, manifest: Manifest, env_key: str, reads: list[str], force: bool) -> None:
+    """Render each site-level output whose inputs changed: the public cards, the settings
+    and templates, and the content of the issues it read last time (feeds read the newest)."""
     public = sorted((c for c in cards if c.is_public(ctx.now)), key=lambda c: (c.publish_at, c.id), reverse=True)
     digest = hashlib.sha256(env_key.encode())
     for card in public:
@@ -280,14 +290,24 @@ def _render_site(cards: list[Card], ctx: RenderContext, staging: Staging, manife
         # The manifest holds card.to_json() already; asdict() on 500 cards cost ~0.3 s.
         data = entry["card"] if "card" in entry else card.to_json()
         digest.update(json.dumps(data, sort_keys=True, ensure_ascii=False).encode())
-        digest.update(entry.get("key", "").encode())
-    site_key = digest.hexdigest()
-    if site_key == manifest.site_key and (ctx.config.output_dir / "index.html").is_file() and not staging.changed:
-        return
-    for render in SITE_OUTPUTS.values():
-        for relative, data in render(public, ctx).items():
+    cards_key = digest.hexdigest()
+    for name, render in SITE_OUTPUTS.items():
+        last = manifest.site.get(name)
+        if (not force and last and last["key"] == _site_key(cards_key, name, last["reads"], manifest)
+                and all((ctx.config.output_dir / path).is_file() for path in last["files"])):
+            continue  # rendering is a function of these inputs: it would give the same bytes
+        reads.clear()
+        files = render(public, ctx)
+        for relative, data in files.items():
             staging.add(relative, data)
-    manifest.site_key = site_key
+        manifest.site[name] = {"key": _site_key(cards_key, name, reads, manifest), "reads": sorted(set(reads)), "files": sorted(files)}
+
+
+def _site_key(cards_key: str, name: str, reads: Iterable[str], manifest: Manifest) -> str:
+    digest = hashlib.sha256(f"{cards_key}:{name}".encode())
+    for issue_id in sorted(set(reads)):
+        digest.update(f":{issue_id}={manifest.issues.get(issue_id, {}).get('key', '')}".encode())
+    return digest.hexdigest()
 
 
 def _forget_removed(manifest: Manifest, present: set[str]) -> bool:
