@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import markdown
 from .config import Config
 from .errors import Problem, UsageError
 from .model import ARXIV_ID, Issue, Markdown, Paper, Section, is_issue_id
@@ -334,6 +333,8 @@ def _publish_at(value: Any, folder_date: date, config: Config, out: _Collector) 
 def _fragment(value: str | None, text: str, key: str, folder: Path, out: _Collector) -> Markdown | None:
     if not value or not value.strip():
         return None
+    from . import markdown  # markdown-it loads only when an issue is parsed, not on a no-op build
+
     line = key_line(text, key) or 1
     fragment = markdown.parse(value, line)
     for src, _ in markdown.image_sources(fragment):
@@ -352,7 +353,9 @@ def _check_link_or_file(value: str, folder: Path, out: _Collector, what: str, li
         if not is_url(value):
             out.error(f"{what}: {value!r} is neither an http(s) URL nor a relative path", line)
         return
-    if not markdown.is_relative_path(value):
+    from .markdown import is_relative_path
+
+    if not is_relative_path(value):
         out.error(f"{what}: {value!r} must be a path relative to the issue folder (like images/fig1.png) or a URL", line)
         return
     # markdown-it percent-encodes image paths (spaces, Chinese file names); the file has the plain name
@@ -415,6 +418,8 @@ def _build_paper(path: Path, folder: Path, meta: dict[str, Any], body: str, body
     year = meta.get("year")
     if year is not None and not 1900 <= year <= 2200:
         out.error(f"year: {year} does not look like a year", key="year")
+    from . import markdown
+
     lead, sections = _split_sections(body, body_line)
     for fragment in [lead, *(s.body for s in sections)]:
         if fragment is not None:
@@ -446,6 +451,8 @@ def _build_paper(path: Path, folder: Path, meta: dict[str, Any], body: str, body
 
 def _split_sections(body: str, body_line: int) -> tuple[Markdown | None, tuple[Section, ...]]:
     """Split a parsed body at its level-2 headings, keeping each part's own tokens."""
+    from . import markdown
+
     whole = markdown.parse(body, body_line)
     tokens = whole.tokens
     starts = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2" and t.level == 0]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..markdown import is_relative_path
 from ..model import Issue, Paper
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -86,6 +85,8 @@ class RenderContext:
 
     def asset_url(self, issue: Issue, src: str) -> str:
         """An image reference made absolute (feeds, email and WeChat cannot resolve relative paths)."""
+        from ..markdown import is_relative_path  # markdown-it: not needed by a build with nothing to render
+
         if is_relative_path(src):
             return self.site.absolute(f"issues/{issue.id}/{src}")
         return src
