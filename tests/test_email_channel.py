@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import mailbox
+import quopri
+import random
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -20,7 +23,7 @@ from pipeline.channels.email import send_one
 from pipeline.config import Config, load_config
 from pipeline.errors import ChannelError
 from pipeline.ledger import Ledger
-from pipeline.mail import issue_message, parse_sender
+from pipeline.mail import PLACEHOLDER, Base64Body, QPBody, issue_message, parse_sender
 from pipeline.publisher import publish_issue
 from pipeline.sendpool import Throttle
 from pipeline.tokens import load_secret, verify
@@ -245,21 +248,41 @@ def test_stop_finishes_the_messages_in_flight_and_records_them(news, smtp_server
     assert sorted(a for m in smtp_server.messages for a in m.rcpt_tos) == sorted(a for a, _ in many)
 
 
-def test_the_substituted_url_is_exact_in_both_quoted_printable_parts():
+@pytest.mark.parametrize("filler, encoding", [("长", "base64"), ("long ", "quoted-printable")])
+def test_the_substituted_url_is_exact_in_both_parts(filler, encoding):
     long_url = "https://digest.example.org/a/very/long/path/" + "x" * 90 + "/unsubscribe?email=a%40b.cn&token=abc=="
-    html = "<p>" + "长" * 3000 + '<a href="%%UNSUBSCRIBE_URL%%">退订</a>' + "文" * 50 + "</p>"
+    html = "<p>" + filler * 3000 + '<a href="%%UNSUBSCRIBE_URL%%">退订</a>' + "文" * 5 + "</p>"
+    text = filler * 40 + "\n退订：%%UNSUBSCRIBE_URL%% 结束\n"
     message = issue_message(
-        subject="测试", envelope=parse_sender("速递 <d@example.org>"), text="退订：%%UNSUBSCRIBE_URL%% 结束\n", html=html,
+        subject="测试", envelope=parse_sender("速递 <d@example.org>"), text=text, html=html,
         date=NOW, list_id="速递 <example.org>", unsubscribe_url=lambda e: long_url + e,
         unsubscribe_mailto="mailto:d@example.org", id_prefix="x",
     )
     data = message.personalise("zhou=jie@example.cn", "周杰")
     head, body = data.split(b"\r\n\r\n", 1)
-    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # QP, even around the long substituted URL
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # 7-bit lines, even around the long URL
     assert max(len(line) for line in head.split(b"\r\n")) <= 998
     msg = email.message_from_bytes(data, policy=email.policy.default)
-    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == f"退订：{long_url}zhou=jie@example.cn 结束\n"
-    assert f'href="{long_url}zhou=jie@example.cn">退订</a>文' in msg.get_body(("html",)).get_content()
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == rich["Content-Transfer-Encoding"] == encoding
+    assert plain.get_content().replace("\r\n", "\n") == text.replace("%%UNSUBSCRIBE_URL%%", long_url + "zhou=jie@example.cn")
+    escaped = long_url.replace("&", "&amp;")  # the URL sits in an HTML attribute
+    assert rich.get_content() == html.replace("%%UNSUBSCRIBE_URL%%", escaped + "zhou=jie@example.cn")
+
+
+def test_part_bodies_decode_to_the_text_with_the_value_for_any_alignment():
+    rng = random.Random(7)
+    for _ in range(1500):
+        pieces = ["".join(rng.choice("ab中文\n=&. ") for _ in range(rng.randint(0, 9))) for _ in range(rng.randint(1, 4))]
+        text, value = PLACEHOLDER.join(pieces), ("x=" * 60)[: rng.randint(1, 120)].encode()
+        expected = text.encode().replace(PLACEHOLDER.encode(), value)
+        encoded = Base64Body(text).encode(value)
+        assert base64.b64decode(encoded) == expected.replace(b"\n", b"\r\n")
+        assert b"=" not in encoded.rstrip(b"\r\n=")  # padding only at the very end
+        encoded = QPBody(text).encode(value)
+        decoded = quopri.decodestring(encoded.replace(b"\r\n", b"\n"))
+        assert decoded == expected
+        assert max(len(line) for line in encoded.split(b"\r\n")) <= 76
 
 
 def test_send_one_delivers_a_transactional_message(news, smtp_server):
