@@ -37,7 +37,7 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
         raw, sent = email.measure(html)
         report.notes.append(
-            f"{issue.id}: email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent (quoted-printable); Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB"
+            f"{issue.id}: email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent; Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB"
         )
         if sent > email.GMAIL_CLIP_BYTES:
             report.problems.append(Problem(issue.folder / "issue.yaml", None, f"the email is {sent / 1024:.0f} KB as sent; Gmail clips messages over {email.GMAIL_CLIP_BYTES // 1024} KB: split the issue or shorten entries", "warning"))

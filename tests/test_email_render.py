@@ -239,17 +239,24 @@ def digest_body(n: int) -> str:
     )
 
 
-def test_measure_matches_the_email_package(ctx, example_issues):
+def test_measure_is_the_html_part_as_the_channel_sends_it(ctx, example_issues):
+    from datetime import datetime, timezone
+
+    from pipeline.mail import Envelope, issue_message
+
     html, text = rendered(example_issues["2024-04-28"], ctx)
     raw, sent = measure(html.encode())
     assert raw == len(html.encode())
-    message = EmailMessage(policy=policy.SMTP)
-    message.set_content(html, subtype="html")  # the package's own choice of encoding
-    assert message["Content-Transfer-Encoding"] == "quoted-printable"
-    wire = message.as_bytes()
-    body = wire.split(b"\r\n\r\n", 1)[1]
-    assert sent == len(body)
-    assert raw < sent < GMAIL_CLIP_BYTES
+    url = "https://digest.example.org/unsubscribe?email=reader%40example.org&token=" + "x" * 22
+    message = issue_message(
+        subject="测试", envelope=Envelope("a@example.org", "a@example.org"), text=text, html=html,
+        date=datetime(2024, 4, 28, tzinfo=timezone.utc), list_id="<l.example.org>",
+        unsubscribe_url=lambda _: url, unsubscribe_mailto="mailto:a@example.org", id_prefix="t",
+    )
+    wire = message.personalise("reader@example.org", "读者")
+    html_part = wire.rsplit(b"Content-Type: text/html", 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n--", 1)[0]
+    assert abs(sent - len(html_part)) <= 2  # the same encoder; only the line end before the boundary differs
+    assert sent < raw * 1.4 < GMAIL_CLIP_BYTES  # Chinese HTML goes as base64, not tripled by quoted-printable
 
 
 def test_placeholder_survives_quoted_printable(ctx, example_issues):

@@ -40,7 +40,6 @@ UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 GMAIL_CLIP_BYTES = 102 * 1024
 # Inline styles only where a client that drops <style> would otherwise break the layout.
 HTML_STYLES = {"img": "max-width:100%;height:auto"}
-SMTP_LINE_LENGTH = 78  # email.policy.SMTP.max_line_length
 
 
 @dataclass(frozen=True)
@@ -81,18 +80,16 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
 
 
 def measure(html: bytes) -> tuple[int, int]:
-    """``(raw bytes, bytes as sent)`` of an HTML part; "as sent" is quoted-printable with CRLF.
+    """``(raw bytes, bytes as sent)`` of the HTML part: what Gmail counts against its clip.
 
-    Encodes the way ``EmailMessage.set_content(html, subtype="html")`` under
-    ``email.policy.SMTP`` does for UTF-8 text with long lines, which is what Gmail counts.
+    "As sent" is the part's body encoded exactly as the email channel sends it
+    (:func:`pipeline.mail.encode_body`: the smaller of quoted-printable and base64, CRLF line
+    ends), with an unsubscribe URL of typical length in place of the placeholder.
     """
-    from email import quoprimime
+    from ..mail import encode_body
 
-    lines = html.splitlines()
-    body = b"\n".join(lines) + b"\n"
-    encoded = quoprimime.body_encode(body.decode("latin-1"), SMTP_LINE_LENGTH)
-    # The generator writes every line ending as CRLF on the wire.
-    return len(html), len(encoded) + encoded.count("\n")
+    typical_url = b"https://digest.example.org/unsubscribe?email=reader%40example.org&amp;token=" + b"x" * 22
+    return len(html), len(encode_body(html.decode("utf-8")).encode(typical_url))
 
 
 def _template_values(issue: Issue, ctx: RenderContext) -> dict[str, object]:
