@@ -2,8 +2,10 @@
 
 An issue is rendered again only when its key changes: the hash of its folder's bytes, the
 config, the templates and the tool's version. The folder's bytes are hashed again only when
-a file's size, times or inode changed (as git does), so an unchanged folder is not read. The build's memory of earlier runs lives in
-``<state folder>/build/`` (a manifest of keys and cards, and each issue's feed HTML).
+a file's size, times or inode changed (as git does), so an unchanged folder is not read.
+The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys
+and cards, and each issue's feed HTML). Many issues to render are shared among forked
+worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
 A build that meets an invalid selected issue writes nothing and raises IssueError.
 """
 
