@@ -28,7 +28,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE runs (
             issue_id     TEXT NOT NULL,
             channel      TEXT NOT NULL,
-            state        TEXT NOT NULL,            -- running | done | failed | partial | skipped
+            state        TEXT NOT NULL,            -- running | done | failed | partial | paused | skipped
             content_hash TEXT,
             started_at   TEXT,
             finished_at  TEXT,
@@ -208,7 +208,7 @@ class Ledger:
             db.execute(
                 """INSERT INTO runs (issue_id, channel, state, finished_at, last_error) VALUES (?, ?, 'skipped', ?, ?)
                    ON CONFLICT (issue_id, channel) DO UPDATE SET state='skipped', finished_at=excluded.finished_at,
-                     last_error=excluded.last_error WHERE runs.state NOT IN ('done', 'running', 'partial')""",
+                     last_error=excluded.last_error WHERE runs.state NOT IN ('done', 'running', 'partial', 'paused')""",
                 (issue_id, channel, utcnow(), reason),
             )
 

@@ -100,7 +100,7 @@ def _publish_on(config: Config, ledger: Ledger, issue: Issue, name: str, *, dry_
             return Result(name, "already done", _done_detail(ledger, issue.id, name))
         ledger.start_run(issue.id, name, content_hash(job, channel.sends))
         result = _attempt(channel, job, record=True)
-        state = {"done": "done", "partial": "partial", "paused": "partial", "stopped": "running"}.get(result.status, "failed")
+        state = {"done": "done", "partial": "partial", "paused": "paused", "stopped": "running"}.get(result.status, "failed")
         ledger.finish_run(issue.id, name, state, None if result.status == "done" else result.detail)
         return result
 

@@ -71,6 +71,9 @@ def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop
         run = ledger.run(issue.id, name)
         if run is not None and run.state in ("done", "skipped"):
             continue
+        if run is not None and run.state == "paused":  # too many failures: a person decides, not the timer
+            entries.append(PassEntry(issue.id, name, "paused", f"resume with `publish issue {issue.id} --channel {name}`"))
+            continue
         late = now - issue.publish_at > config.catch_up
         if run is None and late and config.channels[name].type != "feed":
             reason = f"due {issue.publish_at.isoformat()}, more than {config.catch_up} ago; send with `publish issue {issue.id} --channel {name}`"

@@ -160,3 +160,15 @@ def test_a_broken_issue_folder_does_not_hold_back_the_others(site):
         entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
         assert (DUE, "hook", "done") in {(e.issue_id, e.channel, e.status) for e in entries}
         assert announced(server) == [DUE]
+
+
+def test_a_paused_send_waits_for_a_person(site):
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        with Ledger(config.state_path) as ledger:  # as the email channel leaves it past max_errors
+            ledger.start_run(DUE, "hook", "hash")
+            ledger.finish_run(DUE, "hook", "paused", "paused: 50 failures passed max_errors")
+        entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        assert (DUE, "hook", "paused") in {(e.issue_id, e.channel, e.status) for e in entries}
+        assert announced(server) == []
+        assert states(config)[(DUE, "hook")] == "paused"
