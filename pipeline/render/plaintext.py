@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +76,79 @@ def wrap(text: str, columns: int = WIDTH) -> list[str]:
 
 
 def _wrap_line(line: str, columns: int) -> list[str]:
+    # Same lines as wrapping atom by atom, without a Python step per character: one
+    # str.translate gives every character a class, accumulate sums the widths, and each line
+    # is the furthest end that fits (bisect), moved back to the nearest allowed break.
+    text = _SPACES.sub(" ", line).strip(" ")
+    if not text:
+        return [""]
+    classes = text.translate(_CLASSES)
+    widths = [0, *accumulate(map(_CLASS_WIDTH.__getitem__, classes))]
+    if widths[-1] <= columns:
+        return [text]
     out: list[str] = []
-    current, used = "", 0
-    for space, atom in _atoms(line):
-        gap = 1 if space and current else 0
-        size = width(atom)
-        if current and used + gap + size > columns:
-            out.append(current)
-            current, used, gap = "", 0, 0
-        current += " " * gap + atom
-        used += gap + size
-    out.append(current)
+    start, total = 0, len(text)
+    while start < total:
+        end = bisect_right(widths, widths[start] + columns) - 1
+        if end >= total:
+            out.append(text[start:])
+            break
+        cut = end
+        while cut > start and not _can_break(classes, cut):
+            cut -= 1
+        if cut == start:  # a piece wider than the line stays whole, on its own line
+            cut = start + 1
+            while cut < total and not _can_break(classes, cut):
+                cut += 1
+        out.append(text[start:cut].rstrip(" "))
+        start = cut
+        while start < total and text[start] == " ":
+            start += 1
     return out
+
+
+# Character classes for _wrap_line: s space; wide: w, W (no line start), O (no line end),
+# z (zero width); narrow: n, N (no line start), P (no line end), c (zero width).
+_WIDE_CLASSES, _NO_START_CLASSES, _NO_END_CLASSES = set("wWOz"), set("WN"), set("OP")
+_CLASS_WIDTH = {"s": 1, "w": 2, "W": 2, "O": 2, "z": 0, "n": 1, "N": 1, "P": 1, "c": 0}
+# class of a → classes b such that a line may break between a and b: _breakable, per class
+_BREAK_BEFORE = {
+    a: frozenset() if a in _NO_END_CLASSES else frozenset(
+        b for b in _CLASS_WIDTH
+        if b != "s" and b not in _NO_START_CLASSES and (a in _WIDE_CLASSES or b in _WIDE_CLASSES)
+    )
+    for a in _CLASS_WIDTH if a != "s"
+}
+_SPACES = re.compile(r"\s+")
+
+
+class _Classes(dict):
+    """Code point → class letter, worked out on first sight (str.translate calls __missing__)."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if char.isspace():
+            kind = "s"
+        elif char in NO_START:
+            kind = "W" if _is_wide(char) else "N"
+        elif char in NO_END:
+            kind = "O" if _is_wide(char) else "P"
+        elif unicodedata.combining(char):
+            kind = "z" if _is_wide(char) else "c"
+        else:
+            kind = "w" if _is_wide(char) else "n"
+        self[code] = kind
+        return kind
+
+
+_CLASSES = _Classes()
+
+
+def _can_break(classes: str, at: int) -> bool:
+    """Whether a line may end just before position ``at`` of the space-normalised text."""
+    if at >= len(classes) or classes[at] == "s" or classes[at - 1] == "s":
+        return True
+    return classes[at] in _BREAK_BEFORE[classes[at - 1]]
 
 
 def heading_lines(text: str, level: int) -> list[str]:
