@@ -7,23 +7,16 @@ from datetime import datetime, timezone
 
 from .config import Config
 from .errors import Problem
-from .loader import issue_folders, load_issues
+from .loader import LoadResult, issue_folders, load_issues
 from .render import RenderContext
 
 
 @dataclass
-class CheckReport:
-    problems: list[Problem] = field(default_factory=list)
+class CheckReport(LoadResult):
+    """The loader's findings plus what only rendering shows (email sizes, WeChat limits)."""
+
     notes: list[str] = field(default_factory=list)  # figures worth seeing, not problems
     issue_count: int = 0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.is_error]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if not p.is_error]
 
 
 def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
@@ -31,9 +24,9 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     from .render import email, wechat
 
     result = load_issues(config, ids)
-    report = CheckReport(problems=list(result.problems), issue_count=len(issue_folders(config, ids)))
+    report = CheckReport(issues=result.issues, problems=list(result.problems), issue_count=len(issue_folders(config, ids)))
     ctx = RenderContext(config, datetime.now(timezone.utc))
-    for issue in result.issues:
+    for issue in report.issues:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
         raw, sent = email.measure(html)
         report.notes.append(
@@ -42,5 +35,7 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
         if sent > email.GMAIL_CLIP_BYTES:
             report.problems.append(Problem(issue.folder / "issue.yaml", None, f"the email is {sent / 1024:.0f} KB as sent; Gmail clips messages over {email.GMAIL_CLIP_BYTES // 1024} KB: split the issue or shorten entries", "warning"))
         for message in wechat.check_limits(wechat.article(issue, ctx)):
+            if message.startswith(("title ", "digest ")):
+                continue  # the loader already warns about these, with the line in issue.yaml
             report.problems.append(Problem(issue.folder / "issue.yaml", None, f"WeChat: {message}", "warning"))
     return report

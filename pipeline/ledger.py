@@ -234,15 +234,7 @@ class Ledger:
 
     def add_pending(self, issue_id: str, channel: str, recipients: Iterable[str], content_hash: str) -> int:
         """Snapshot the recipients of a send; existing rows (sent or not) are kept. Returns rows added."""
-        now = utcnow()
-        with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                """INSERT OR IGNORE INTO deliveries (issue_id, channel, recipient, state, content_hash, updated_at)
-                   VALUES (?, ?, ?, 'pending', ?, ?)""",
-                ((issue_id, channel, r, content_hash, now) for r in recipients),
-            )
-            return db.total_changes - before
+        return self.add_pending_named(issue_id, channel, ((r, "") for r in recipients), content_hash)
 
     def record(self, issue_id: str, channel: str, recipient: str, state: str, response: str | None = None, error: str | None = None) -> None:
         """Record one attempt's outcome; its own transaction, committed before the next send."""
@@ -256,23 +248,8 @@ class Ledger:
                 (issue_id, channel, recipient, state, response, error, utcnow()),
             )
 
-    def unsent(self, issue_id: str, channel: str, batch: int = 1000) -> Iterator[str]:
-        """Recipients not yet sent, streamed in batches so memory does not grow with the list."""
-        last = ""
-        while True:
-            rows = self.db.execute(
-                """SELECT recipient FROM deliveries WHERE issue_id=? AND channel=? AND state='pending' AND recipient > ?
-                   ORDER BY recipient LIMIT ?""",
-                (issue_id, channel, last, batch),
-            ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield row[0]
-            last = rows[-1][0]
-
     def add_pending_named(self, issue_id: str, channel: str, rows: Iterable[tuple[str, str]], content_hash: str) -> int:
-        """Like add_pending, with each recipient's display name; one transaction, so a bad row adds nothing."""
+        """Snapshot ``(recipient, display name)`` rows; one transaction, so a bad row adds nothing."""
         now = utcnow()
         with self.transaction() as db:
             before = db.total_changes
@@ -284,7 +261,8 @@ class Ledger:
             return db.total_changes - before
 
     def unsent_named(self, issue_id: str, channel: str, batch: int = 500) -> Iterator[tuple[str, str, int]]:
-        """``(recipient, name, attempts)`` of the rows still pending, streamed like ``unsent``."""
+        """``(recipient, name, attempts)`` of the rows still pending, streamed in batches so memory
+        does not grow with the list."""
         last = ""
         while True:
             rows = self.db.execute(
@@ -331,7 +309,8 @@ class Ledger:
             return None
         return f"{row['recipient']}: {row['error']}" if row["recipient"] else row["error"]
 
-    # tokens -----------------------------------------------------------------------------
+    # small values with an expiry: API tokens, and (never expiring) notes such as the feeds
+    # a WebSub hub was last told about ---------------------------------------------------
 
     def token(self, key: str) -> str | None:
         row = self.db.execute("SELECT value, expires_at FROM tokens WHERE key=?", (key,)).fetchone()
@@ -342,6 +321,10 @@ class Ledger:
     def save_token(self, key: str, value: str, expires_at: float) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", (key, value, expires_at))
+
+    def remember(self, key: str, value: str) -> None:
+        """Keep a small value that never expires."""
+        self.save_token(key, value, float("inf"))
 
     def drop_token(self, key: str) -> None:
         with self.transaction() as db:

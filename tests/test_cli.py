@@ -122,3 +122,11 @@ def test_help_is_fast_to_import():
     code = "import sys, pipeline.cli; print(sorted(m for m in ('jinja2', 'feedgen', 'mjml', 'markdown_it', 'requests', 'yaml') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.stdout.strip() == "[]", "heavy modules imported at start-up slow down every command"
+
+
+def test_wechat_limits_are_warned_once_with_their_line(example):
+    path = example / "issues/2024-09-30/issue.yaml"
+    path.write_text(re.sub(r"(?m)^title:.*$", "title: " + "很长的标题" * 8, path.read_text()))
+    result = run("check", "2024-09-30", cwd=example)
+    lines = [line for line in result.stderr.splitlines() if "WeChat allows 32" in line]
+    assert len(lines) == 1 and lines[0].startswith("issues/2024-09-30/issue.yaml:1: warning:"), result.stderr

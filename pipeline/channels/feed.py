@@ -21,9 +21,6 @@ from .webhook import Stopped, host_of, post_with_retries
 
 FEEDS = ("rss.xml", "atom.xml", "feed.json")
 HUB_TIMEOUT = 15.0
-# The hash a hub was last told about lives in the ledger's key/value table of tokens, as a
-# value that never expires.
-FOREVER = 1e18
 
 
 def feeds_hash(output_dir: Path) -> str | None:
@@ -96,7 +93,7 @@ class FeedChannel(Channel):
                 job.ledger.record(job.issue.id, job.channel, url, "failed", error=str(exc))
                 raise
             job.ledger.record(job.issue.id, job.channel, url, "sent", response=f"HTTP {response.status_code}")
-        job.ledger.save_token(key, digest, FOREVER)
+        job.ledger.remember(key, digest)
         return f"pinged hub {host_of(hub)} for {len(urls)} feeds"
 
     @staticmethod
