@@ -292,9 +292,12 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 def import_csv(ledger: Ledger, path: Path) -> ImportReport:
     """Merge a CSV (email,name[,status]) into the list in one transaction; suppressions win."""
     report = ImportReport(source=f"csv:{path.name}")
-    seen: dict[str, int] = {}
     now = utcnow()
     with ledger.transaction() as db:
+        # Addresses already met in this file live in a temporary table, not a dict: memory
+        # stays flat for a list of any size.
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (email TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM import_seen")
         for line, row in read_csv(path):
             written = (row.get("email") or "").strip()
             try:
@@ -306,12 +309,12 @@ def import_csv(ledger: Ledger, path: Path) -> ImportReport:
             if status not in STATUSES:
                 report.skipped.append((line, written, f"unknown status: {status!r}"))
                 continue
-            if email in seen:  # the first row of an address wins, except that a later suppression still counts
+            if db.execute("INSERT OR IGNORE INTO import_seen VALUES (?)", (email,)).rowcount == 0:
+                # the first row of an address wins, except that a later suppression still counts
                 report.merged += 1
                 if status in SUPPRESSION_RANK:
                     _import_row(db, ledger, report, line, email, "", status, now)
                 continue
-            seen[email] = line
             _import_row(db, ledger, report, line, email, clean_name(row.get("name")), status, now)
     return report
 
