@@ -9,7 +9,6 @@ feeds and email) and, for email and WeChat, inline ``style`` attributes per tag.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Sequence as SequenceABC
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,8 +64,8 @@ _RULE_NAMES: dict[type, tuple[str, ...]] = {}
 class StyledRenderer(RendererHTML):
     """HTML renderer with a hook for image URLs, link targets and inline styles per tag.
 
-    Tokens are shared between outputs, so attributes are added to copies, never to the
-    tokens themselves.
+    Tokens are shared between outputs, so they are never modified: the extra attributes
+    and tags are applied while writing.
     """
 
     def __init__(
@@ -88,23 +87,48 @@ class StyledRenderer(RendererHTML):
         self.link_attrs = link_attrs or {}
 
     def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:  # noqa: N802
-        token = tokens[idx]
-        extra = self._extra_attrs(token)
-        if not extra:
-            return super().renderToken(tokens, idx, options, env)
-        copy = token.copy(attrs={**token.attrs, **extra})
-        return super().renderToken(_Replaced(tokens, idx, copy), idx, options, env)
+        """RendererHTML.renderToken with this output's tag and extra attributes.
 
-    def _extra_attrs(self, token: Token) -> dict[str, str]:
-        if token.nesting == -1:
-            return {}
-        extra: dict[str, str] = {}
-        style = self.styles.get(token.tag)
-        if style:
-            extra["style"] = style
-        if token.type == "link_open" and self.link_attrs:
-            extra.update(self.link_attrs)
-        return extra
+        Written out rather than rendering a modified copy of the token: copying every styled
+        token (dataclasses.replace) cost more than rendering it.
+        """
+        token = tokens[idx]
+        if token.hidden:
+            return ""
+        nesting = token.nesting
+        tag = self.tag_of(token)
+        # a newline between a hidden (tight list) paragraph and a following block tag
+        head = "\n" if token.block and nesting != -1 and idx and tokens[idx - 1].hidden else ""
+        slash = " /" if nesting == 0 and options["xhtmlOut"] else ""
+        end = ">"
+        if token.block:
+            end = ">\n"
+            if nesting == 1 and idx + 1 < len(tokens):
+                following = tokens[idx + 1]
+                # no newline inside a block that holds inline content or closes at once (<li></li>)
+                if following.type == "inline" or following.hidden or (following.nesting == -1 and following.tag == tag):
+                    end = ">"
+        opening = "</" if nesting == -1 else "<"
+        return f"{head}{opening}{tag}{self._attrs(token, tag)}{slash}{end}"
+
+    def tag_of(self, token: Token) -> str:
+        """The HTML tag a token is written with (a subclass may move headings down)."""
+        return token.tag
+
+    def _attrs(self, token: Token, tag: str) -> str:
+        """The token's attributes plus this output's style (for ``tag``) and link attributes, escaped."""
+        attrs: Mapping[str, Any] = token.attrs
+        if token.nesting != -1:
+            style = self.styles.get(tag)
+            if style or (token.type == "link_open" and self.link_attrs):
+                attrs = dict(attrs)
+                if style:
+                    attrs["style"] = style
+                if token.type == "link_open":
+                    attrs.update(self.link_attrs)
+        if not attrs:
+            return ""
+        return "".join(f' {escapeHtml(key)}="{escapeHtml(str(value))}"' for key, value in attrs.items())
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
@@ -135,23 +159,6 @@ class StyledRenderer(RendererHTML):
         pre_attr = f' style="{escapeHtml(pre)}"' if pre else ""
         code_attr = f' style="{escapeHtml(code)}"' if code else ""
         return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
-
-
-class _Replaced(SequenceABC):
-    """``tokens`` with the one at ``idx`` replaced, without copying the list (O(1), not O(n))."""
-
-    def __init__(self, tokens: Sequence[Token], idx: int, token: Token) -> None:
-        self.tokens, self.idx, self.token = tokens, idx, token
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self.tokens)
-        return self.token if index == self.idx else self.tokens[index]
 
 
 # Fragment → {(styles, link_attrs): HTML}: web pages and feed items ask for the same HTML

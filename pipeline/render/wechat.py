@@ -123,16 +123,11 @@ class WechatRenderer(StyledRenderer):
         number = self.citations.marker(tokens[opening], tokens, opening)
         return f"</span>{_sup(number)}"
 
-    def heading_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        return self._heading(tokens, idx, options, env)
-
-    def heading_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        return self._heading(tokens, idx, options, env)
-
-    def _heading(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        copy = tokens[idx].copy()
-        copy.tag = f"h{min(6, max(self.heading_min, int(copy.tag[1]) + self.heading_add))}"
-        return self.renderToken([*tokens[:idx], copy, *tokens[idx + 1 :]], idx, options, env)
+    def tag_of(self, token: Token) -> str:
+        """Headings moved down by ``heading_add``, to no higher than ``heading_min``."""
+        if token.type in ("heading_open", "heading_close"):
+            return f"h{min(6, max(self.heading_min, int(token.tag[1]) + self.heading_add))}"
+        return token.tag
 
     def _pre(self, content: str) -> str:
         # The WeChat editor collapses whitespace inside <pre>, so lines and indents are explicit
