@@ -161,13 +161,17 @@ class StyledRenderer(RendererHTML):
         return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
 
 
-# Fragment → {(styles, link_attrs): HTML}: web pages and feed items ask for the same HTML
-# of every fragment without images; the entry goes with the fragment.
-_HTML_CACHE: WeakKeyDictionary[Markdown, dict[tuple, str]] = WeakKeyDictionary()
+class _Rendered:
+    """What is known of one fragment's HTML: whether it has images, and the HTML per rules."""
+
+    def __init__(self, fragment: Markdown) -> None:
+        self.has_images = any(child.type == "image" for child in iter_inline(fragment.tokens))
+        self.html: dict[tuple, str] = {}  # (styles, link_attrs) → HTML
 
 
-def _has_images(fragment: Markdown) -> bool:
-    return any(child.type == "image" for child in iter_inline(fragment.tokens))
+# Fragment → its _Rendered; the entry goes with the fragment. Web pages, feed items and email
+# ask for the same HTML of every fragment without images, which is rendered once.
+_HTML_CACHE: WeakKeyDictionary[Markdown, _Rendered] = WeakKeyDictionary()
 
 
 def to_html(
@@ -179,15 +183,20 @@ def to_html(
     """Render a parsed fragment to HTML with the given output's rules."""
     if fragment is None:
         return ""
-    if rewrite_src is not None and not _has_images(fragment):
-        rewrite_src = None  # it only changes image URLs
-    if rewrite_src is not None:
-        return _render_html(fragment, rewrite_src, styles, link_attrs)
+    known = _HTML_CACHE.get(fragment)
+    if known is None:
+        known = _HTML_CACHE[fragment] = _Rendered(fragment)
+    if known.has_images and rewrite_src is not None:
+        return _render_html(fragment, rewrite_src, styles, link_attrs)  # image URLs of this output
+    if not known.has_images:
+        # the image URL rewrite and the img style only apply to images: without any,
+        # outputs that differ only in those get the same bytes
+        rewrite_src = None
+        styles = {tag: css for tag, css in (styles or {}).items() if tag != "img"}
     key = (tuple(sorted((styles or {}).items())), tuple(sorted((link_attrs or {}).items())))
-    done = _HTML_CACHE.setdefault(fragment, {})
-    if key not in done:
-        done[key] = _render_html(fragment, None, styles, link_attrs)
-    return done[key]
+    if key not in known.html:
+        known.html[key] = _render_html(fragment, None, styles, link_attrs)
+    return known.html[key]
 
 
 def _render_html(fragment: Markdown, rewrite_src: Callable[[str], str] | None, styles: Mapping[str, str] | None, link_attrs: Mapping[str, str] | None) -> str:

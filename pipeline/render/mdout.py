@@ -24,6 +24,7 @@ LINE_START = re.compile(r"^(#|[-+=]|\d{1,9}(?=[.)]))")
 WHITESPACE = re.compile(r"\s+")
 EMBEDDINGS = "\u202a\u202b\u202d\u202e"  # closed by U+202C POP DIRECTIONAL FORMATTING
 ISOLATES = "\u2066\u2067\u2068"  # closed by U+2069 POP DIRECTIONAL ISOLATE
+DIRECTIONAL = re.compile(f"[{EMBEDDINGS}{ISOLATES}]")
 
 # (link_open token, its inline siblings, its index) → marker text after the link, or None
 LinkMarker = Callable[[Token, Sequence[Token], int], str | None]
@@ -49,6 +50,8 @@ def escape(text: str, line_start: bool = False) -> str:
 def one_line(text: str) -> str:
     """A metadata value on one line, its direction overrides closed so they cannot reverse what follows."""
     text = WHITESPACE.sub(" ", text).strip()
+    if DIRECTIONAL.search(text) is None:
+        return text  # nearly always: no override to close
     open_embeddings = sum(text.count(c) for c in EMBEDDINGS) - text.count("\u202c")
     open_isolates = sum(text.count(c) for c in ISOLATES) - text.count("\u2069")
     return text + "\u202c" * max(0, open_embeddings) + "\u2069" * max(0, open_isolates)
