@@ -79,11 +79,12 @@ def _wrap_line(line: str, columns: int) -> list[str]:
     # Same lines as wrapping atom by atom, without a Python step per character: one
     # str.translate gives every character a class, accumulate sums the widths, and each line
     # is the furthest end that fits (bisect), moved back to the nearest allowed break.
-    text = _SPACES.sub(" ", line).strip(" ")
+    text = _single_spaces(line).strip(" ")
     if not text:
         return [""]
     classes = text.translate(_CLASSES)
-    widths = [0, *accumulate(map(_CLASS_WIDTH.__getitem__, classes))]
+    # classes is ASCII: its bytes map to widths in one bytes.translate, summed in C
+    widths = [0, *accumulate(classes.encode("ascii").translate(_WIDTH_BYTES))]
     if widths[-1] <= columns:
         return [text]
     out: list[str] = []
@@ -119,7 +120,17 @@ _BREAK_BEFORE = {
     )
     for a in _CLASS_WIDTH if a != "s"
 }
+_WIDTH_BYTES = bytes(_CLASS_WIDTH.get(chr(code), 0) for code in range(256))
 _SPACES = re.compile(r"\s+")
+
+
+def _single_spaces(line: str) -> str:
+    """Every run of whitespace as one space."""
+    # isprintable() is False for every whitespace character but " ", so a printable line
+    # without "  " has nothing to replace; the regex costs ten times more on CJK text.
+    if line.isprintable() and "  " not in line:
+        return line
+    return _SPACES.sub(" ", line)
 
 
 class _Classes(dict):
