@@ -26,9 +26,11 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     result = load_issues(config, ids)
     report = CheckReport(issues=result.issues, problems=list(result.problems), issue_count=len(issue_folders(config, ids)))
     ctx = RenderContext(config, datetime.now(timezone.utc))
+    mail_channels = [c for c in config.channels.values() if c.type == "email"]
+    eight_bit = all(c.options.get("eight_bit", True) for c in mail_channels)
     for issue in report.issues:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
-        raw, sent = email.measure(html)
+        raw, sent = email.measure(html, eight_bit)
         report.notes.append(
             f"{issue.id}: email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent; Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB"
         )

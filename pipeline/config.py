@@ -82,6 +82,7 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("transport", str, None, choices=("smtp", "maildir"), help="smtp when an smtp block is given, else maildir."),
         Field("smtp", dict, None, children=SMTP_FIELDS, help="SMTP relay settings."),
         Field("maildir", str, "outbox/maildir", help="Maildir folder the maildir transport writes to."),
+        Field("eight_bit", bool, True, help="Send UTF-8 text as 8bit (smallest as sent, under Gmail's clip; the server must offer 8BITMIME); false: base64 / quoted-printable."),
         Field("connections", int, 4, help="Parallel SMTP sessions."),
         Field("max_per_second", (int, float), None, help="Throttle: messages per second across all sessions."),
         Field("max_per_hour", int, None, help="Throttle: sliding one-hour window, for provider quotas."),

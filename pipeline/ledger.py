@@ -131,12 +131,24 @@ class Ledger:
         try:
             self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
             self.db.execute("PRAGMA busy_timeout=30000")
+            self._use_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{path}: the state database cannot be used ({exc})", hint="move the file aside to start a fresh ledger") from None
+
+    def _use_wal(self, patience: float = 30.0) -> None:
+        """Switch to WAL once (the mode is kept in the file). Changing the journal mode does not
+        wait on the busy timeout, so two processes creating the ledger together retry here."""
+        deadline = time.monotonic() + patience
+        while self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()

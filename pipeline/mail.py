@@ -6,9 +6,10 @@ Building an ``EmailMessage`` costs milliseconds; a bytes substitution costs micr
 Message-ID, List-Unsubscribe) and putting their unsubscribe URL where the renderer left the
 ASCII placeholder ``%%UNSUBSCRIBE_URL%%`` in both parts.
 
-Each part is transfer-encoded here, not by the ``email`` package, in whichever of two
-7-bit encodings is smaller for it (never 8bit: mjml-python emits the HTML as one line, far
-past SMTP's 998 bytes):
+Each part is transfer-encoded here, not by the ``email`` package. With ``eight_bit`` (the
+channel's default) a part goes as 8bit UTF-8, its lines broken at spaces to stay far below
+SMTP's 998 bytes (mjml-python emits the HTML as one long line); a part that cannot be broken
+so, or any part when 8bit is off, goes in whichever of two 7-bit encodings is smaller:
 
 - quoted-printable, for mostly-ASCII text: encoded piece by piece around each placeholder,
   which is put on a line of its own between soft line breaks (``=\\r\\n``), so a soft break
@@ -150,8 +151,89 @@ class Base64Body:
         return self.cache[key]
 
 
-def encode_body(text: str) -> QPBody | Base64Body:
-    """The smaller encoding for this text: QP for mostly ASCII, base64 for Chinese."""
+class EightBitBody:
+    """An 8bit part body: the UTF-8 text itself, its long lines broken where HTML ignores it."""
+
+    cte = "8bit"
+
+    def __init__(self, wrapped: bytes) -> None:
+        self.template = wrapped
+
+    def encode(self, value: bytes) -> bytes:
+        return self.template.replace(_PLACEHOLDER, value)
+
+
+# Lines of an 8bit body stay under this, leaving room for the URL that replaces a placeholder
+# within SMTP's limit of 998 bytes.
+EIGHT_BIT_LINE = 700
+# Where a line break would change what a reader sees (preformatted text; the head's CSS and
+# title, which have spaces to break at anyway) or where a comment cannot go (in a comment).
+_VERBATIM = re.compile(rb"<(pre|style|title|textarea)\b.*?</\1>|<!--.*?-->", re.DOTALL | re.IGNORECASE)
+_HIDDEN_BREAK = (b"<!--", b"-->")  # a line break inside a comment is not whitespace in the text
+
+
+def wrap_8bit(text: str, limit: int = EIGHT_BIT_LINE) -> bytes | None:
+    """The text as CRLF lines of at most ``limit`` bytes, or None where that cannot be done.
+
+    A long line is broken at an ASCII space (in HTML and in wrapped plain text a line break
+    reads as the space it replaces); in a run of Chinese text with no space, between two
+    characters inside an HTML comment, which adds no whitespace. Never inside a tag, an
+    entity, a placeholder or verbatim text.
+    """
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    verbatim = [m.span() for m in _VERBATIM.finditer(data)]
+    lines: list[bytes] = []
+    start = 0
+    for end in [*(m.start() for m in re.finditer(b"\n", data)), len(data)]:
+        prefix = b""
+        while len(prefix) + end - start > limit:
+            stop = start + limit - len(prefix)
+            cut = _space_at(data, start, stop, verbatim)
+            if cut is not None:
+                lines.append(prefix + data[start:cut])
+                start, prefix = cut + 1, b""  # the space becomes the line break
+                continue
+            cut = _between_characters(data, start, stop - len(_HIDDEN_BREAK[0]), verbatim)
+            if cut is None:
+                return None
+            lines.append(prefix + data[start:cut] + _HIDDEN_BREAK[0])
+            start, prefix = cut, _HIDDEN_BREAK[1]
+        lines.append(prefix + data[start:end])
+        start = end + 1
+    return b"\r\n".join(lines)
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= position < b for a, b in spans)
+
+
+def _space_at(data: bytes, start: int, stop: int, verbatim: list[tuple[int, int]]) -> int | None:
+    cut = data.rfind(b" ", start + 1, stop)
+    while cut > start:
+        if not _inside(cut, verbatim):
+            return cut
+        cut = data.rfind(b" ", start + 1, cut)
+    return None
+
+
+def _between_characters(data: bytes, start: int, stop: int, verbatim: list[tuple[int, int]]) -> int | None:
+    """A position after a multi-byte character, in text (not in a tag, entity or verbatim)."""
+    for cut in range(stop, start, -1):
+        if data[cut - 1] < 0x80 or 0x80 <= data[cut] < 0xC0:
+            continue  # not the end of a multi-byte (CJK) character
+        if data.rfind(b"<", start, cut) > data.rfind(b">", start, cut) or _inside(cut, verbatim):
+            continue  # inside a tag, or text whose line breaks show
+        return cut
+    return None
+
+
+def encode_body(text: str, eight_bit: bool = False) -> QPBody | Base64Body | EightBitBody:
+    """The smallest encoding for this text: 8bit where allowed and the lines can be kept
+    short, else QP for mostly ASCII and base64 for Chinese."""
+    if eight_bit:
+        wrapped = wrap_8bit(text)
+        if wrapped is not None:
+            return EightBitBody(wrapped)
     raw = text.encode("utf-8")
     return QPBody(text) if len(qp_encode(raw)) <= len(raw) * 4 // 3 * 78 // 76 else Base64Body(text)
 
@@ -186,10 +268,14 @@ class IssueMessage:
 
 def issue_message(
     *, subject: str, envelope: Envelope, text: str, html: str, date: datetime, list_id: str,
-    unsubscribe_url: Callable[[str], str], unsubscribe_mailto: str, id_prefix: str,
+    unsubscribe_url: Callable[[str], str], unsubscribe_mailto: str, id_prefix: str, eight_bit: bool = False,
 ) -> IssueMessage:
-    """Serialise the issue's multipart/alternative message once (text/plain + text/html)."""
-    bodies = encode_body(text), encode_body(html)
+    """Serialise the issue's multipart/alternative message once (text/plain + text/html).
+
+    ``eight_bit``: send UTF-8 as it is (the smallest as sent: Gmail clips an HTML part over
+    ~102 KB, and base64 adds a third) to servers that accept 8BITMIME.
+    """
+    bodies = encode_body(text, eight_bit), encode_body(html, eight_bit)
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = envelope.header
     if envelope.reply_to:

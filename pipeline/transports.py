@@ -97,7 +97,7 @@ class SmtpSession:
         """One SMTP transaction (MAIL, RCPT, DATA); returns the server's final reply."""
         smtp = self._connect()
         try:
-            self._check(smtp, "MAIL FROM", *smtp.mail(sender), ok=(250,))
+            self._check(smtp, "MAIL FROM", *smtp.mail(sender, self._body_options(smtp, data)), ok=(250,))
             self._check(smtp, "RCPT TO", *smtp.rcpt(recipient), ok=(250, 251))
             code, reply = smtp.data(data)
             self._check(smtp, "DATA", code, reply, ok=(250,))
@@ -124,6 +124,14 @@ class SmtpSession:
         if stage == "MAIL FROM":
             raise Fatal(f"{self.label} refused the sender: {text}")
         raise Permanent(text, code, stage)
+
+    def _body_options(self, smtp: smtplib.SMTP, data: bytes) -> list[str]:
+        """MAIL FROM parameters: 8-bit bodies are declared, and only sent to servers that take them."""
+        if data.isascii():
+            return []
+        if not smtp.has_extn("8bitmime"):
+            raise Fatal(f"{self.label} does not accept 8-bit mail (no 8BITMIME); set eight_bit: false on the email channel")
+        return ["BODY=8BITMIME"]
 
     def _connect(self) -> smtplib.SMTP:
         if self.smtp is not None:

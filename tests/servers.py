@@ -27,6 +27,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -60,7 +61,8 @@ class SMTPRecorder:
 
             await asyncio.sleep(self.delay)
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+            data = bytes(envelope.original_content or envelope.content)
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data, list(envelope.mail_options)))
         return "250 2.0.0 Message accepted"
 
     def to(self, address: str) -> list[Received]:

@@ -95,3 +95,17 @@ def test_two_publishers_started_together_send_each_message_once(example):
     assert sum("email: done" in text for text in lines) == 1, lines
     # The other one either found the lock taken or, starting late, the issue already done.
     assert any("being published by" in text or "already done" in text for text in lines), lines
+
+
+def test_many_processes_opening_a_new_ledger_at_once(tmp_path):
+    """Creating the state database races: every process must get a usable ledger."""
+    code = (
+        "import sys; from pathlib import Path; from pipeline.ledger import Ledger\n"
+        "with Ledger(Path(sys.argv[1])) as ledger: ledger.record('2024-09-30', 'email', sys.argv[2], 'sent')\n"
+    )
+    path = tmp_path / "state.db"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), f"r{n}@example.org"], stderr=subprocess.PIPE, text=True) for n in range(8)]
+    errors = [proc.communicate(timeout=60)[1] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), errors
+    with Ledger(path) as ledger:
+        assert ledger.counts("2024-09-30", "email")["sent"] == 8

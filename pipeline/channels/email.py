@@ -99,7 +99,7 @@ def build_message(job: Job) -> IssueMessage:
         list_id=list_id(config.site.title, config.site.url, options.get("list_id")),
         unsubscribe_url=lambda email: unsubscribe_url(config, secret, email),
         unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto") or envelope.address),
-        id_prefix=job.issue.id,
+        id_prefix=job.issue.id, eight_bit=bool(options.get("eight_bit", True)),
     )
 
 

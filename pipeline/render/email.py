@@ -79,17 +79,18 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
     }
 
 
-def measure(html: bytes) -> tuple[int, int]:
+def measure(html: bytes, eight_bit: bool = True) -> tuple[int, int]:
     """``(raw bytes, bytes as sent)`` of the HTML part: what Gmail counts against its clip.
 
     "As sent" is the part's body encoded exactly as the email channel sends it
-    (:func:`pipeline.mail.encode_body`: the smaller of quoted-printable and base64, CRLF line
-    ends), with an unsubscribe URL of typical length in place of the placeholder.
+    (:func:`pipeline.mail.encode_body`: 8bit when allowed, else the smaller of
+    quoted-printable and base64; CRLF line ends), with an unsubscribe URL of typical length
+    in place of the placeholder.
     """
     from ..mail import encode_body
 
     typical_url = b"https://digest.example.org/unsubscribe?email=reader%40example.org&amp;token=" + b"x" * 22
-    return len(html), len(encode_body(html.decode("utf-8")).encode(typical_url))
+    return len(html), len(encode_body(html.decode("utf-8"), eight_bit).encode(typical_url))
 
 
 def _template_values(issue: Issue, ctx: RenderContext) -> dict[str, object]:
