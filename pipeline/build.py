@@ -217,7 +217,7 @@ def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Sta
     if workers == 1:
         for job in jobs:
             own: list[Problem] = []
-            card = _build_issue(job.folder, config, ctx, staging, cache, own)
+            card = _build_issue(job.folder, config, ctx, staging, cache, own, job.content)
             yield job, (card.to_json() if card else None), own
         return
     import multiprocessing
@@ -244,7 +244,7 @@ def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Sta
     finally:
         _FORKED = None
     if failed is not None:  # raise the worker's exception here, where it can be reported as is
-        _build_issue(failed.folder, config, ctx, staging, cache, [])
+        _build_issue(failed.folder, config, ctx, staging, cache, [], failed.content)
         raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
 
 
@@ -273,7 +273,7 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list] | No
     staging, cache = Staging(config.output_dir), Staging(cache_root)
     own: list[Problem] = []
     try:
-        card = _build_issue(job.folder, config, ctx, staging, cache, own)
+        card = _build_issue(job.folder, config, ctx, staging, cache, own, job.content)
         return (card.to_json() if card else None), own, staging.take(), cache.take()
     except BaseException:
         staging.discard()
@@ -281,8 +281,8 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list] | No
         return None
 
 
-def _build_issue(folder: Path, config: Config, ctx: RenderContext, staging: Staging, cache: Staging, problems: list[Problem]) -> Card | None:
-    issue = load_issue(folder, config, problems)
+def _build_issue(folder: Path, config: Config, ctx: RenderContext, staging: Staging, cache: Staging, problems: list[Problem], content: str) -> Card | None:
+    issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
     if issue is None:
         return None
     for render in ISSUE_OUTPUTS.values():

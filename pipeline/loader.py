@@ -162,8 +162,12 @@ def load_issues(config: Config, ids: Iterable[str] | None = None) -> LoadResult:
     return result
 
 
-def load_issue(folder: Path, config: Config, problems: list[Problem]) -> Issue | None:
-    """Load one issue folder; append its problems; return None if any is an error."""
+def load_issue(folder: Path, config: Config, problems: list[Problem], content_hash: str | None = None) -> Issue | None:
+    """Load one issue folder; append its problems; return None if any is an error.
+
+    ``content_hash`` is the folder's :func:`fingerprint` when the caller has it already
+    (the build hashes every folder first), so that the files are not read twice.
+    """
     before = len([p for p in problems if p.is_error])
     if not is_issue_id(folder.name):
         problems.append(Problem(folder, None, "folder name is not an issue id: use YYYY-MM-DD or YYYY-MM-DD-slug (slug: a-z, 0-9, -)"))
@@ -173,7 +177,7 @@ def load_issue(folder: Path, config: Config, problems: list[Problem]) -> Issue |
     papers = [p for p in (_load_paper(path, folder, problems) for path in _entry_files(folder, problems)) if p]
     if meta is None:
         return None
-    issue = _build_issue(folder, meta, meta_text, tuple(papers), config, _Collector(meta_path, problems, meta_text))
+    issue = _build_issue(folder, meta, meta_text, tuple(papers), config, _Collector(meta_path, problems, meta_text), content_hash)
     _check_duplicates(papers, problems)
     if issue is not None and not papers:
         problems.append(Problem(folder, None, "issue has no paper entries (NN-slug.md files)", "warning"))
@@ -246,7 +250,7 @@ def _check_types(data: dict[str, Any], schema: dict[str, tuple[tuple[type, ...],
             out.error(f"{key!r} must be a list of text items", key=key)
 
 
-def _build_issue(folder: Path, meta: dict[str, Any], text: str, papers: tuple[Paper, ...], config: Config, out: _Collector) -> Issue | None:
+def _build_issue(folder: Path, meta: dict[str, Any], text: str, papers: tuple[Paper, ...], config: Config, out: _Collector, content_hash: str | None) -> Issue | None:
     errors_before = len(out.problems)
     _check_types(meta, ISSUE_KEYS, out)
     if len(out.problems) > errors_before and any(p.is_error for p in out.problems[errors_before:]):
@@ -292,7 +296,7 @@ def _build_issue(folder: Path, meta: dict[str, Any], text: str, papers: tuple[Pa
         channels=tuple(channels) if channels is not None else None,
         draft=bool(meta.get("draft", False)),
         source=source,
-        content_hash=fingerprint(folder),
+        content_hash=content_hash if content_hash is not None else fingerprint(folder),
     )
 
 
