@@ -8,6 +8,7 @@ feeds and email) and, for email and WeChat, inline ``style`` attributes per tag.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -60,8 +61,9 @@ def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
     return found
 
 
-# Renderer class → names of its rule methods (what RendererHTML.__init__ collects).
-_RULE_NAMES: dict[type, tuple[str, ...]] = {}
+# Renderer class → its rule functions by token type (RendererHTML.__init__ collects them as
+# bound methods per instance).
+_RULES: dict[type, dict[str, Callable[..., str]]] = {}
 
 
 class StyledRenderer(RendererHTML):
@@ -77,17 +79,36 @@ class StyledRenderer(RendererHTML):
         styles: Mapping[str, str] | None = None,
         link_attrs: Mapping[str, str] | None = None,
     ) -> None:
-        # RendererHTML.__init__ finds the rule methods with inspect.getmembers, which costs
-        # more than rendering a short fragment; look them up once per class instead.
-        names = _RULE_NAMES.get(type(self))
-        if names is None:
-            super().__init__(parser())
-            _RULE_NAMES[type(self)] = tuple(self.rules)
-        else:
-            self.rules = {name: getattr(self, name) for name in names}
+        # Not RendererHTML.__init__: it finds the rule methods with inspect.getmembers (more
+        # than rendering a short fragment costs) and keeps them as bound methods, a reference
+        # cycle that kept every renderer, and the issue its callbacks see, alive until a full
+        # garbage collection. The rules are looked up once per class and called with self.
+        self.rules_by_type = _RULES.get(type(self)) or _rule_functions(self)
         self.rewrite_src = rewrite_src
         self.styles = styles or {}
         self.link_attrs = link_attrs or {}
+
+    def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
+        """RendererHTML.render with the class's rule functions."""
+        rules = self.rules_by_type
+        out: list[str] = []
+        for i, token in enumerate(tokens):
+            if token.type == "inline":
+                if token.children:
+                    out.append(self.renderInline(token.children, options, env))
+            else:
+                rule = rules.get(token.type)
+                out.append(rule(self, tokens, i, options, env) if rule else self.renderToken(tokens, i, options, env))
+        return "".join(out)
+
+    def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:  # noqa: N802
+        """RendererHTML.renderInline with the class's rule functions."""
+        rules = self.rules_by_type
+        out: list[str] = []
+        for i, token in enumerate(tokens):
+            rule = rules.get(token.type)
+            out.append(rule(self, tokens, i, options, env) if rule else self.renderToken(tokens, i, options, env))
+        return "".join(out)
 
     def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:  # noqa: N802
         """RendererHTML.renderToken with this output's tag and extra attributes.
@@ -162,6 +183,17 @@ class StyledRenderer(RendererHTML):
         pre_attr = f' style="{escapeHtml(pre)}"' if pre else ""
         code_attr = f' style="{escapeHtml(code)}"' if code else ""
         return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
+
+
+def _rule_functions(renderer: StyledRenderer) -> dict[str, Callable[..., str]]:
+    """The rules RendererHTML would find on this renderer, as functions of its class."""
+    found = {
+        name: method.__func__
+        for name, method in inspect.getmembers(renderer, inspect.ismethod)
+        if not name.startswith(("render", "_"))
+    }
+    _RULES[type(renderer)] = found
+    return found
 
 
 class _Rendered:

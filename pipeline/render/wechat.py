@@ -16,6 +16,7 @@ import re
 from html.parser import HTMLParser
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -136,23 +137,26 @@ class WechatRenderer(StyledRenderer):
         return f'<pre style="{STYLES["pre"]}"><code style="{STYLES["code_block"]}">{body}</code></pre>\n'
 
 
+def resolve_link(issue: Issue, ctx: RenderContext, href: str) -> str:
+    """A link target as a full URL: the reader sees it in 引用链接 and cannot follow a relative one."""
+    if href.startswith("#"):
+        return ctx.issue_url(issue.id) + href
+    if href.startswith("/") and not href.startswith("//"):
+        return ctx.site.absolute(href)
+    return ctx.asset_url(issue, href)
+
+
 class _Writer:
     """Builds the Markdown and the HTML side by side, so both number links the same way."""
 
     def __init__(self, issue: Issue, ctx: RenderContext) -> None:
         self.issue = issue
         self.ctx = ctx
-        self.citations = Citations(self.resolve)
+        # a function of the issue, not a method: Citations holding the writer would be a
+        # reference cycle, keeping the issue alive until a full garbage collection
+        self.citations = Citations(partial(resolve_link, issue, ctx))
         self.md: list[str] = []
         self.html: list[str] = []
-
-    def resolve(self, href: str) -> str:
-        """A link target as a full URL: the reader sees it in 引用链接 and cannot follow a relative one."""
-        if href.startswith("#"):
-            return self.ctx.issue_url(self.issue.id) + href
-        if href.startswith("/") and not href.startswith("//"):
-            return self.ctx.site.absolute(href)
-        return self.ctx.asset_url(self.issue, href)
 
     def image_src(self, src: str) -> str:
         return self.ctx.asset_url(self.issue, src)
