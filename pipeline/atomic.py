@@ -43,6 +43,7 @@ class Staging:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._pending: list[tuple[Path, Path]] = []
+        self._folders: set[Path] = set()  # known to exist: one mkdir per folder, not per file
 
     def add(self, relative: str, data: bytes) -> None:
         target = self.root / relative
@@ -51,7 +52,9 @@ class Staging:
                 return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
         except FileNotFoundError:
             pass
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
