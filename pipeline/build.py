@@ -142,11 +142,16 @@ def build(
         for issue_id, folder in folders:
             cached = manifest.issues.get(issue_id)
             files = folder_signature(folder, settled)
+            if cached is None:
+                # Never built, so rendered whatever its key: its folder is hashed by the process
+                # that renders it (on all CPUs) rather than here, one folder after another.
+                jobs.append(_Job(issue_id, folder, None, selected is None or issue_id in selected, files, None))
+                continue
             if files is not None and cached and cached.get("files") == files:
                 content = cached["content"]  # no file was touched since it was hashed
             else:
                 content = fingerprint(folder)
-            key = hashlib.sha256(f"{env_key}:{content}".encode()).hexdigest()
+            key = _issue_key(env_key, content)
             fresh = cached and cached["key"] == key and (config.output_dir / "issues" / issue_id / "index.html").is_file()
             if fresh and not force:
                 report.skipped.append(issue_id)
@@ -162,7 +167,7 @@ def build(
             done += 1
             if progress:
                 progress(done, len(folders), issue_id)
-        for job, card_json, own in _run_jobs(jobs, config, ctx, staging, cache):
+        for job, card_json, own, content in _run_jobs(jobs, config, ctx, staging, cache):
             done += 1
             if progress:
                 progress(done, len(folders), job.issue_id)
@@ -171,7 +176,8 @@ def build(
             elif card_json is None:  # an issue the user did not ask for never stops this build
                 problems.append(Problem(job.folder, None, "not built: this issue has errors (`publish check` shows them)", "warning"))
             if card_json is not None:
-                manifest.issues[job.issue_id] = {"key": job.key, "card": card_json, "files": job.files, "content": job.content}
+                key = job.key or _issue_key(env_key, content)
+                manifest.issues[job.issue_id] = {"key": key, "card": card_json, "files": job.files, "content": content}
                 cards.append(Card.from_json(card_json))
                 report.built.append(job.issue_id)
         report.problems = [p for p in problems if not p.is_error]
@@ -197,10 +203,15 @@ class _Job:
 
     issue_id: str
     folder: Path
-    key: str
+    key: str | None  # None: not hashed yet (the process rendering it hashes it)
     selected: bool
     files: str | None  # folder_signature, kept in the manifest
-    content: str  # fingerprint, kept in the manifest
+    content: str | None  # fingerprint, kept in the manifest; None: not hashed yet
+
+
+def _issue_key(env_key: str, content: str) -> str:
+    """The key an issue's outputs were rendered under: settings, templates, tool and folder."""
+    return hashlib.sha256(f"{env_key}:{content}".encode()).hexdigest()
 
 
 # A file changed less than this long ago may change again without its times showing it
@@ -211,14 +222,16 @@ PARALLEL_MIN = 16
 _FORKED: tuple[Config, RenderContext, Path] | None = None  # what forked workers inherit
 
 
-def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging) -> Iterator[tuple[_Job, dict | None, list[Problem]]]:
-    """``(job, card JSON or None, problems)`` per job, in order; on all CPUs when there are many."""
+def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging) -> Iterator[tuple[_Job, dict | None, list[Problem], str]]:
+    """``(job, card JSON or None, problems, folder fingerprint)`` per job, in order; on all
+    CPUs when there are many."""
     workers = _workers(len(jobs))
     if workers == 1:
         for job in jobs:
             own: list[Problem] = []
-            card = _build_issue(job.folder, config, ctx, staging, cache, own, job.content)
-            yield job, (card.to_json() if card else None), own
+            content = job.content or fingerprint(job.folder)
+            card = _build_issue(job.folder, config, ctx, staging, cache, own, content)
+            yield job, (card.to_json() if card else None), own, content
         return
     import gc
     import multiprocessing
@@ -240,16 +253,16 @@ def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Sta
                 if outcome is None:
                     failed = failed or job
                     continue
-                card_json, own, files, content = outcome
+                card_json, own, files, cached, content = outcome
                 staging.adopt(files)
-                cache.adopt(content)
+                cache.adopt(cached)
                 if failed is None:
-                    yield job, card_json, own
+                    yield job, card_json, own, content
     finally:
         _FORKED = None
         gc.unfreeze()
     if failed is not None:  # raise the worker's exception here, where it can be reported as is
-        _build_issue(failed.folder, config, ctx, staging, cache, [], failed.content)
+        _build_issue(failed.folder, config, ctx, staging, cache, [], failed.content or fingerprint(failed.folder))
         raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
 
 
@@ -271,15 +284,16 @@ def _workers(jobs: int) -> int:
     return max(1, min(cpus, jobs // (PARALLEL_MIN // 2)))
 
 
-def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list] | None:
+def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str] | None:
     """In a worker: render one issue into temp files the parent commits; None if it raised."""
     assert _FORKED is not None
     config, ctx, cache_root = _FORKED
     staging, cache = Staging(config.output_dir), Staging(cache_root)
     own: list[Problem] = []
     try:
-        card = _build_issue(job.folder, config, ctx, staging, cache, own, job.content)
-        return (card.to_json() if card else None), own, staging.take(), cache.take()
+        content = job.content or fingerprint(job.folder)
+        card = _build_issue(job.folder, config, ctx, staging, cache, own, content)
+        return (card.to_json() if card else None), own, staging.take(), cache.take(), content
     except BaseException:
         staging.discard()
         cache.discard()
