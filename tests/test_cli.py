@@ -130,3 +130,9 @@ def test_wechat_limits_are_warned_once_with_their_line(example):
     result = run("check", "2024-09-30", cwd=example)
     lines = [line for line in result.stderr.splitlines() if "WeChat allows 32" in line]
     assert len(lines) == 1 and lines[0].startswith("issues/2024-09-30/issue.yaml:1: warning:"), result.stderr
+
+
+def test_outputs_are_readable_by_a_web_server(example):
+    assert run("build", cwd=example).returncode == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (example / "public").rglob("*") if p.is_file()}
+    assert modes and all(mode & 0o044 == 0o044 for mode in modes.values()), modes
