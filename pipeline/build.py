@@ -26,7 +26,8 @@ from . import __version__
 from .atomic import Staging, write_atomic
 from .config import Config
 from .errors import IssueError, Problem, RenderError
-from .loader import fingerprint, folder_signature, issue_folders, load_issue
+from .folders import fingerprint, folder_signature, issue_folders
+from .loader import load_issue
 from .model import Issue
 from .render import Card, RenderContext, make_card, templates_fingerprint
 

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 from .config import Config
 from .errors import Problem
-from .loader import LoadResult, issue_folders, load_issues
+from .folders import issue_folders
+from .loader import LoadResult, load_issues
 from .render import RenderContext
 
 

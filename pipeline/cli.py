@@ -137,7 +137,7 @@ def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_ru
     """Publish issue ID to its channels: one line per channel; exit 1 if any failed."""
     import threading
 
-    from .loader import validate_issue_id
+    from .folders import validate_issue_id
     from .publisher import publish_issue
     from .scheduler import _stop_on_signals
 
@@ -179,7 +179,7 @@ def scheduler(obj: Context, once: bool, now_text: str | None) -> None:
 def status(obj: Context, issue_id: str | None) -> None:
     """Per issue and channel: state, counts, when, remote ids and the last error."""
     from .ledger import Ledger
-    from .loader import validate_issue_id
+    from .folders import validate_issue_id
 
     if issue_id:
         validate_issue_id(issue_id)

@@ -20,7 +20,7 @@ import yaml
 from .arxiv import ArxivClient, ArxivError, ArxivPaper, base_id, parse_id
 from .config import Config
 from .errors import PublishError, UsageError
-from .loader import featured_papers, validate_issue_id
+from .folders import featured_papers, validate_issue_id
 
 # Headings the editor fills in, after the abstract (see FORMAT.md for the names in use).
 SECTIONS = ("研究背景", "问题与挑战", "如何解决", "实验效果", "推荐理由")

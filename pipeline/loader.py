@@ -6,10 +6,8 @@ and returns the issue only when there were no errors (warnings are fine).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +15,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .config import Config
-from .errors import Problem, UsageError
+from .errors import Problem
+from .folders import featured_papers, fingerprint, issue_folders
 from .model import ARXIV_ID, Issue, Markdown, Paper, Section, is_issue_id
 from .yamlio import YamlSyntaxError, key_line, parse_yaml
 
@@ -84,70 +83,6 @@ class _Collector:
         if line is None and key is not None:
             line = key_line(self.text, key, self.first_line)
         self.problems.append(Problem(self.path, line, message, severity))
-
-
-def validate_issue_id(text: str) -> str:
-    """Refuse anything but ``YYYY-MM-DD`` or ``YYYY-MM-DD-slug`` given on the command line."""
-    if not is_issue_id(text):
-        raise UsageError(
-            f"{text!r} is not an issue id",
-            hint="issue ids are folder names like 2024-09-30 or 2024-09-30-special (slug: a-z, 0-9, -)",
-        )
-    return text
-
-
-def issue_folders(config: Config, ids: Iterable[str] | None = None) -> list[tuple[str, Path]]:
-    """``(id, folder)`` of the requested issues (all when ``ids`` is None), oldest first."""
-    root = config.issues_dir
-    if ids is not None:
-        found = []
-        for issue_id in ids:
-            validate_issue_id(issue_id)
-            folder = root / issue_id
-            if not folder.is_dir():
-                raise UsageError(f"no issue {issue_id!r} in {root}", hint="`publish check` lists the issues; `publish new DATE` makes one")
-            found.append((issue_id, folder))
-        return found
-    if not root.is_dir():
-        return []
-    return sorted((p.name, p) for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def fingerprint(folder: Path) -> str:
-    """Hash of every file's path and bytes under an issue folder; cheap, no parsing."""
-    digest = hashlib.sha256()
-    root = os.fspath(folder)
-    # Sorted by path parts, as sorting Path objects does, so the hash is the same as before.
-    for parts in sorted(_files_under(root)):
-        digest.update("/".join(parts).encode() + b"\0")
-        with open(os.path.join(root, *parts), "rb") as handle:
-            digest.update(handle.read())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def folder_signature(folder: Path, settled_ns: int) -> str | None:
-    """Hash of every file's path, size, times and inode: when it is unchanged, so is
-    :func:`fingerprint`. None if a file changed at or after ``settled_ns`` (a further edit in
-    the same timestamp tick would not show), meaning: hash the bytes."""
-    digest = hashlib.sha256()
-    root = os.fspath(folder)
-    for parts in sorted(_files_under(root)):
-        st = os.stat(os.path.join(root, *parts))
-        if st.st_mtime_ns >= settled_ns or st.st_ctime_ns >= settled_ns:
-            return None
-        digest.update(f"{'/'.join(parts)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
-    return digest.hexdigest()
-
-
-def _files_under(top: str, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Relative path parts of every file below ``top`` (os.scandir: ~2x faster than rglob)."""
-    with os.scandir(top) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                yield from _files_under(entry.path, (*prefix, entry.name))
-            elif entry.is_file():
-                yield (*prefix, entry.name)
 
 
 def load_issues(config: Config, ids: Iterable[str] | None = None) -> LoadResult:
@@ -487,21 +422,6 @@ def _check_duplicates(papers: list[Paper], problems: list[Problem]) -> None:
             problems.append(Problem(paper.path, key_line(paper.path.read_text("utf-8"), "arxiv", 1), f"arXiv {key} is already in this issue as {seen[key].path.name}"))
         else:
             seen[key] = paper
-
-
-_ARXIV_LINE = re.compile(r"^arxiv\s*:\s*['\"]?(?:arxiv:)?(\d{4}\.\d{4,5})", re.MULTILINE | re.IGNORECASE)
-
-
-def featured_papers(config: Config) -> dict[str, list[str]]:
-    """arXiv id (no version) → ids of the issues featuring it; a quick scan, no full parse."""
-    featured: dict[str, list[str]] = {}
-    for issue_id, folder in issue_folders(config):
-        for path in sorted(folder.glob("*.md")):
-            head = path.read_text("utf-8", errors="replace")[:4000]
-            match = _ARXIV_LINE.search(head)
-            if match:
-                featured.setdefault(match.group(1), []).append(issue_id)
-    return featured
 
 
 def _warn_repeated_papers(config: Config, result: LoadResult) -> None:

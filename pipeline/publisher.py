@@ -14,7 +14,8 @@ from .channels.base import Job, Result
 from .config import Config
 from .errors import ChannelError, IssueError, Problem, UsageError
 from .ledger import Ledger
-from .loader import issue_folders, load_issue
+from .folders import issue_folders
+from .loader import load_issue
 from .locks import channel_lock
 from .model import Issue
 

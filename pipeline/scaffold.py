@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import PublishError
-from .loader import validate_issue_id
+from .folders import validate_issue_id
 
 CONFIG_TEMPLATE = """\
 # Newsletter settings. Every key is documented in the README ("Configuration").

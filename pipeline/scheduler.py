@@ -20,7 +20,7 @@ from .build import build
 from .config import Config
 from .errors import IssueError, PublishError
 from .ledger import Ledger
-from .loader import issue_folders
+from .folders import issue_folders
 from .publisher import load_one, publish_issue, select_channels
 
 log = logging.getLogger("pipeline.scheduler")

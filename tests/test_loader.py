@@ -9,7 +9,8 @@ import pytest
 from conftest import paper_md, write
 from pipeline.config import load_config
 from pipeline.errors import UsageError
-from pipeline.loader import load_issues, validate_issue_id
+from pipeline.folders import validate_issue_id
+from pipeline.loader import load_issues
 
 
 def problems_of(root, ids=None):
