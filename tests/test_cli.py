@@ -136,3 +136,15 @@ def test_outputs_are_readable_by_a_web_server(example):
     assert run("build", cwd=example).returncode == 0
     modes = {p.name: p.stat().st_mode & 0o777 for p in (example / "public").rglob("*") if p.is_file()}
     assert modes and all(mode & 0o044 == 0o044 for mode in modes.values()), modes
+
+
+def test_a_template_override_added_later_takes_effect(example):
+    assert run("build", cwd=example).returncode == 0  # warms the compiled-template cache
+    page = example / "public/issues/2024-09-30/index.html"
+    assert "自定义页面" not in page.read_text()
+    write(example / "templates/issue.html", '{% extends "base.html" %}{% block content %}<p>自定义页面 {{ issue.title }}</p>{% endblock %}\n')
+    assert run("build", cwd=example).returncode == 0
+    assert "自定义页面" in page.read_text()
+    (example / "templates/issue.html").unlink()
+    assert run("build", cwd=example).returncode == 0
+    assert "自定义页面" not in page.read_text()
