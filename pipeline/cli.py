@@ -191,12 +191,13 @@ def status(obj: Context, issue_id: str | None) -> None:
         for run in runs:
             counts = ledger.counts(run.issue_id, run.channel)
             when = run.finished_at or run.started_at or "-"
-            click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}  {when}")
+            tally = f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
+            click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} {when}  {tally}".rstrip())
             for key, value in sorted(run.remote.items()):
                 click.echo(f"    {key}: {value}")
             error = run.last_error or ledger.last_error(run.issue_id, run.channel)
             if error:
-                click.echo(f"    last error: {error}")
+                click.echo(f"    {'why' if run.state == 'skipped' else 'last error'}: {error}")
 
 
 def _setup_logging() -> None:

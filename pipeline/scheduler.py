@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .build import build
@@ -76,7 +76,7 @@ def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop
             continue
         late = now - issue.publish_at > config.catch_up
         if run is None and late and config.channels[name].type != "feed":
-            reason = f"due {issue.publish_at.isoformat()}, more than {config.catch_up} ago; send with `publish issue {issue.id} --channel {name}`"
+            reason = f"due {issue.publish_at.isoformat()}, more than {_human(config.catch_up)} ago; send it with `publish issue {issue.id} --channel {name}`"
             ledger.mark_skipped(issue.id, name, reason)
             entries.append(PassEntry(issue.id, name, "skipped", reason))
             continue
@@ -86,6 +86,16 @@ def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop
         except PublishError as exc:
             entries.append(PassEntry(issue.id, name, "failed", str(exc)))
     return entries
+
+
+def _human(span: timedelta) -> str:
+    """2 days, 36 hours, 90 minutes: the catch-up window as a person would say it."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def run_forever(config: Config, once: bool = False, now: Callable[[], datetime] | None = None, stop: threading.Event | None = None) -> int:

@@ -148,3 +148,18 @@ def test_a_template_override_added_later_takes_effect(example):
     (example / "templates/issue.html").unlink()
     assert run("build", cwd=example).returncode == 0
     assert "自定义页面" not in page.read_text()
+
+
+def test_issue_twice_then_status_and_scheduler_once(example):
+    first = run("issue", "2024-09-30", cwd=example)
+    assert first.returncode == 0, first.stderr
+    assert [line.split(":")[:2] for line in first.stdout.splitlines()] == [["feed", " done"], ["email", " done"], ["wechat", " done"]]
+    second = run("issue", "2024-09-30", cwd=example)
+    assert second.returncode == 0 and second.stdout.count("already done") == 3
+    once = run("scheduler", "--once", "--now", "2024-05-10T00:00:00+00:00", cwd=example)
+    assert once.returncode == 0, once.stderr
+    status = run("status", cwd=example).stdout
+    assert re.search(r"2024-09-30  email\s+done\s+\S+  sent 3, failed 0, pending 0", status), status
+    assert re.search(r"2024-04-28  email\s+skipped", status), status
+    assert "why: due 2024-04-28T08:00:00+08:00, more than 2 days ago" in status
+    assert len(list((example / "outbox" / "maildir" / "new").iterdir())) == 3  # the skipped issue sent nobody mail
