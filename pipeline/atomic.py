@@ -41,17 +41,6 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write unless the file already holds exactly these bytes; True if written."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    write_atomic(path, data)
-    return True
-
-
 class Staging:
     """Files for one build, written to temp files as they come and renamed at ``commit``.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -88,10 +87,6 @@ class Manifest:
             data = {}
         self.issues: dict[str, dict] = data.get("issues", {})
         self.site: dict[str, dict] = data.get("site", {})
-
-    def card(self, issue_id: str) -> Card | None:
-        entry = self.issues.get(issue_id)
-        return Card.from_json(entry["card"]) if entry else None
 
     def content_path(self, issue_id: str) -> Path:
         return self.dir / "content" / f"{issue_id}.html"
@@ -368,8 +363,3 @@ def _forget_removed(manifest: Manifest, present: set[str]) -> bool:
         del manifest.issues[issue_id]
         manifest.content_path(issue_id).unlink(missing_ok=True)
     return bool(gone)
-
-
-def clean(config: Config) -> None:
-    """Remove the output folder and the build cache (for `publish build --force`)."""
-    shutil.rmtree(config.state_dir / "build", ignore_errors=True)

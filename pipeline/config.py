@@ -165,8 +165,6 @@ class Options:
     def __contains__(self, name: str) -> bool:
         return self._values.get(name) is not None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
 
 
 @dataclass(frozen=True)
