@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -187,7 +188,7 @@ def build(
         raise
     report.written = staging.commit()
     cache.commit()
-    removed = _forget_removed(manifest, {issue_id for issue_id, _ in folders})
+    removed = _forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
@@ -356,10 +357,12 @@ def _site_key(cards_key: str, name: str, reads: Iterable[str], manifest: Manifes
     return digest.hexdigest()
 
 
-def _forget_removed(manifest: Manifest, present: set[str]) -> bool:
-    """Drop issues whose folders are gone; True if there were any."""
+def _forget_removed(manifest: Manifest, present: set[str], output_dir: Path) -> bool:
+    """Drop issues whose folders are gone, with the pages built for them; True if there were any."""
     gone = [issue_id for issue_id in manifest.issues if issue_id not in present]
     for issue_id in gone:
         del manifest.issues[issue_id]
         manifest.content_path(issue_id).unlink(missing_ok=True)
+        # Only a folder this build made for that issue id (the manifest knew it) is removed.
+        shutil.rmtree(output_dir / "issues" / issue_id, ignore_errors=True)
     return bool(gone)

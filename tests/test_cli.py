@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -163,3 +164,14 @@ def test_issue_twice_then_status_and_scheduler_once(example):
     assert re.search(r"2024-04-28  email\s+skipped", status), status
     assert "why: due 2024-04-28T08:00:00+08:00, more than 2 days ago" in status
     assert len(list((example / "outbox" / "maildir" / "new").iterdir())) == 3  # the skipped issue sent nobody mail
+
+
+def test_a_removed_issue_leaves_the_site_and_the_feeds(example):
+    assert run("build", cwd=example).returncode == 0
+    public = example / "public"
+    assert (public / "issues/2024-04-28/index.html").is_file()
+    shutil.rmtree(example / "issues/2024-04-28")
+    assert run("build", cwd=example).returncode == 0
+    assert not (public / "issues/2024-04-28").exists()
+    assert "2024-04-28" not in (public / "index.html").read_text() and "2024-04-28" not in (public / "rss.xml").read_text()
+    assert (public / "issues/2024-09-30/index.html").is_file()
