@@ -244,20 +244,24 @@ def _image_type(url: str) -> str:
 
 
 def _json_feed(items: list[_Item], ctx: RenderContext, settings: FeedSettings) -> bytes:
-    """JSON Feed 1.1, keys sorted so that the same input gives the same bytes."""
+    return json_feed_document(ctx, ctx.site.title, "feed.json", _description(ctx), [_json_item(i) for i in items], settings.hub)
+
+
+def json_feed_document(ctx: RenderContext, title: str, name: str, description: str, items: list[dict[str, Any]], hub: str | None = None) -> bytes:
+    """A JSON Feed 1.1 document at ``site.url + name``; keys sorted, so the same input gives the same bytes."""
     site = ctx.site
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
-        "title": site.title,
+        "title": title,
         "home_page_url": site.url,
-        "feed_url": site.absolute("feed.json"),
-        "description": _description(ctx),
+        "feed_url": site.absolute(name),
+        "description": description,
         "language": site.language,
         "authors": [{"name": _author(ctx)}],
-        "items": [_json_item(item) for item in items],
+        "items": items,
     }
-    if settings.hub:
-        feed["hubs"] = [{"type": "WebSub", "url": settings.hub}]
+    if hub:
+        feed["hubs"] = [{"type": "WebSub", "url": hub}]
     return (json.dumps(feed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
 

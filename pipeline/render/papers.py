@@ -13,7 +13,6 @@ removed, and nothing depends on the clock, so the same cards give the same bytes
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from lxml import etree
 
 from ..model import ARXIV_ID, Markdown, Paper
 from . import Card, RenderContext
-from .feeds import EPOCH, JSON_FEED_VERSION, feed_settings
+from .feeds import EPOCH, feed_settings, json_feed_document
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -178,19 +177,8 @@ def _link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
 
 
 def json_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
-    """JSON Feed 1.1, keys sorted so that the same input gives the same bytes."""
-    site = ctx.site
-    feed = {
-        "version": JSON_FEED_VERSION,
-        "title": _feed_title(ctx),
-        "home_page_url": site.url,
-        "feed_url": site.absolute("papers.json"),
-        "description": "每期入选的论文，一篇一条。",
-        "language": site.language,
-        "authors": [{"name": site.author or site.title}],
-        "items": [_json_item(item) for item in items],
-    }
-    return (json.dumps(feed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    """JSON Feed 1.1 of the papers."""
+    return json_feed_document(ctx, _feed_title(ctx), "papers.json", "每期入选的论文，一篇一条。", [_json_item(i) for i in items])
 
 
 def _json_item(item: PaperItem) -> dict[str, Any]:
