@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .build import build
+from .build import Manifest, build
 from .config import Config
 from .errors import IssueError, PublishError
 from .ledger import Ledger
+from .render import Card
 from .folders import issue_folders
 from .publisher import load_one, publish_issue, select_channels
 
@@ -50,12 +51,30 @@ def run_pass(config: Config, now: datetime | None = None, stop: threading.Event 
     for problem in problems:
         log.warning("%s", problem.format())
     entries: list[PassEntry] = []
+    cards = Manifest(config).issues
     with Ledger(config.state_path) as ledger:
         for issue_id, _ in issue_folders(config):
             if stop.is_set():
                 break
-            entries.extend(_due_work(config, ledger, issue_id, now, stop))
+            if _may_need_work(config, ledger, cards.get(issue_id), now):
+                entries.extend(_due_work(config, ledger, issue_id, now, stop))
     return entries
+
+
+def _may_need_work(config: Config, ledger: Ledger, entry: dict | None, now: datetime) -> bool:
+    """Whether an issue must be loaded: not when the build's card shows it is a draft or not
+    yet due, or when every configured channel is already done or skipped for it. Parsing a
+    whole archive on every poll would be the scheduler's main cost."""
+    if entry is None:
+        return True  # not built (e.g. invalid): load it, and let the problem be logged
+    card = Card.from_json(entry["card"])
+    if card.draft or card.published > now:
+        return False
+    for name in config.channels:
+        run = ledger.run(card.id, name)
+        if run is None or run.state not in ("done", "skipped"):
+            return True
+    return False
 
 
 def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop: threading.Event) -> list[PassEntry]:
