@@ -4,7 +4,8 @@ An issue is rendered again only when its key changes: the hash of its folder's b
 config, the templates and the tool's version. The folder's bytes are hashed again only when
 a file's size, times or inode changed (as git does), so an unchanged folder is not read.
 The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys
-and cards, and each issue's feed HTML). Many issues to render are shared among forked
+and cards, and the feed HTML of the newest issues: an older one is rendered again on the rare
+build whose feeds reach back to it). Many issues to render are shared among forked
 worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
 A build that meets an invalid selected issue writes nothing and raises IssueError.
 """
@@ -126,7 +127,12 @@ def build(
 
     def content_of(issue_id: str) -> str:
         reads.append(issue_id)
-        return cache.read(f"content/{issue_id}.html").decode()
+        if manifest.issues.get(issue_id, {}).get("feed_html"):
+            try:
+                return cache.read(f"content/{issue_id}.html").decode()
+            except FileNotFoundError:
+                pass  # removed by hand, or by a build that stopped before saving the manifest
+        return _feed_html_on_demand(issue_id, dict(folders)[issue_id], config, ctx, cache, manifest)
 
     ctx = RenderContext(config, now, content_of=content_of)
     report = BuildReport()
@@ -137,13 +143,22 @@ def build(
     done = 0
     try:
         jobs: list[_Job] = []
+        window: set[str] | None = None  # computed when there is something to render
+
+        def in_feed_window(issue_id: str) -> bool:
+            nonlocal window
+            if window is None:
+                window = _feed_window(ctx, folders)
+            return issue_id in window
+
+        stale: list[str] = []  # rebuilt issues whose kept feed HTML is now out of date
         for issue_id, folder in folders:
             cached = manifest.issues.get(issue_id)
             files = folder_signature(folder, settled)
             if cached is None:
                 # Never built, so rendered whatever its key: its folder is hashed by the process
                 # that renders it (on all CPUs) rather than here, one folder after another.
-                jobs.append(_Job(issue_id, folder, None, selected is None or issue_id in selected, files, None))
+                jobs.append(_Job(issue_id, folder, None, selected is None or issue_id in selected, files, None, in_feed_window(issue_id)))
                 continue
             if files is not None and cached and cached.get("files") == files:
                 content = cached["content"]  # no file was touched since it was hashed
@@ -160,7 +175,7 @@ def build(
             elif cached and selected is not None and issue_id not in selected:
                 cards.append(Card.from_json(cached["card"]))  # not asked for: keep its last good build
             else:
-                jobs.append(_Job(issue_id, folder, key, selected is None or issue_id in selected, files, content))
+                jobs.append(_Job(issue_id, folder, key, selected is None or issue_id in selected, files, content, in_feed_window(issue_id)))
                 continue
             done += 1
             if progress:
@@ -175,7 +190,9 @@ def build(
                 problems.append(Problem(job.folder, None, "not built: this issue has errors (`publish check` shows them)", "warning"))
             if card_json is not None:
                 key = job.key or _issue_key(env_key, content)
-                manifest.issues[job.issue_id] = {"key": key, "card": card_json, "card_hash": _card_hash(card_json), "files": job.files, "content": content}
+                if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
+                    stale.append(job.issue_id)
+                manifest.issues[job.issue_id] = {"key": key, "card": card_json, "card_hash": _card_hash(card_json), "files": job.files, "content": content, "feed_html": job.feed}
                 cards.append(Card.from_json(card_json))
                 report.built.append(job.issue_id)
         report.problems = [p for p in problems if not p.is_error]
@@ -188,6 +205,9 @@ def build(
         raise
     report.written = staging.commit()
     cache.commit()
+    for issue_id in stale:
+        if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
+            manifest.content_path(issue_id).unlink(missing_ok=True)
     removed = _forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
@@ -205,6 +225,7 @@ class _Job:
     selected: bool
     files: str | None  # folder_signature, kept in the manifest
     content: str | None  # fingerprint, kept in the manifest; None: not hashed yet
+    feed: bool = True  # keep its feed HTML: it is among the issues the feeds may show
 
 
 def _issue_key(env_key: str, content: str) -> str:
@@ -215,6 +236,9 @@ def _issue_key(env_key: str, content: str) -> str:
 # A file changed less than this long ago may change again without its times showing it
 # (timestamps are coarse), so its folder is hashed again next time.
 SETTLE_NS = 2_000_000_000
+# Issues beyond the feed's ``items`` whose feed HTML is kept as well: drafts and issues
+# still to come among the newest folders push older issues into the feeds.
+FEED_MARGIN = 10
 # Issues to render before the build uses more than one process: forking costs ~50 ms.
 PARALLEL_MIN = 16
 _FORKED: tuple[Config, RenderContext, Path] | None = None  # what forked workers inherit
@@ -228,7 +252,7 @@ def _run_jobs(jobs: list[_Job], config: Config, ctx: RenderContext, staging: Sta
         for job in jobs:
             own: list[Problem] = []
             content = job.content or fingerprint(job.folder)
-            card = _build_issue(job.folder, config, ctx, staging, cache, own, content)
+            card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
             yield job, (card.to_json() if card else None), own, content
         return
     import gc
@@ -290,7 +314,7 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str]
     own: list[Problem] = []
     try:
         content = job.content or fingerprint(job.folder)
-        card = _build_issue(job.folder, config, ctx, staging, cache, own, content)
+        card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
         return (card.to_json() if card else None), own, staging.take(), cache.take(), content
     except BaseException:
         staging.discard()
@@ -298,7 +322,7 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str]
         return None
 
 
-def _build_issue(folder: Path, config: Config, ctx: RenderContext, staging: Staging, cache: Staging, problems: list[Problem], content: str) -> Card | None:
+def _build_issue(folder: Path, config: Config, ctx: RenderContext, staging: Staging, cache: Staging, problems: list[Problem], content: str, feed: bool = True) -> Card | None:
     issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
     if issue is None:
         return None
@@ -307,11 +331,37 @@ def _build_issue(folder: Path, config: Config, ctx: RenderContext, staging: Stag
             staging.add(relative, data)
     for asset in _assets(issue.folder):
         staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", asset.read_bytes())
+    if feed:
+        from .render import feeds
+
+        cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
+    return make_card(issue, ctx)
+
+
+def _feed_window(ctx: RenderContext, folders: list[tuple[str, Path]]) -> set[str]:
+    """The newest issue folders, whose feed HTML the build keeps for the site's feeds.
+
+    Rendering and writing it for every issue of a long archive cost ~4% of a cold build,
+    for the few issues the feeds show.
+    """
+    from .render import feeds  # only reached when there is something to render
+
+    items = feeds.feed_settings(ctx).items
+    newest = sorted((issue_id for issue_id, _ in folders), reverse=True)
+    return set(newest[: items + FEED_MARGIN])
+
+
+def _feed_html_on_demand(issue_id: str, folder: Path, config: Config, ctx: RenderContext, cache: Staging, manifest: Manifest) -> str:
+    """An older issue's feed HTML, when the feeds reach back past the kept ones."""
     from .render import feeds
 
-    card = make_card(issue, ctx)
-    cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
-    return card
+    issue = load_issue(folder, config, [])
+    if issue is None:  # it had a card, so it loaded a moment ago: only a concurrent edit gets here
+        raise RenderError(f"{issue_id}: the issue changed during the build; build again")
+    html = feeds.item_content(issue, ctx)
+    cache.add(f"content/{issue_id}.html", html.encode())
+    manifest.issues[issue_id]["feed_html"] = True
+    return html
 
 
 def _assets(folder: Path) -> list[Path]:

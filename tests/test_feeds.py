@@ -326,3 +326,49 @@ def test_build_writes_the_feeds(example_config):
 
 def _link(feed, rel: str) -> dict:
     return next(link for link in feed.links if link.get("rel") == rel)
+
+
+def _feed_ids(config: Config) -> list[str]:
+    parsed = feedparser.parse((config.output_dir / "atom.xml").read_bytes())
+    assert not parsed.bozo
+    return [e.id.removeprefix(f"{SITE}issues/").rstrip("/") for e in parsed.entries]
+
+
+def test_build_keeps_feed_html_only_for_the_newest_issues(newsletter, monkeypatch):
+    from pipeline import build as build_module
+
+    monkeypatch.setattr(build_module, "FEED_MARGIN", 1)
+    root = newsletter(BASIC_CONFIG.replace("items: 20", "items: 2"))
+    days = ["2024-10-01", "2024-10-08", "2024-10-15", "2024-10-22", "2024-10-29"]
+    for day in days:
+        issue_yaml(root / "issues" / day, title=f"第 {day} 期")
+        write(root / "issues" / day / "01-paper.md", paper_md(f"论文 {day}", arxiv=None))
+    config = load_config(root / "config.yaml")
+    build_module.build(config, now=NOW)
+    kept = sorted(p.stem for p in (config.state_dir / "build" / "content").glob("*.html"))
+    assert kept == days[-3:]  # items (2) + margin (1)
+    assert _feed_ids(config) == ["2024-10-29", "2024-10-22"]
+
+
+def test_feeds_reaching_past_the_kept_html_render_it_again(newsletter, monkeypatch):
+    """Newer issues turned into drafts push an older issue, never kept, into the feed."""
+    from pipeline import build as build_module
+
+    monkeypatch.setattr(build_module, "FEED_MARGIN", 0)
+    root = newsletter(BASIC_CONFIG.replace("items: 20", "items: 1"))
+    for day in ("2024-10-01", "2024-10-08"):
+        issue_yaml(root / "issues" / day, title=f"第 {day} 期")
+        write(root / "issues" / day / "01-paper.md", paper_md(f"论文 {day}", arxiv=None, body="旧的导语。\n"))
+    config = load_config(root / "config.yaml")
+    build_module.build(config, now=NOW)
+    assert _feed_ids(config) == ["2024-10-08"]
+    # The older issue is edited while out of the window, then the newer one becomes a draft.
+    write(root / "issues" / "2024-10-01" / "01-paper.md", paper_md("论文 2024-10-01", arxiv=None, body="改过的导语。\n"))
+    build_module.build(config, now=NOW)
+    issue_yaml(root / "issues" / "2024-10-08", title="第 2024-10-08 期", draft=True)
+    build_module.build(config, now=NOW)
+    assert _feed_ids(config) == ["2024-10-01"]
+    entry = feedparser.parse((config.output_dir / "atom.xml").read_bytes()).entries[0]
+    assert "改过的导语" in entry.content[0].value and "旧的导语" not in entry.content[0].value
+    config_again, issues = load(root)
+    assert (config.output_dir / "feed.json").read_bytes() == render_feeds(issues, config_again)["feed.json"]
