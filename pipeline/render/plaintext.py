@@ -15,7 +15,6 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import accumulate
-from dataclasses import dataclass
 from typing import Any
 
 from ..model import Markdown
@@ -24,11 +23,16 @@ WIDTH = 78
 # Punctuation a line must not start with / must not end with (simplified kinsoku rules).
 NO_START = set("，。、；：！？）】」』》〉”’…—～·,.;:!?)]}%")
 NO_END = set("（【「『《〈“‘([{")
-_ATOM = re.compile(r"\s+|\S")
 
 
 def width(text: str) -> int:
     """Display columns of ``text``: wide and full-width characters count two, marks zero."""
+    if text.isascii():
+        return len(text)  # every ASCII character takes one column, control characters too
+    if text.isprintable():
+        # No whitespace but " " (the column string gives other whitespace, such as U+3000,
+        # one column where this function counts two), so the column string's length is it.
+        return len(_columns(text))
     total = 0
     for char in text:
         if unicodedata.combining(char):
@@ -41,52 +45,116 @@ def _is_wide(char: str) -> bool:
     return unicodedata.east_asian_width(char) in "WF"
 
 
-def _atoms(line: str) -> list[tuple[bool, str]]:
-    """Unbreakable pieces of a line, each with whether a space preceded it."""
-    atoms: list[tuple[bool, str]] = []
-    space = False
-    for match in _ATOM.finditer(line):
-        piece = match.group()
-        if piece.isspace():
-            space = True
-            continue
-        if atoms and not space and not _breakable(atoms[-1][1], piece):
-            atoms[-1] = (atoms[-1][0], atoms[-1][1] + piece)
-        else:
-            atoms.append((space, piece))
-        space = False
-    return atoms
-
-
-def _breakable(before: str, char: str) -> bool:
-    """Whether a line may break between ``before`` and ``char`` where no space separates them."""
-    if char in NO_START or before[-1] in NO_END:
-        return False
-    # Without a space, only a wide character on either side makes a break point (CJK text);
-    # everything else (Latin words, URLs, numbers) stays in one piece.
-    return _is_wide(char) or _is_wide(before[-1])
-
-
 def wrap(text: str, columns: int = WIDTH) -> list[str]:
     """Wrap one paragraph's text to ``columns``; hard line breaks (``\\n``) are kept."""
+    if "\n" not in text:
+        return _wrap_line(text, columns)
     lines: list[str] = []
     for hard in text.split("\n"):
         lines.extend(_wrap_line(hard, columns))
     return lines
 
 
+# Character classes: s space; narrow: n, N (no line start), P (no line end), c (mark, no
+# column); wide: w, W (no line start), O (no line end), z (mark, no column).
+_WIDE_CLASSES, _NO_START_CLASSES, _NO_END_CLASSES = set("wWOz"), set("WN"), set("OP")
+
+
+def _classify(char: str) -> str:
+    """The class letter of one character."""
+    if char.isspace():
+        return "s"
+    if char in NO_START:
+        return "W" if _is_wide(char) else "N"
+    if char in NO_END:
+        return "O" if _is_wide(char) else "P"
+    if unicodedata.combining(char):
+        return "z" if _is_wide(char) else "c"
+    return "w" if _is_wide(char) else "n"
+
+
+def _class_break(before: str, after: str) -> bool:
+    """Whether a line may break between characters of classes ``before`` and ``after``."""
+    if before == "s" or after == "s":
+        return True
+    if before in _NO_END_CLASSES or after in _NO_START_CLASSES:
+        return False
+    # Without a space, only a wide character on either side makes a break point (CJK text);
+    # everything else (Latin words, URLs, numbers) stays in one piece.
+    return before in _WIDE_CLASSES or after in _WIDE_CLASSES
+
+
+# Wrapping works on a line's column string: each character written as its class letter once
+# per column it takes, so that a column is an index and the width is the length. A wide
+# character's second column is "_" ("o" for O), marks are written as nothing.
+_COLUMN_STRINGS = {"s": "s", "n": "n", "N": "N", "P": "P", "w": "w_", "W": "W_", "O": "Oo", "z": "", "c": ""}
+# code point → column string; every ASCII character is in it, others are added on first sight
+_COLUMNS = {code: _COLUMN_STRINGS[_classify(chr(code))] for code in range(128)}
+# Two columns around a character boundary at which a line may break: the last column of the
+# character before ("_" stands for w or W, which break alike) and the first of the one after.
+# The two columns inside a wide character ("w_", "Oo") never match, so any column can be tried.
+_BREAK_PAIRS = frozenset(
+    left + right
+    for left, before in {"s": "s", "n": "n", "N": "N", "P": "P", "_": "w", "o": "O"}.items()
+    for right in "snNPwWO"
+    if _class_break(before, right)
+)
+
+
+def _columns(text: str) -> str:
+    """The column string of ``text`` (see ``_COLUMNS``)."""
+    cols = text.translate(_COLUMNS)
+    if not cols.isascii():  # characters never seen before were left as they are
+        for char in set(text):
+            if ord(char) not in _COLUMNS:
+                _COLUMNS[ord(char)] = _COLUMN_STRINGS[_classify(char)]
+        cols = text.translate(_COLUMNS)
+    return cols
+
+
 def _wrap_line(line: str, columns: int) -> list[str]:
-    # Same lines as wrapping atom by atom, without a Python step per character: one
-    # str.translate gives every character a class, accumulate sums the widths, and each line
-    # is the furthest end that fits (bisect), moved back to the nearest allowed break.
+    # Each line is the furthest column that fits, moved back to the nearest allowed break;
+    # str.translate and str.count do the per-character work.
     text = _single_spaces(line).strip(" ")
-    if not text:
-        return [""]
+    if len(text) * 2 <= columns:  # fits, as no character takes more than two columns
+        return [text]
+    cols = _columns(text)
+    total = len(cols)
+    if total <= columns:
+        return [text]
+    second = cols.count("o")  # the rare no-line-end wide characters: no second count without them
+    if total - cols.count("_") - second != len(text):  # marks change which characters meet
+        return _wrap_with_marks(text, columns)
+    out: list[str] = []
+    start = first = 0  # the current line's first column and character
+    while start < total:
+        limit = start + columns
+        if limit >= total:
+            out.append(text[first:])
+            break
+        cut = limit
+        while cut > start and cols[cut - 1 : cut + 1] not in _BREAK_PAIRS:
+            cut -= 1
+        if cut == start:  # a piece wider than the line stays whole, on its own line
+            cut += 1
+            while cut < total and cols[cut - 1 : cut + 1] not in _BREAK_PAIRS:
+                cut += 1
+        end = first + cut - start - cols.count("_", start, cut)
+        if second:
+            end -= cols.count("o", start, cut)
+        out.append(text[first:end].rstrip(" "))
+        if cut < total and cols[cut] == "s":  # lines never start with the space (spaces are single)
+            cut += 1
+            end += 1
+        start, first = cut, end
+    return out
+
+
+def _wrap_with_marks(text: str, columns: int) -> list[str]:
+    """``_wrap_line`` for space-normalised text with combining marks: per character classes."""
     classes = text.translate(_CLASSES)
     # classes is ASCII: its bytes map to widths in one bytes.translate, summed in C
     widths = [0, *accumulate(classes.encode("ascii").translate(_WIDTH_BYTES))]
-    if widths[-1] <= columns:
-        return [text]
     out: list[str] = []
     start, total = 0, len(text)
     while start < total:
@@ -108,18 +176,7 @@ def _wrap_line(line: str, columns: int) -> list[str]:
     return out
 
 
-# Character classes for _wrap_line: s space; wide: w, W (no line start), O (no line end),
-# z (zero width); narrow: n, N (no line start), P (no line end), c (zero width).
-_WIDE_CLASSES, _NO_START_CLASSES, _NO_END_CLASSES = set("wWOz"), set("WN"), set("OP")
 _CLASS_WIDTH = {"s": 1, "w": 2, "W": 2, "O": 2, "z": 0, "n": 1, "N": 1, "P": 1, "c": 0}
-# class of a → classes b such that a line may break between a and b: _breakable, per class
-_BREAK_BEFORE = {
-    a: frozenset() if a in _NO_END_CLASSES else frozenset(
-        b for b in _CLASS_WIDTH
-        if b != "s" and b not in _NO_START_CLASSES and (a in _WIDE_CLASSES or b in _WIDE_CLASSES)
-    )
-    for a in _CLASS_WIDTH if a != "s"
-}
 _WIDTH_BYTES = bytes(_CLASS_WIDTH.get(chr(code), 0) for code in range(256))
 _SPACES = re.compile(r"\s+")
 
@@ -137,18 +194,7 @@ class _Classes(dict):
     """Code point → class letter, worked out on first sight (str.translate calls __missing__)."""
 
     def __missing__(self, code: int) -> str:
-        char = chr(code)
-        if char.isspace():
-            kind = "s"
-        elif char in NO_START:
-            kind = "W" if _is_wide(char) else "N"
-        elif char in NO_END:
-            kind = "O" if _is_wide(char) else "P"
-        elif unicodedata.combining(char):
-            kind = "z" if _is_wide(char) else "c"
-        else:
-            kind = "w" if _is_wide(char) else "n"
-        self[code] = kind
+        kind = self[code] = _classify(chr(code))
         return kind
 
 
@@ -157,9 +203,7 @@ _CLASSES = _Classes()
 
 def _can_break(classes: str, at: int) -> bool:
     """Whether a line may end just before position ``at`` of the space-normalised text."""
-    if at >= len(classes) or classes[at] == "s" or classes[at - 1] == "s":
-        return True
-    return classes[at] in _BREAK_BEFORE[classes[at - 1]]
+    return at >= len(classes) or _class_break(classes[at - 1], classes[at])
 
 
 def heading_lines(text: str, level: int) -> list[str]:
@@ -177,14 +221,6 @@ def heading(text: str, level: int = 1) -> str:
     return "\n".join(heading_lines(text, level))
 
 
-@dataclass(frozen=True)
-class _Prefix:
-    """What goes before the first line of the next block and before every line after it."""
-
-    first: str
-    rest: str
-
-
 class TextRenderer:
     """Renders a fragment's block tokens to wrapped plain-text lines."""
 
@@ -195,92 +231,110 @@ class TextRenderer:
     def render(self, tokens: Sequence[Any]) -> str:
         """The whole fragment; blocks apart by a blank line, tight list items by a newline."""
         out = ""
-        previous_tight = False
-        prefixes = [_Prefix("", "")]
+        previous_tight = tight = False
+        # What goes before the first line of the next block and before every line after it;
+        # outer holds those of the enclosing list items and quotes, as they were when opened.
+        first = rest = ""
+        outer: list[tuple[str, str]] = []
         numbers: list[int | None] = []  # per open list: the next number, None for bullets
         heading = 0
-        tight = False
         for token in tokens:
             kind = token.type
-            if kind in ("bullet_list_open", "ordered_list_open"):
+            if kind == "inline":
+                text = self.inline(token.children or [])
+                if heading:
+                    block = _prefixed(heading_lines(text, heading), first, rest)
+                else:
+                    # rest is ASCII (list markers, "> "), so its length is its width
+                    block = _prefixed(wrap(text, max(20, self.columns - len(rest))), first, rest)
+            elif kind in _SKIPPED:
+                continue
+            elif kind == "paragraph_open":
+                tight = token.hidden  # markdown-it hides the paragraphs of tight list items
+                continue
+            elif kind == "list_item_open":
+                number = numbers[-1]
+                if number is None:
+                    marker = "- "
+                else:
+                    marker = f"{number}. "
+                    numbers[-1] = number + 1
+                outer.append((first, rest))
+                first, rest = first + marker, rest + " " * len(marker)
+                continue
+            elif kind == "list_item_close" or kind == "blockquote_close":
+                first, rest = outer.pop()
+                continue
+            elif kind == "bullet_list_open" or kind == "ordered_list_open":
                 numbers.append(int(token.attrGet("start") or 1) if kind == "ordered_list_open" else None)
-            elif kind in ("bullet_list_close", "ordered_list_close"):
+                continue
+            elif kind == "bullet_list_close" or kind == "ordered_list_close":
                 numbers.pop()
                 # The end of a whole list: what follows is apart, even another tight list.
                 previous_tight = previous_tight and bool(numbers)
-            elif kind == "list_item_open":
-                marker = "- " if numbers[-1] is None else f"{numbers[-1]}. "
-                if numbers[-1] is not None:
-                    numbers[-1] += 1
-                outer = prefixes[-1]
-                prefixes.append(_Prefix(outer.first + marker, outer.rest + " " * len(marker)))
+                continue
             elif kind == "blockquote_open":
-                outer = prefixes[-1]
-                prefixes.append(_Prefix(outer.first + "> ", outer.rest + "> "))
-            elif kind in ("list_item_close", "blockquote_close"):
-                prefixes.pop()
+                outer.append((first, rest))
+                first, rest = first + "> ", rest + "> "
+                continue
             elif kind == "heading_open":
                 heading = int(token.tag[1:])
-            elif kind == "paragraph_open":
-                tight = token.hidden  # markdown-it hides the paragraphs of tight list items
-            if kind not in ("inline", "fence", "code_block", "hr", "html_block"):
                 continue
-            block = self._block(token, heading, prefixes[-1])
+            elif kind == "fence" or kind == "code_block" or kind == "hr" or kind == "html_block":
+                block = self._block(token, first, rest)
+            else:
+                continue
             if out:
                 out += "\n" if tight and previous_tight else "\n\n"
             out += block
             previous_tight, tight, heading = tight, False, 0
             # Later blocks of the same list item line up under its text, without the marker.
-            prefixes[-1] = _Prefix(prefixes[-1].rest, prefixes[-1].rest)
+            first = rest
         return out
 
-    def _block(self, token: Any, heading: int, prefix: _Prefix) -> str:
-        kind = token.type
-        if kind == "inline":
-            text = self.inline(token.children or [])
-            if heading:
-                return self._emit(heading_lines(text, heading), prefix)
-            return self._emit(wrap(text, max(20, self.columns - width(prefix.rest))), prefix)
-        if kind == "hr":
-            return self._emit(["-" * 20], prefix)
-        if kind == "html_block":  # only when raw HTML is enabled; shown as text then
-            return self._emit(token.content.rstrip("\n").split("\n"), prefix)
-        # Code keeps its lines exactly, indented so that it stands apart from prose.
-        lines = token.content.rstrip("\n").split("\n")
-        return self._emit(["    " + line if line else "" for line in lines], prefix)
-
     @staticmethod
-    def _emit(lines: list[str], prefix: _Prefix) -> str:
-        out = []
-        for index, line in enumerate(lines):
-            lead = prefix.first if index == 0 else prefix.rest
-            out.append((lead + line).rstrip())
-        return "\n".join(out)
+    def _block(token: Any, first: str, rest: str) -> str:
+        """A block other than text: a rule, or code (raw HTML too) with its lines kept."""
+        kind = token.type
+        if kind == "hr":
+            lines = ["-" * 20]
+        elif kind == "html_block":  # only when raw HTML is enabled; shown as text then
+            lines = token.content.rstrip("\n").split("\n")
+        else:
+            # Code keeps its lines exactly, indented so that it stands apart from prose.
+            lines = ["    " + line if line else "" for line in token.content.rstrip("\n").split("\n")]
+        return "\n".join([(first + lines[0]).rstrip(), *[(rest + line).rstrip() for line in lines[1:]]])
 
     def inline(self, children: Sequence[Any]) -> str:
         """The text of inline tokens: emphasis dropped, links and images spelled out."""
         parts: list[str] = []
+        add = parts.append
         links: list[tuple[str, int]] = []  # open links: (href, index of their first part)
         for child in children:
             kind = child.type
-            if kind == "text" or kind == "html_inline":
-                parts.append(child.content)
+            if kind == "text":
+                add(child.content)
+            elif kind in _DROPPED:
+                continue
             elif kind == "code_inline":
-                parts.append(f"`{child.content}`")
+                add(f"`{child.content}`")
             elif kind == "softbreak":
-                parts.append("\n\0")  # resolved below: a space, or nothing between CJK
+                add("\n\0")  # resolved below: a space, or nothing between CJK
+            elif kind == "html_inline":
+                add(child.content)
             elif kind == "hardbreak":
-                parts.append("\n")
+                add("\n")
             elif kind == "link_open":
                 links.append((str(child.attrGet("href") or ""), len(parts)))
             elif kind == "link_close" and links:
                 href, start = links.pop()
                 label = "".join(parts[start:]).strip()
                 if href and label != href and label != href.removeprefix("mailto:"):
-                    parts.append(f" ({href})" if label else href)
+                    add(f" ({href})" if label else href)
             elif kind == "image":
-                parts.append(self._image(child))
-        return _join_softbreaks("".join(parts))
+                add(self._image(child))
+        text = "".join(parts)
+        return _join_softbreaks(text) if "\n\0" in text else text
 
     def _image(self, token: Any) -> str:
         src = str(token.attrGet("src") or "")
@@ -288,6 +342,24 @@ class TextRenderer:
             src = self.rewrite_src(src)
         alt = "".join(c.content for c in token.children or [] if c.type in ("text", "code_inline"))
         return f"[图: {alt}] {src}" if alt else f"[图] {src}"
+
+
+# Block tokens with nothing to do: the closing tokens whose opening ones did it
+_SKIPPED = frozenset({"paragraph_close", "heading_close"})
+# Inline tokens that leave nothing in the text (emphasis is dropped)
+_DROPPED = frozenset({"strong_open", "strong_close", "em_open", "em_close"})
+
+
+def _prefixed(lines: list[str], first: str, rest: str) -> str:
+    """Wrapped lines (none ends in whitespace) after their prefixes, as one string."""
+    if not rest:  # outside lists and quotes (rest is empty only when first is)
+        return "\n".join(lines)
+    head = lines[0]
+    out = [first + head if head else first.rstrip()]
+    if len(lines) > 1:
+        bare = rest.rstrip()
+        out.extend(rest + line if line else bare for line in lines[1:])
+    return "\n".join(out)
 
 
 def _join_softbreaks(text: str) -> str:
