@@ -3,7 +3,7 @@
 It keeps no state of its own: every pass asks the ledger what is done. An issue due longer
 ago than ``schedule.catch_up`` that was never sent on a channel is recorded as skipped there
 (think of a new channel added to a folder with a two-year archive); `publish issue` sends it
-on purpose. The feed channel is never skipped: the feeds always reflect every past issue.
+on purpose. A failed send is retried on every pass until it is that late; then it waits for a person. The feed channel is never skipped: the feeds always reflect every past issue.
 """
 
 from __future__ import annotations
@@ -93,8 +93,14 @@ def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop
         if run is not None and run.state == "paused":  # too many failures: a person decides, not the timer
             entries.append(PassEntry(issue.id, name, "paused", f"resume with `publish issue {issue.id} --channel {name}`"))
             continue
-        late = now - issue.publish_at > config.catch_up
-        if run is None and late and config.channels[name].type != "feed":
+        late = now - issue.publish_at > config.catch_up and config.channels[name].type != "feed"
+        if run is not None and run.state == "failed" and late:
+            # Retried pass after pass while the issue is fresh; past the window (say, a
+            # `--resend` of an old issue that failed) a person decides, or the timer would
+            # send an old issue to whoever subscribed since.
+            entries.append(PassEntry(issue.id, name, "failed", f"not retried: due more than {_human(config.catch_up)} ago; retry with `publish issue {issue.id} --channel {name}`"))
+            continue
+        if run is None and late:
             reason = f"due {issue.publish_at.isoformat()}, more than {_human(config.catch_up)} ago; send it with `publish issue {issue.id} --channel {name}`"
             ledger.mark_skipped(issue.id, name, reason)
             entries.append(PassEntry(issue.id, name, "skipped", reason))

@@ -172,3 +172,18 @@ def test_a_paused_send_waits_for_a_person(site):
         assert (DUE, "hook", "paused") in {(e.issue_id, e.channel, e.status) for e in entries}
         assert announced(server) == []
         assert states(config)[(DUE, "hook")] == "paused"
+
+
+def test_a_failed_send_of_an_old_issue_waits_for_a_person(site):
+    """A `--resend` of an old issue that failed is not finished later by the timer."""
+    with FakeHTTP() as server:
+        config = site(server, issues=(OLD,))
+        with Ledger(config.state_path) as ledger:  # as `publish issue OLD --resend` leaves it when it fails
+            ledger.start_run(OLD, "hook", "hash")
+            ledger.finish_run(OLD, "hook", "failed", "subscribers.csv:2: not UTF-8 text")
+        entries = run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        failed = [e for e in entries if (e.issue_id, e.channel) == (OLD, "hook")]
+        assert [e.status for e in failed] == ["failed"]
+        assert "publish issue 2025-03-01 --channel hook" in failed[0].detail
+        assert announced(server) == []
+        assert states(config)[(OLD, "hook")] == "failed"
