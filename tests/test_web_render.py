@@ -261,3 +261,19 @@ def test_signup_form_only_with_an_email_channel(newsletter):
     write(plain / "config.yaml", BASIC_CONFIG + "  email: {type: email, from: a@example.org}\n")
     page = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))["index.html"].decode()
     assert "subscribe" in page and "<form" in page
+
+
+def test_index_orders_by_the_date_it_shows(newsletter) -> None:
+    """An issue published ahead of its folder's date is still listed where its date puts it."""
+    root = newsletter()
+    write(root / "issues/2024-05-20/issue.yaml", 'title: "五月二十日"\npublish_at: 2024-05-10T08:00:00+08:00\n')
+    write(root / "issues/2024-05-15/issue.yaml", 'title: "五月十五日"\n')
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "五月一日"\n')
+    config = load_config(root / "config.yaml")
+    result = load_issues(config)
+    assert not result.errors
+    ctx = RenderContext(config, NOW)
+    by_publish_time = sorted((make_card(i, ctx) for i in result.issues), key=lambda c: c.publish_at, reverse=True)
+    page = parse(render_site(by_publish_time, ctx)["index.html"])
+    assert [t.text for t in page.find("time")] == ["2024年5月20日", "2024年5月15日", "2024年5月1日"]
+    assert [h.text.strip() for h in page.find("h2")] == ["五月二十日", "五月十五日", "五月一日"]

@@ -78,7 +78,12 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
-    """Render ``index.html`` (cards come filtered and newest first) and ``style.css``."""
+    """Render ``index.html`` (cards come filtered) and ``style.css``.
+
+    The index lists issues by the date it shows (newest first), then by publish time: an
+    issue sent ahead of its folder's date stays where its date puts it.
+    """
+    cards = sorted(cards, key=lambda c: (c.date, c.publish_at, c.id), reverse=True)
     page = _render(
         ctx,
         "index.html",
