@@ -10,6 +10,7 @@ unaccounted for. Schema changes are numbered migrations applied in one transacti
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -122,12 +123,26 @@ class Run:
     last_error: str | None
 
 
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only (it holds every subscriber's
+    address). SQLite gives the -wal and -shm files it creates the database file's mode, so
+    they are owner-only too; an existing file keeps the mode it has (it may be shared on purpose)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Ledger:
     """A connection to the state database. Open one per process (or thread)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
+        except OSError as exc:
+            raise LedgerError(f"{path}: cannot create the state database ({exc.strerror})") from None
         try:
             self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row

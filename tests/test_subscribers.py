@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -147,7 +149,7 @@ def test_cli_import_add_remove_list_count_export(example: Path, tmp_path: Path):
     counted = dict(line.split() for line in run(example, "count").output.splitlines())
     assert counted["active"] == "3" and counted["unsubscribed"] == "2" and counted["total"] == "5"
     out = tmp_path / "out.csv"
-    assert "exported 5 subscriber(s)" in run(example, "export", str(out)).output
+    assert "exported 5 subscriber" in run(example, "export", str(out)).output  # "subscribers" or "subscriber(s)"
     assert out.read_text(encoding="utf-8").startswith("email,name,status,source")
     assert run(example, "export").output.count("\n") == 6
 
@@ -167,3 +169,28 @@ def test_cli_import_reports_skips_by_reason(example: Path, tmp_path: Path):
     assert "0 added, 0 updated, 0 unchanged, 2 skipped" in output
     assert "skipped 1: unsubscribed" in output and "skipped 1: invalid address" in output
     assert "line 3: broken@: invalid address" in output
+
+
+# the state database ---------------------------------------------------------------------------
+
+
+def test_the_state_database_and_its_wal_files_are_owner_only(tmp_path):
+    old = os.umask(0o022)  # the usual umask, under which SQLite alone would make them 644
+    try:
+        path = tmp_path / ".publish" / "state.db"
+        with Ledger(path) as ledger:
+            subscribers.add(ledger, "zhang.san@example.com", "张三")
+            files = [path, path.with_name("state.db-wal"), path.with_name("state.db-shm")]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+        assert modes == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path):
+    path = tmp_path / "state.db"
+    Ledger(path).close()
+    path.chmod(0o640)  # shared with a group on purpose, e.g. a web server's
+    with Ledger(path) as ledger:
+        subscribers.add(ledger, "li.si@example.net", "李四")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
