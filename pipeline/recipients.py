@@ -6,12 +6,12 @@ every address the ledger suppresses: a re-imported CSV that still says ``active`
 undo an unsubscription. Addresses are normalised (spaces stripped, lower-cased, domain
 IDNA-encoded) the way :mod:`pipeline.subscribers` stores them, so a suppression always
 matches; duplicates are merged by the ledger's snapshot, whose key is the address. A
-malformed file is refused with its path and line before anything is sent.
+malformed file is refused with its path and line before anything is sent. Encodings and
+delimiters are those :mod:`pipeline.subscriber_csv` reads (UTF-8, UTF-16; ``,`` ``;`` tab).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,13 @@ from pathlib import Path
 from .config import Config, Options
 from .errors import ChannelError
 from .ledger import Ledger
+from .subscriber_csv import CsvFileError, read_rows
 from .subscribers import InvalidAddress, active, clean_name, get, import_csv, normalize_address
 
 DATABASE = "database"
 SENDABLE = ("", "active", "subscribed", "confirmed")
 KNOWN = (*SENDABLE, "unsubscribed", "bounced", "complained", "pending")
+SOURCE_HINT = "set `subscribers:` in the email channel to a CSV with email,name columns, or `database`"
 
 
 @dataclass(frozen=True)
@@ -113,41 +115,15 @@ def _database_rows(ledger: Ledger) -> Iterator[Recipient]:
 def _csv_rows(path: Path) -> Iterator[Recipient | None]:
     """Recipients of a CSV file (None for a row that is not to be sent to); errors name file:line."""
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ChannelError(f"{path}: cannot read the subscribers file ({exc.strerror})", hint="set `subscribers:` in the email channel to a CSV with email,name columns, or `database`") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            columns = _header(path, next(reader, None))
-            for row in reader:
-                recipient = _row(path, reader.line_num, columns, row)
-                if recipient is not False:
-                    yield recipient
-        except UnicodeDecodeError:
-            raise ChannelError(f"{path}:{reader.line_num + 1}: not UTF-8 text", hint="save the file as UTF-8 CSV") from None
-        except csv.Error as exc:
-            raise ChannelError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+        for line, row in read_rows(path, header_required=True):
+            yield _row(path, line, row)
+    except CsvFileError as exc:
+        raise ChannelError(str(exc), hint=exc.hint or SOURCE_HINT) from None
 
 
-def _header(path: Path, row: list[str] | None) -> dict[str, int]:
-    columns = {name.strip().lower(): i for i, name in enumerate(row or [])}
-    if "email" not in columns:
-        found = ", ".join(row or []) or "an empty file"
-        raise ChannelError(f"{path}:1: the first row must name the columns, with an `email` column (found {found})", hint="start the file with the line: email,name,status")
-    return columns
-
-
-def _row(path: Path, line: int, columns: dict[str, int], row: list[str]) -> Recipient | None | bool:
-    """A Recipient, None (not to be sent), or False for a blank line."""
-    if not any(cell.strip() for cell in row):
-        return False
-
-    def cell(name: str) -> str:
-        index = columns.get(name)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
-    raw, status = cell("email"), cell("status").lower()
+def _row(path: Path, line: int, row: dict[str, str]) -> Recipient | None:
+    """A Recipient, or None for a row that is not to be sent to."""
+    raw, status = (row.get("email") or "").strip(), (row.get("status") or "").strip().lower()
     if status not in KNOWN:
         raise ChannelError(f"{path}:{line}: unknown status {status!r} (use active, unsubscribed, bounced or complained)")
     try:
@@ -156,4 +132,4 @@ def _row(path: Path, line: int, columns: dict[str, int], row: list[str]) -> Reci
         raise ChannelError(f"{path}:{line}: {exc}", hint="fix or delete the line; nothing was sent") from None
     if status not in SENDABLE:
         return None
-    return Recipient(email, clean_name(cell("name")))
+    return Recipient(email, clean_name(row.get("name")))

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
-from .errors import PublishError, UsageError
+from .errors import UsageError
 from .ledger import SUPPRESSED, Ledger, utcnow
+from .subscriber_csv import CsvFileError, read_rows
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 # Which suppression replaces which: a complaint is the strongest signal, an unsubscribe the mildest.
@@ -268,29 +269,26 @@ def forget(ledger: Ledger, address: str) -> bool:
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a subscribers CSV as ``(line, {email, name, status})``; a header row is optional."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")  # -sig: files saved by Excel start with a BOM
-    except OSError as exc:
-        raise PublishError(f"{path}: cannot read the subscribers file ({exc.strerror})") from None
-    with handle:
-        rows = csv.reader(handle)
-        header = next(rows, None)
-        if header is None:
-            return
-        names = [h.strip().lower() for h in header]
-        if "email" in names:
-            columns = names
-        else:
-            columns = ["email", "name", "status"]
-            yield 1, dict(zip(columns, header))
-        for row in rows:
-            if any(cell.strip() for cell in row):
-                yield rows.line_num, dict(zip(columns, row))
+    """Rows of a subscribers CSV as ``(line, {email, name, status})``; a header row is optional.
+
+    UTF-8 (with or without BOM) or UTF-16 with BOM; ``,`` ``;`` or tab between cells. A file
+    that cannot be read raises CsvFileError naming its line (see :mod:`pipeline.subscriber_csv`).
+    """
+    return read_rows(path, header_required=False)
 
 
 def import_csv(ledger: Ledger, path: Path) -> ImportReport:
-    """Merge a CSV (email,name[,status]) into the list in one transaction; suppressions win."""
+    """Merge a CSV (email,name[,status]) into the list in one transaction; suppressions win.
+
+    A file that cannot be read (CsvFileError, naming its line) changes nothing.
+    """
+    try:
+        return _import(ledger, path)
+    except CsvFileError as exc:  # raised inside the transaction, which was rolled back
+        raise CsvFileError(str(exc), hint=f"{exc.hint}; nothing was imported" if exc.hint else "nothing was imported") from None
+
+
+def _import(ledger: Ledger, path: Path) -> ImportReport:
     report = ImportReport(source=f"csv:{path.name}")
     now = utcnow()
     with ledger.transaction() as db:
