@@ -30,6 +30,8 @@ from .ledger import SUPPRESSED, Ledger, utcnow
 from .subscriber_csv import CsvFileError, read_rows
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+# Other lists' words for active; the email channel sends to these rows, so the import must keep them.
+STATUS_ALIASES = {"subscribed": "active", "confirmed": "active"}
 # Which suppression replaces which: a complaint is the strongest signal, an unsubscribe the mildest.
 SUPPRESSION_RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "updated_at", "status_reason")
@@ -304,6 +306,7 @@ def _import(ledger: Ledger, path: Path) -> ImportReport:
                 report.skipped.append((line, written, f"invalid address: {exc}"))
                 continue
             status = (row.get("status") or "").strip().lower() or "active"
+            status = STATUS_ALIASES.get(status, status)
             if status not in STATUSES:
                 report.skipped.append((line, written, f"unknown status: {status!r}"))
                 continue

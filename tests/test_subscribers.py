@@ -71,6 +71,14 @@ def test_import_adds_updates_merges_and_reports_each_skip(ledger, tmp_path):
     assert subscribers.counts(ledger) == {"pending": 0, "active": 2, "unsubscribed": 1, "bounced": 0, "complained": 0}
 
 
+
+def test_subscribed_and_confirmed_rows_import_as_active(ledger, tmp_path):
+    # The email channel sends to these rows; an import that skipped them would drop the people.
+    path = write_csv(tmp_path / "list.csv", "email,name,status\nzhang.san@example.com,张三,Confirmed\nli.si@example.net,李四,subscribed\n")
+    report = subscribers.import_csv(ledger, path)
+    assert (report.added, report.skipped) == (2, [])
+    assert [(s.email, s.status) for s in subscribers.active(ledger)] == [("li.si@example.net", "active"), ("zhang.san@example.com", "active")]
+
 def test_an_import_never_reactivates_a_suppressed_address(ledger, tmp_path):
     subscribers.add(ledger, "zhang.wei@example.com", "张伟")
     subscribers.unsubscribe(ledger, "zhang.wei@example.com", "one-click")
