@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .config import Config
+from .config import Config, channel_env_refs
 from .errors import Problem
 from .folders import issue_folders
 from .loader import LoadResult, load_issues
@@ -25,7 +26,7 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     from .render import email, wechat
 
     result = load_issues(config, ids)
-    report = CheckReport(issues=result.issues, problems=list(result.problems), issue_count=len(issue_folders(config, ids)))
+    report = CheckReport(issues=result.issues, problems=[*config_problems(config), *result.problems], issue_count=len(issue_folders(config, ids)))
     ctx = RenderContext(config, datetime.now(timezone.utc))
     mail_channels = [c for c in config.channels.values() if c.type == "email"]
     eight_bit = all(c.options.get("eight_bit", True) for c in mail_channels)
@@ -42,3 +43,20 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
                 continue  # the loader already warns about these, with the line in issue.yaml
             report.problems.append(Problem(issue.folder / "issue.yaml", None, f"WeChat: {message}", "warning"))
     return report
+
+
+def config_problems(config: Config) -> list[Problem]:
+    """A warning for each ``${VAR}`` a configured channel will read that the environment lacks.
+
+    load_config already refused wrong types, numbers out of range and malformed addresses;
+    variables are read only when a channel uses them, so a missing one shows up here first.
+    """
+    text = config.raw_bytes.decode("utf-8", "replace")
+    problems = []
+    for channel in config.channels.values():
+        for key, name in channel_env_refs(channel):
+            if name not in os.environ:
+                line = next((n for n, row in enumerate(text.splitlines(), 1) if f"${{{name}}}" in row), None)
+                message = f"channel {channel.name}: {key} uses ${{{name}}}, which is not set in the environment; export {name}=… before publishing"
+                problems.append(Problem(config.path, line, message, "warning"))
+    return problems

@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta, tzinfo
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,35 @@ class Field:
     required: bool = False
     choices: tuple[str, ...] | None = None
     children: tuple["Field", ...] | None = None
+    # Bounds of a number, checked by load_config and shown in the README's reference.
+    at_least: float | None = None
+    more_than: float | None = None
+    at_most: float | None = None
+    address: bool = False  # an email address, optionally with a name: 论文速递 <digest@example.org>
+
+    def range_problem(self, value: Any) -> str | None:
+        """What is wrong with a number outside this field's bounds, or None."""
+        if self.at_least is not None and value < self.at_least:
+            return f"must be at least {_number(self.at_least)}"
+        if self.more_than is not None and value <= self.more_than:
+            return f"must be more than {_number(self.more_than)}"
+        if self.at_most is not None and value > self.at_most:
+            return f"must be at most {_number(self.at_most)}"
+        return None
+
+    def range_text(self) -> str:
+        """The bounds as the README shows them, e.g. ``1–65535`` or ``> 0``; empty when unbounded."""
+        if self.at_least is not None and self.at_most is not None:
+            return f"{_number(self.at_least)}–{_number(self.at_most)}"
+        if self.at_least is not None:
+            return f"≥ {_number(self.at_least)}"
+        if self.more_than is not None:
+            return f"> {_number(self.more_than)}"
+        return f"≤ {_number(self.at_most)}" if self.at_most is not None else ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 SITE_FIELDS = (
@@ -52,43 +82,43 @@ PATH_FIELDS = (
 )
 
 SCHEDULE_FIELDS = (
-    Field("poll", (int, float), 60, help="Seconds between two passes of `publish scheduler`."),
+    Field("poll", (int, float), 60, more_than=0, help="Seconds between two passes of `publish scheduler`."),
     Field("catch_up", (str, int), "2d", help="Issues due longer ago than this (e.g. 2d, 36h, 3600) are not sent by the scheduler."),
 )
 
 ARXIV_FIELDS = (
     Field("api_base", str, "http://export.arxiv.org/api/query", help="arXiv API query endpoint."),
-    Field("timeout", (int, float), 20, help="Seconds to wait for the arXiv API."),
+    Field("timeout", (int, float), 20, more_than=0, help="Seconds to wait for the arXiv API."),
 )
 
 SMTP_FIELDS = (
     Field("host", str, required=True, help="SMTP server host name."),
-    Field("port", int, 587, help="SMTP port (587 starttls, 465 ssl, 25 none)."),
+    Field("port", int, 587, at_least=1, at_most=65535, help="SMTP port (587 starttls, 465 ssl, 25 none)."),
     Field("security", str, "starttls", choices=("none", "starttls", "ssl"), help="Transport security."),
     Field("username", str, None, help="Login name; use ${VAR} to read it from the environment."),
     Field("password", str, None, help="Password; always ${VAR}, never the secret itself."),
-    Field("timeout", (int, float), 30, help="Seconds to wait for the server."),
+    Field("timeout", (int, float), 30, more_than=0, help="Seconds to wait for the server."),
 )
 
 CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
     "feed": (
-        Field("items", int, 20, help="How many of the newest issues the feeds carry."),
+        Field("items", int, 20, at_least=1, help="How many of the newest issues the feeds carry."),
         Field("websub_hub", str, None, help="WebSub hub URL: advertised in the feeds and pinged after a change."),
     ),
     "email": (
-        Field("from", str, required=True, help="Sender, e.g. '论文速递 <digest@example.org>'."),
-        Field("reply_to", str, None, help="Reply-To address."),
+        Field("from", str, required=True, address=True, help="Sender, e.g. '论文速递 <digest@example.org>'."),
+        Field("reply_to", str, None, address=True, help="Reply-To address."),
         Field("subscribers", str, "subscribers.csv", help="CSV with email,name[,status] columns, or `database`."),
         Field("transport", str, None, choices=("smtp", "maildir"), help="smtp when an smtp block is given, else maildir."),
         Field("smtp", dict, None, children=SMTP_FIELDS, help="SMTP relay settings."),
         Field("maildir", str, "outbox/maildir", help="Maildir folder the maildir transport writes to."),
         Field("eight_bit", bool, True, help="Send UTF-8 text as 8bit (smallest as sent, under Gmail's clip; the server must offer 8BITMIME); false: base64 / quoted-printable."),
-        Field("connections", int, 4, help="Parallel SMTP sessions."),
-        Field("max_per_second", (int, float), None, help="Throttle: messages per second across all sessions."),
-        Field("max_per_hour", int, None, help="Throttle: sliding one-hour window, for provider quotas."),
-        Field("max_errors", int, 50, help="Pause the send when this many recipients have failed."),
-        Field("retries", int, 5, help="Attempts per message when the server says try again (SMTP 4xx) or drops the connection."),
-        Field("retry_delay", (int, float), 2, help="Seconds before the first retry; doubled after each attempt."),
+        Field("connections", int, 4, at_least=1, help="Parallel SMTP sessions."),
+        Field("max_per_second", (int, float), None, more_than=0, help="Throttle: messages per second across all sessions."),
+        Field("max_per_hour", int, None, at_least=1, help="Throttle: sliding one-hour window, for provider quotas."),
+        Field("max_errors", int, 50, at_least=0, help="Pause the send when this many recipients have failed."),
+        Field("retries", int, 5, at_least=1, help="Attempts per message when the server says try again (SMTP 4xx) or drops the connection."),
+        Field("retry_delay", (int, float), 2, at_least=0, help="Seconds before the first retry; doubled after each attempt."),
         Field("unsubscribe_secret", str, None, help="HMAC key of unsubscribe links (${VAR}); generated and kept in the state folder when unset."),
         Field("unsubscribe_mailto", str, None, help="Address for the mailto: List-Unsubscribe variant."),
         Field("list_id", str, None, help="List-Id header value; derived from site.url when unset."),
@@ -102,12 +132,12 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("open_comment", bool, False, help="Open comments on the article."),
         Field("only_fans_can_comment", bool, False, help="Only followers may comment."),
         Field("outbox", str, "outbox/wechat", help="Folder export mode writes payloads to."),
-        Field("timeout", (int, float), 30, help="Seconds to wait for the API."),
+        Field("timeout", (int, float), 30, more_than=0, help="Seconds to wait for the API."),
     ),
     "webhook": (
         Field("url", str, required=True, help="Endpoint to POST to (${VAR}: webhook URLs are secrets)."),
         Field("format", str, "json", choices=("json", "slack", "discord", "feishu"), help="Payload shape."),
-        Field("timeout", (int, float), 15, help="Seconds to wait for the endpoint."),
+        Field("timeout", (int, float), 15, more_than=0, help="Seconds to wait for the endpoint."),
     ),
 }
 
@@ -164,6 +194,10 @@ class Options:
 
     def __contains__(self, name: str) -> bool:
         return self._values.get(name) is not None
+
+    def names(self) -> list[str]:
+        """The keys that have a value (set, or a default)."""
+        return [name for name, value in self._values.items() if value is not None]
 
 
 
@@ -261,10 +295,58 @@ def validate_block(data: Any, fields: tuple[Field, ...], key_path: str, errors: 
         if f.choices and value not in f.choices:
             errors.append(f"{where}: {value!r} is not one of {', '.join(f.choices)}")
             continue
+        problem = _value_problem(f, value)
+        if problem:
+            errors.append(f"{where}: {value!r} {problem}")
+            continue
         if f.children is not None:
             value = validate_block(value, f.children, where, errors)
         out[f.name] = value
     return out
+
+
+def _value_problem(f: Field, value: Any) -> str | None:
+    """A range or address problem of a value of the right type, or None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f.range_problem(value)
+    if f.address and isinstance(value, str) and "${" not in value:  # a ${VAR} is checked when read
+        local, _, domain = parseaddr(value)[1].partition("@")  # the rule mail.parse_sender applies
+        if not (local and domain) or any(ord(c) < 32 for c in value):
+            return "is not an email address: write e.g. 论文速递 <digest@example.org>"
+    return None
+
+
+def channel_env_refs(channel: ChannelConfig) -> list[tuple[str, str]]:
+    """``(key path, VAR)`` for each ``${VAR}`` in the options the channel will read.
+
+    Settings the channel leaves unread are left out: the smtp block when mail goes to a
+    Maildir, the WeChat credentials in export mode.
+    """
+    options = channel.options
+    skip: set[str] = set()
+    if channel.type == "email" and (options.raw("transport") or ("smtp" if "smtp" in options else "maildir")) == "maildir":
+        skip.add("smtp")
+    if channel.type == "wechat" and options.raw("mode") == "export":
+        skip.update(("app_id", "app_secret"))
+    refs: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{where}.{key}")
+        elif isinstance(value, str):
+            refs.extend((where, name) for name in _ENV_REF.findall(value))
+
+    for key in options.names():
+        if key not in skip:
+            walk(options.raw(key), f"{options.key_path}.{key}")
+    return refs
+
+
+def require_env(channel: ChannelConfig) -> None:
+    """Raise ConfigError, naming key and variable, for the first ``${VAR}`` the channel will read that is not set."""
+    for key, name in channel_env_refs(channel):
+        expand_env(f"${{{name}}}", key)
 
 
 def _validate_site(site: dict[str, Any], errors: list[str]) -> None:
@@ -365,6 +447,10 @@ def reference_markdown() -> str:
         for f in fields:
             kinds = f.type if isinstance(f.type, tuple) else (f.type,)
             kind = " \\| ".join(f.choices) if f.choices else " or ".join(words[k] for k in kinds)
+            if f.range_text():
+                kind += f", {f.range_text()}"
+            elif f.address:
+                kind = "address"
             default = "required" if f.required else ("—" if f.default in (None, "") else f"`{f.default}`")
             rows.append(f"| `{prefix}{f.name}` | {kind} | {default} | {f.help} |")
         return rows

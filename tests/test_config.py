@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import BASIC_CONFIG, write
-from pipeline.config import load_config
+from pipeline.config import channel_env_refs, load_config
 from pipeline.errors import ConfigError
 
 
@@ -68,3 +68,52 @@ def test_paths_are_relative_to_the_config_folder(tmp_path):
     config = load_config(tmp_path / "sub" / "config.yaml")
     assert config.output_dir == (tmp_path / "sub" / "site").resolve()
     assert config.issues_dir == (tmp_path / "sub" / "content" / "issues").resolve()
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("schedule: {poll: -5}\n", "schedule.poll: -5 must be more than 0"),
+        ("schedule: {poll: 0}\n", "schedule.poll: 0 must be more than 0"),
+        ("arxiv: {timeout: 0}\n", "arxiv.timeout: 0 must be more than 0"),
+        ("channels:\n  news: {type: feed, items: 0}\n", "channels.news.items: 0 must be at least 1"),
+        ("channels:\n  mail: {type: email, from: a@example.org, smtp: {host: h, port: 70000}}\n", "channels.mail.smtp.port: 70000 must be at most 65535"),
+        ("channels:\n  mail: {type: email, from: a@example.org, connections: 0}\n", "channels.mail.connections: 0 must be at least 1"),
+        ("channels:\n  mail: {type: email, from: a@example.org, retry_delay: -1}\n", "channels.mail.retry_delay: -1 must be at least 0"),
+        ("channels:\n  mail: {type: email, from: 论文速递}\n", "channels.mail.from: '论文速递' is not an email address"),
+        ("channels:\n  mail: {type: email, from: a@example.org, reply_to: 编辑部}\n", "channels.mail.reply_to: '编辑部' is not an email address"),
+        ("channels:\n  hook: {type: webhook, url: 'https://h.example.org/', timeout: -1}\n", "channels.hook.timeout: -1 must be more than 0"),
+    ],
+)
+def test_numbers_out_of_range_and_bad_addresses_are_refused_with_the_key(tmp_path, block, message):
+    base = BASIC_CONFIG.split("channels:")[0] if block.startswith("channels:") else BASIC_CONFIG
+    write(tmp_path / "config.yaml", base + block)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "config.yaml")
+    assert message in str(caught.value)
+
+
+def test_values_in_range_and_addresses_with_names_load(tmp_path):
+    text = BASIC_CONFIG + ("  mail: {type: email, from: '论文速递 <digest@example.org>', reply_to: '${REPLY_ADDR}', retry_delay: 0, max_errors: 0,"
+                           " smtp: {host: h, port: 465}}\nschedule: {poll: 0.5}\n")
+    write(tmp_path / "config.yaml", text)
+    config = load_config(tmp_path / "config.yaml")  # a ${VAR} address is checked when it is read
+    assert config.poll_seconds == 0.5
+    assert config.channels["mail"].options.get("smtp").get("port") == 465
+
+
+def test_env_refs_are_the_ones_the_channel_reads(tmp_path):
+    text = BASIC_CONFIG + (
+        "  relay:\n    type: email\n    from: a@example.org\n    unsubscribe_secret: '${UNSUB_KEY}'\n"
+        "    smtp: {host: '${SMTP_HOST}', password: '${SMTP_PW}'}\n"
+        "  outbox:\n    type: email\n    from: a@example.org\n    transport: maildir\n    smtp: {host: h, password: '${UNUSED_PW}'}\n"
+        "  wx: {type: wechat, mode: export, app_secret: '${WX_SECRET}'}\n"
+        "  wx2: {type: wechat, app_id: '${WX_ID}', app_secret: '${WX_SECRET}'}\n"
+    )
+    write(tmp_path / "config.yaml", text)
+    channels = load_config(tmp_path / "config.yaml").channels
+    assert sorted(channel_env_refs(channels["relay"])) == [
+        ("channels.relay.smtp.host", "SMTP_HOST"), ("channels.relay.smtp.password", "SMTP_PW"), ("channels.relay.unsubscribe_secret", "UNSUB_KEY")]
+    assert channel_env_refs(channels["outbox"]) == []  # mail goes to a Maildir: the smtp block is not read
+    assert channel_env_refs(channels["wx"]) == []  # export mode needs no credentials
+    assert channel_env_refs(channels["wx2"]) == [("channels.wx2.app_id", "WX_ID"), ("channels.wx2.app_secret", "WX_SECRET")]
