@@ -61,16 +61,28 @@ def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
     return found
 
 
-# Renderer class → its rule functions by token type (RendererHTML.__init__ collects them as
-# bound methods per instance).
-_RULES: dict[type, dict[str, Callable[..., str]]] = {}
+# Renderer class → (its rule functions by token type, the block-level ones, the inline ones):
+# RendererHTML.__init__ would collect them as bound methods per instance. The block and inline
+# sets leave out the rules the render loops write themselves (see _WRITTEN_BLOCK).
+Rules = dict[str, Callable[..., str]]
+_RULES: dict[type, tuple[Rules, Rules, Rules]] = {}
+
+# (renderer class, its _table_key(), xhtmlOut) → the tags of tokens without attributes, keyed by
+# (token type, tag, nesting): (tag, tag + newline, HTML tag name). A render needs one dict
+# lookup per tag instead of building it; the tables hold only strings, so outputs share them.
+TagTable = dict[tuple[str, str, int], tuple[str, str, str]]
+_TAGS: dict[tuple, TagTable] = {}
+_TAGS_LIMIT = 64  # a few outputs use a few rule sets; the bound is for callers that vary styles
 
 
 class StyledRenderer(RendererHTML):
     """HTML renderer with a hook for image URLs, link targets and inline styles per tag.
 
     Tokens are shared between outputs, so they are never modified: the extra attributes
-    and tags are applied while writing.
+    and tags are applied while writing. A subclass changes the output through rule methods
+    (named by token type), ``tag_of`` (a function of the token's type and tag only, as its
+    result is cached per output) and ``_pre``; it extends ``_table_key`` with whatever else
+    its tags depend on.
     """
 
     def __init__(
@@ -83,32 +95,81 @@ class StyledRenderer(RendererHTML):
         # than rendering a short fragment costs) and keeps them as bound methods, a reference
         # cycle that kept every renderer, and the issue its callbacks see, alive until a full
         # garbage collection. The rules are looked up once per class and called with self.
-        self.rules_by_type = _RULES.get(type(self)) or _rule_functions(self)
+        self.rules_by_type, self._block_rules, self._inline_rules = _RULES.get(type(self)) or _rule_functions(type(self))
         self.rewrite_src = rewrite_src
         self.styles = styles or {}
         self.link_attrs = link_attrs or {}
+        # the inline loop writes text tokens itself unless the class has its own text rule
+        self._text_kind = None if "text" in self._inline_rules else "text"
+        self._tags: tuple[bool, TagTable] | None = None  # (xhtmlOut, table), set by the first render
+        code = self.styles.get("code")
+        self._code_open = f'<code style="{escapeHtml(code)}">' if code else "<code>"
 
     def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
-        """RendererHTML.render with the class's rule functions."""
-        rules = self.rules_by_type
+        """RendererHTML.render with the class's rule functions and this output's tags."""
+        rules = self._block_rules
+        tags = self._tag_table(options)
+        last = len(tokens) - 1
         out: list[str] = []
+        append = out.append
         for i, token in enumerate(tokens):
-            if token.type == "inline":
+            kind = token.type
+            if kind == "inline":
                 if token.children:
-                    out.append(self.renderInline(token.children, options, env))
+                    # renderInline, written into the same output list: one call per
+                    # paragraph cost more than the loop over its children
+                    self._inline(token.children, options, env, tags, append)
+                continue
+            rule = rules.get(kind)
+            if rule is not None:
+                append(rule(self, tokens, i, options, env))
+            elif token.hidden:
+                continue
+            elif token.attrs or token.meta or not token.block:
+                append(self._render_other(tokens, i, options, env))
             else:
-                rule = rules.get(token.type)
-                out.append(rule(self, tokens, i, options, env) if rule else self.renderToken(tokens, i, options, env))
+                # renderToken for a block tag, written out: this runs for most block tokens
+                nesting = token.nesting
+                entry = tags.get((kind, token.tag, nesting)) or self._new_tag(token, tags)
+                if nesting == 1 and i < last:
+                    following = tokens[i + 1]
+                    tight = following.type == "inline" or following.hidden or (following.nesting == -1 and following.tag == entry[2])
+                else:
+                    tight = False
+                text = entry[0] if tight else entry[1]
+                append("\n" + text if nesting != -1 and i and tokens[i - 1].hidden else text)
         return "".join(out)
 
     def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:  # noqa: N802
-        """RendererHTML.renderInline with the class's rule functions."""
-        rules = self.rules_by_type
+        """RendererHTML.renderInline with the class's rule functions and this output's tags."""
         out: list[str] = []
-        for i, token in enumerate(tokens):
-            rule = rules.get(token.type)
-            out.append(rule(self, tokens, i, options, env) if rule else self.renderToken(tokens, i, options, env))
+        self._inline(tokens, options, env, self._tag_table(options), out.append)
         return "".join(out)
+
+    def _inline(self, tokens: Sequence[Token], options: Any, env: Any, tags: TagTable, append: Callable[[str], None]) -> None:
+        """Each inline token's HTML, passed to ``append``."""
+        rules = self._inline_rules
+        text_kind = self._text_kind
+        for i, token in enumerate(tokens):
+            kind = token.type
+            if kind == text_kind:
+                # RendererHTML.text, written out; most text has nothing to escape, and four
+                # membership tests cost less than four replace calls
+                content = token.content
+                append(escapeHtml(content) if "&" in content or "<" in content or ">" in content or '"' in content else content)
+                continue
+            rule = rules.get(kind)
+            if rule is not None:
+                append(rule(self, tokens, i, options, env))
+            elif token.attrs or token.meta or token.hidden or token.block:
+                append(self._render_other(tokens, i, options, env))
+            else:
+                append((tags.get((kind, token.tag, token.nesting)) or self._new_tag(token, tags))[0])
+
+    def _render_other(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A token the render loops do not write themselves, as RendererHTML would render it."""
+        rule = self.rules_by_type.get(tokens[idx].type)
+        return rule(self, tokens, idx, options, env) if rule else self.renderToken(tokens, idx, options, env)
 
     def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:  # noqa: N802
         """RendererHTML.renderToken with this output's tag and extra attributes.
@@ -139,6 +200,34 @@ class StyledRenderer(RendererHTML):
         """The HTML tag a token is written with (a subclass may move headings down)."""
         return token.tag
 
+    def _table_key(self) -> tuple:
+        """What this renderer's tags depend on besides its class (styles and link attributes)."""
+        return (tuple(self.styles.items()), tuple(self.link_attrs.items()))
+
+    def _tag_table(self, options: Any) -> TagTable:
+        """The tag strings of this output, shared with every renderer of the same class and rules."""
+        xhtml = bool(options["xhtmlOut"])
+        known = self._tags
+        if known is not None and known[0] == xhtml:
+            return known[1]
+        key = (type(self), self._table_key(), xhtml)
+        table = _TAGS.get(key)
+        if table is None:
+            if len(_TAGS) >= _TAGS_LIMIT:
+                _TAGS.clear()
+            table = _TAGS[key] = {}
+        self._tags = (xhtml, table)
+        return table
+
+    def _new_tag(self, token: Token, table: TagTable) -> tuple[str, str, str]:
+        """The table entry for an attribute-less token's type, tag and nesting (as renderToken writes it)."""
+        nesting = token.nesting
+        tag = self.tag_of(token)
+        slash = " /" if nesting == 0 and self._tags is not None and self._tags[0] else ""
+        text = f"{'</' if nesting == -1 else '<'}{tag}{self._attrs(token, tag)}{slash}"
+        entry = table[(token.type, token.tag, nesting)] = (text + ">", text + ">\n", tag)
+        return entry
+
     def _attrs(self, token: Token, tag: str) -> str:
         """The token's attributes plus this output's style (for ``tag``) and link attributes, escaped."""
         attrs: Mapping[str, Any] = token.attrs
@@ -167,9 +256,7 @@ class StyledRenderer(RendererHTML):
         return f'<img src="{escapeHtml(src)}" alt="{escapeHtml(alt)}"{title_attr}{style_attr}>'
 
     def code_inline(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        style = self.styles.get("code")
-        style_attr = f' style="{escapeHtml(style)}"' if style else ""
-        return f"<code{style_attr}>{escapeHtml(tokens[idx].content)}</code>"
+        return f"{self._code_open}{escapeHtml(tokens[idx].content)}</code>"
 
     def code_block(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         return self._pre(tokens[idx].content)
@@ -185,15 +272,20 @@ class StyledRenderer(RendererHTML):
         return f"<pre{pre_attr}><code{code_attr}>{escapeHtml(content)}</code></pre>\n"
 
 
-def _rule_functions(renderer: StyledRenderer) -> dict[str, Callable[..., str]]:
-    """The rules RendererHTML would find on this renderer, as functions of its class."""
-    found = {
-        name: method.__func__
-        for name, method in inspect.getmembers(renderer, inspect.ismethod)
-        if not name.startswith(("render", "_"))
-    }
-    _RULES[type(renderer)] = found
-    return found
+# Rules the render loops write themselves when a class keeps RendererHTML's own: text (in
+# renderInline) and list_item_open, which is renderToken for a list item that is not a task.
+_WRITTEN_BLOCK = {"list_item_open": RendererHTML.list_item_open}
+_WRITTEN_INLINE = {"text": RendererHTML.text}
+
+
+def _rule_functions(cls: type) -> tuple[Rules, Rules, Rules]:
+    """The rules RendererHTML would find on a renderer of this class, as functions of the class:
+    all of them, then those the block and the inline loop call."""
+    found = {name: function for name, function in inspect.getmembers(cls, inspect.isfunction) if not name.startswith(("render", "_"))}
+    block = {name: function for name, function in found.items() if _WRITTEN_BLOCK.get(name) is not function}
+    inline = {name: function for name, function in found.items() if _WRITTEN_INLINE.get(name) is not function}
+    _RULES[cls] = (found, block, inline)
+    return found, block, inline
 
 
 class _Rendered:
@@ -236,4 +328,4 @@ def to_html(
 
 def _render_html(fragment: Markdown, rewrite_src: Callable[[str], str] | None, styles: Mapping[str, str] | None, link_attrs: Mapping[str, str] | None) -> str:
     renderer = StyledRenderer(rewrite_src, styles, link_attrs)
-    return renderer.render(list(fragment.tokens), parser().options, {})
+    return renderer.render(fragment.tokens, parser().options, {})

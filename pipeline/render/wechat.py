@@ -130,6 +130,10 @@ class WechatRenderer(StyledRenderer):
             return f"h{min(6, max(self.heading_min, int(token.tag[1]) + self.heading_add))}"
         return token.tag
 
+    def _table_key(self) -> tuple:
+        # the moved heading tags are cached with the other tags of this output
+        return (*super()._table_key(), self.heading_min, self.heading_add)
+
     def _pre(self, content: str) -> str:
         # The WeChat editor collapses whitespace inside <pre>, so lines and indents are explicit
         lines = escapeHtml(content.rstrip("\n").replace("\t", "    ")).split("\n")
