@@ -19,9 +19,12 @@ from markdown_it.token import Token
 # (raw HTML, GFM tables and strikethrough, KaTeX dollars).
 ALWAYS = re.compile(r"([\\`*_\[\]<>~|$])")
 ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# What either of the two may change: text without any is written as it is
+SPECIAL = re.compile(r"[\\`*_\[\]<>~|$&]")
 # Only meaningful as the first characters of a line: headings, lists, setext underlines.
 LINE_START = re.compile(r"^(#|[-+=]|\d{1,9}(?=[.)]))")
 WHITESPACE = re.compile(r"\s+")
+BACKTICKS = re.compile(r"`+")
 EMBEDDINGS = "\u202a\u202b\u202d\u202e"  # closed by U+202C POP DIRECTIONAL FORMATTING
 ISOLATES = "\u2066\u2067\u2068"  # closed by U+2069 POP DIRECTIONAL ISOLATE
 DIRECTIONAL = re.compile(f"[{EMBEDDINGS}{ISOLATES}]")
@@ -98,61 +101,90 @@ class MarkdownWriter:
 
     def render(self, tokens: Sequence[Token]) -> str:
         """The fragment as Markdown, blocks separated by blank lines, ending in one newline."""
-        # The flat token list is walked with each opening token's closing index, rather than
-        # through markdown-it's SyntaxTreeNode: building that tree cost a third of the time.
-        body = _Blocks(tokens)
-        text = self._blocks(body, 0, len(tokens), tight=False)
+        # One pass over the flat token list: each container's blocks are written as they come
+        # and joined at its closing token (no SyntaxTreeNode, no table of closing indices).
+        blocks, _, _ = self._blocks(tokens, 0)
+        text = "\n\n".join(blocks)
         return text + "\n" if text else ""
 
     # Blocks -----------------------------------------------------------------------------
 
-    def _blocks(self, body: _Blocks, start: int, end: int, tight: bool) -> str:
-        """The blocks ``tokens[start:end]``, each an opening..closing run or a single token."""
-        return ("\n" if tight else "\n\n").join(self._block(body, i) for i in body.children(start, end))
+    def _blocks(self, tokens: Sequence[Token], i: int) -> tuple[list[str], int, bool]:
+        """The blocks from ``tokens[i]`` to the closing token of their container.
 
-    def _block(self, body: _Blocks, i: int) -> str:
-        token = body.tokens[i]
-        kind = token.type
-        close = body.close[i]
-        if kind == "paragraph_open":
-            return self.inline(body.tokens[i + 1]) if close > i + 1 else ""
-        if kind == "heading_open":
-            level = min(6, max(self.heading_min, int(token.tag[1]) + self.heading_add))
-            text = self.inline(body.tokens[i + 1]).replace("#", "\\#") if close > i + 1 else ""
-            return f"{'#' * level} {text}".rstrip()
-        if kind in ("bullet_list_open", "ordered_list_open"):
-            return self._list(body, i)
-        if kind == "blockquote_open":
-            inner = self._blocks(body, i + 1, close, tight=False)
-            return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
-        if kind in ("code_block", "fence"):
-            return self._fence(token.content, token.info if kind == "fence" else "")
-        if kind == "hr":
-            return "***"
-        # html_block cannot occur (raw HTML is off); anything else unknown stays visible text
-        return escape(token.content if token.nesting == 0 else "", line_start=True)
+        Returns them unjoined (a list item's separator depends on its whole list), the index
+        after that closing token, and whether any of them is a hidden (tight) paragraph.
+        """
+        out: list[str] = []
+        hidden = False
+        count = len(tokens)
+        while i < count:
+            token = tokens[i]
+            kind = token.type
+            if kind == "paragraph_open":
+                hidden = hidden or token.hidden
+                if tokens[i + 1].nesting == 0 and tokens[i + 2].nesting == -1:  # always, from markdown-it
+                    out.append(self.inline(tokens[i + 1]))
+                    i += 3
+                else:
+                    after = _after(tokens, i)
+                    out.append(self.inline(tokens[i + 1]) if after > i + 2 else "")
+                    i = after
+            elif token.nesting == -1:
+                return out, i + 1, hidden
+            elif kind == "bullet_list_open" or kind == "ordered_list_open":
+                text, i = self._list(tokens, i)
+                out.append(text)
+            elif kind == "heading_open":
+                level = min(6, max(self.heading_min, int(token.tag[1]) + self.heading_add))
+                after = _after(tokens, i)
+                text = self.inline(tokens[i + 1]).replace("#", "\\#") if after > i + 2 else ""
+                out.append(f"{'#' * level} {text}".rstrip())
+                i = after
+            elif kind == "blockquote_open":
+                inner, i, _ = self._blocks(tokens, i + 1)
+                out.append("\n".join(f"> {line}" if line else ">" for line in "\n\n".join(inner).split("\n")))
+            elif kind == "code_block" or kind == "fence":
+                out.append(self._fence(token.content, token.info if kind == "fence" else ""))
+                i += 1
+            elif kind == "hr":
+                out.append("***")
+                i += 1
+            elif token.nesting == 1:  # an unknown container: left out with all it holds
+                out.append("")
+                i = _after(tokens, i)
+            else:  # html_block cannot occur (raw HTML is off); anything else stays visible text
+                out.append(escape(token.content, line_start=True))
+                i += 1
+        return out, i, hidden
 
-    def _list(self, body: _Blocks, i: int) -> str:
-        opening = body.tokens[i]
-        items = list(body.children(i + 1, body.close[i]))
-        # tight lists are those whose paragraphs markdown-it hid
-        tight = any(
-            body.tokens[child].type == "paragraph_open" and body.tokens[child].hidden
-            for item in items
-            for child in body.children(item + 1, body.close[item])
-        )
+    def _list(self, tokens: Sequence[Token], i: int) -> tuple[str, int]:
+        """The list opened at ``tokens[i]``, and the index after its closing token."""
+        opening = tokens[i]
+        items: list[list[str]] = []
+        tight = False  # tight lists are those whose paragraphs markdown-it hid
+        i += 1
+        while i < len(tokens) and tokens[i].nesting != -1:  # each list_item_open
+            blocks, i, hidden = self._blocks(tokens, i + 1)
+            items.append(blocks)
+            tight = tight or hidden
         start = int(opening.attrGet("start") or 1)
         ordered = opening.type == "ordered_list_open"
+        bullet = f"{opening.markup or '-'} "
+        joiner = "\n" if tight else "\n\n"
         out = []
-        for n, item in enumerate(items):
+        for n, blocks in enumerate(items):
             # keep the source's marker so that two adjacent lists stay two lists
-            marker = f"{start + n}{opening.markup or '.'} " if ordered else f"{opening.markup or '-'} "
-            text = self._blocks(body, item + 1, body.close[item], tight=tight)
+            marker = f"{start + n}{opening.markup or '.'} " if ordered else bullet
+            text = joiner.join(blocks)
+            if "\n" not in text:
+                out.append((marker + text).rstrip())
+                continue
             pad = " " * len(marker)
-            lines = text.split("\n") if text else [""]
+            lines = text.split("\n")
             rest = [f"{pad}{line}" if line else "" for line in lines[1:]]
             out.append("\n".join([(marker + lines[0]).rstrip(), *rest]))
-        return ("\n" if tight else "\n\n").join(out)
+        return joiner.join(out), i + 1
 
     @staticmethod
     def _fence(content: str, info: str) -> str:
@@ -173,42 +205,45 @@ class MarkdownWriter:
             return ""
         children = token.children
         out: list[str] = []
+        add = out.append
         line_start = True
         autolink = False
         for idx, child in enumerate(children):
-            if autolink and child.type == "text":
-                out.append(child.content)  # backslash escapes do not work inside <…>
-            else:
-                out.append(self._inline_one(children, idx, line_start))
-            if child.type == "link_open":
+            kind = child.type
+            if kind == "text":
+                text = child.content
+                if autolink:
+                    add(text)  # backslash escapes do not work inside <…>
+                elif line_start or SPECIAL.search(text):
+                    add(escape(text, line_start))
+                else:
+                    add(text)  # most runs: nothing to escape
+            elif kind == "strong_open" or kind == "strong_close":
+                add("**")
+            elif kind == "softbreak":
+                add("\n")
+                line_start = True
+                continue
+            elif kind == "code_inline":
+                add(code_span(child.content))
+            elif kind == "em_open" or kind == "em_close":
+                add("*")
+            elif kind == "link_open":
                 autolink = child.markup == "autolink"
-            elif child.type == "link_close":
+                add("<" if autolink else "")
+            elif kind == "link_close":
+                add(self._link_close(children, idx))
                 autolink = False
-            line_start = child.type in ("softbreak", "hardbreak")
+            elif kind == "hardbreak":
+                add("\\\n")
+                line_start = True
+                continue
+            elif kind == "image":
+                add(self._image(child))
+            else:
+                add(escape(child.content, line_start))  # html_inline is off; stay text if it appears
+            line_start = False
         return "".join(out)
-
-    def _inline_one(self, children: Sequence[Token], idx: int, line_start: bool) -> str:
-        child = children[idx]
-        kind = child.type
-        if kind == "text":
-            return escape(child.content, line_start)
-        if kind == "softbreak":
-            return "\n"
-        if kind == "hardbreak":
-            return "\\\n"
-        if kind == "code_inline":
-            return code_span(child.content)
-        if kind in ("em_open", "em_close"):
-            return "*"
-        if kind in ("strong_open", "strong_close"):
-            return "**"
-        if kind == "link_open":
-            return "<" if child.markup == "autolink" else ""
-        if kind == "link_close":
-            return self._link_close(children, idx)
-        if kind == "image":
-            return self._image(child)
-        return escape(child.content, line_start)  # html_inline is off; stay text if it appears
 
     def _link_close(self, children: Sequence[Token], idx: int) -> str:
         opening = matching_open(children, idx)
@@ -230,32 +265,24 @@ class MarkdownWriter:
         return f"![{alt}]({target})"
 
 
-class _Blocks:
-    """Block tokens of a fragment with, for each opening token, the index of its closing one."""
-
-    def __init__(self, tokens: Sequence[Token]) -> None:
-        self.tokens = tokens
-        self.close = list(range(len(tokens)))  # a single token closes itself
-        opened: list[int] = []
-        for i, token in enumerate(tokens):
-            if token.nesting == 1:
-                opened.append(i)
-            elif token.nesting == -1:
-                self.close[opened.pop()] = i
-
-    def children(self, start: int, end: int):
-        """Indices of the blocks directly inside ``tokens[start:end]``."""
-        i = start
-        while i < end:
-            yield i
-            i = self.close[i] + 1
+def _after(tokens: Sequence[Token], i: int) -> int:
+    """The index after the closing token of the block opened at ``tokens[i]``."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j + 1
+    return len(tokens)
 
 
 def code_span(content: str) -> str:
     """Inline code with a fence longer than any backtick run inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if content.startswith(("`", " ")) or content.endswith(("`", " ")) else ""
+    if "`" in content:
+        fence = "`" * (max(len(run) for run in BACKTICKS.findall(content)) + 1)
+        pad = " " if content.startswith(("`", " ")) or content.endswith(("`", " ")) else ""
+    else:
+        fence = "`"
+        pad = " " if content.startswith(" ") or content.endswith(" ") else ""
     return f"{fence}{pad}{content}{pad}{fence}"
 
 
