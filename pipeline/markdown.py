@@ -51,6 +51,10 @@ def iter_inline(tokens: Sequence[Token]):
 
 def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
     """``(src, file line)`` of every image in the fragment."""
+    return list(_known(fragment).images)
+
+
+def _find_images(fragment: Markdown) -> tuple[tuple[str, int], ...]:
     found = []
     for token in fragment.tokens:
         if token.type == "inline" and token.children:
@@ -58,7 +62,7 @@ def image_sources(fragment: Markdown) -> list[tuple[str, int]]:
             for child in token.children:
                 if child.type == "image":
                     found.append((str(child.attrGet("src") or ""), line))
-    return found
+    return tuple(found)
 
 
 # Renderer class → (its rule functions by token type, the block-level ones, the inline ones):
@@ -289,16 +293,24 @@ def _rule_functions(cls: type) -> tuple[Rules, Rules, Rules]:
 
 
 class _Rendered:
-    """What is known of one fragment's HTML: whether it has images, and the HTML per rules."""
+    """What is known of one fragment: its images, and its HTML per output rules."""
 
     def __init__(self, fragment: Markdown) -> None:
-        self.has_images = any(child.type == "image" for child in iter_inline(fragment.tokens))
+        self.images = _find_images(fragment)  # the loader, WeChat and to_html all ask
+        self.has_images = bool(self.images)
         self.html: dict[tuple, str] = {}  # (styles, link_attrs) → HTML
 
 
 # Fragment → its _Rendered; the entry goes with the fragment. Web pages, feed items and email
 # ask for the same HTML of every fragment without images, which is rendered once.
 _HTML_CACHE: WeakKeyDictionary[Markdown, _Rendered] = WeakKeyDictionary()
+
+
+def _known(fragment: Markdown) -> _Rendered:
+    known = _HTML_CACHE.get(fragment)
+    if known is None:
+        known = _HTML_CACHE[fragment] = _Rendered(fragment)
+    return known
 
 
 def to_html(
@@ -310,20 +322,20 @@ def to_html(
     """Render a parsed fragment to HTML with the given output's rules."""
     if fragment is None:
         return ""
-    known = _HTML_CACHE.get(fragment)
-    if known is None:
-        known = _HTML_CACHE[fragment] = _Rendered(fragment)
+    known = _known(fragment)
     if known.has_images and rewrite_src is not None:
         return _render_html(fragment, rewrite_src, styles, link_attrs)  # image URLs of this output
     if not known.has_images:
         # the image URL rewrite and the img style only apply to images: without any,
         # outputs that differ only in those get the same bytes
         rewrite_src = None
-        styles = {tag: css for tag, css in (styles or {}).items() if tag != "img"}
-    key = (tuple(sorted((styles or {}).items())), tuple(sorted((link_attrs or {}).items())))
-    if key not in known.html:
-        known.html[key] = _render_html(fragment, None, styles, link_attrs)
-    return known.html[key]
+        if styles and "img" in styles:
+            styles = {tag: css for tag, css in styles.items() if tag != "img"}
+    key = (tuple(sorted(styles.items())) if styles else (), tuple(sorted(link_attrs.items())) if link_attrs else ())
+    html = known.html.get(key)
+    if html is None:
+        html = known.html[key] = _render_html(fragment, None, styles, link_attrs)
+    return html
 
 
 def _render_html(fragment: Markdown, rewrite_src: Callable[[str], str] | None, styles: Mapping[str, str] | None, link_attrs: Mapping[str, str] | None) -> str:

@@ -89,6 +89,8 @@ class Citations:
         self.resolve = resolve
         self._numbers: dict[str, int] = {}
         self.entries: list[tuple[int, str, str]] = []
+        # id(link_open token) → (token, marker): the Markdown and the HTML writer both ask
+        self._markers: dict[int, tuple[Token, str]] = {}
 
     def number(self, url: str, title: str) -> int:
         """The URL's number, assigned on first use (the first title is the one listed)."""
@@ -99,10 +101,15 @@ class Citations:
 
     def marker(self, token: Token, siblings: Sequence[Token], idx: int) -> str:
         """The number for a link_open token (shared by the Markdown and HTML writers)."""
+        known = self._markers.get(id(token))
+        if known is not None and known[0] is token:
+            return known[1]  # a second call would number the same URL again: the same result
         url = self.resolve(str(token.attrGet("href") or ""))
         close = next((i for i in range(idx + 1, len(siblings)) if siblings[i].type == "link_close"), len(siblings))
         title = str(token.attrGet("title") or "") or plain_text(siblings[idx + 1 : close]).strip()
-        return str(self.number(url, title or url))
+        marker = str(self.number(url, title or url))
+        self._markers[id(token)] = (token, marker)
+        return marker
 
 
 class WechatRenderer(StyledRenderer):
@@ -161,6 +168,9 @@ class _Writer:
         self.citations = Citations(partial(resolve_link, issue, ctx))
         self.md: list[str] = []
         self.html: list[str] = []
+        # (heading_min, heading_add) → the HTML renderer of the fragments that move headings so;
+        # they see image URLs through the context, not the writer, to hold no reference to it
+        self._renderers: dict[tuple[int, int], WechatRenderer] = {}
 
     def image_src(self, src: str) -> str:
         return self.ctx.asset_url(self.issue, src)
@@ -171,8 +181,11 @@ class _Writer:
             return
         writer = MarkdownWriter(self.citations.marker, self.image_src, heading_min, heading_add)
         self.md.append(writer.render(fragment.tokens).rstrip("\n"))
-        renderer = WechatRenderer(self.citations, self.image_src, heading_min, heading_add)
-        self.html.append(renderer.render(list(fragment.tokens), parser().options, {}).rstrip("\n"))
+        renderer = self._renderers.get((heading_min, heading_add))
+        if renderer is None:
+            renderer = WechatRenderer(self.citations, partial(self.ctx.asset_url, self.issue), heading_min, heading_add)
+            self._renderers[(heading_min, heading_add)] = renderer
+        self.html.append(renderer.render(fragment.tokens, parser().options, {}).rstrip("\n"))
 
     def paper(self, number: int, paper: Paper) -> None:
         self.md.append(heading(2, f"{number}. {paper.title}"))
