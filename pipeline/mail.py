@@ -4,7 +4,15 @@ Building an ``EmailMessage`` costs milliseconds; a bytes substitution costs micr
 :func:`issue_message` serialises the multipart/alternative message of an issue once, and
 :meth:`IssueMessage.personalise` makes a recipient's bytes by prepending three headers (To,
 Message-ID, List-Unsubscribe) and putting their unsubscribe URL where the renderer left the
-ASCII placeholder ``%%UNSUBSCRIBE_URL%%`` in both parts.
+placeholder in both parts.
+
+The placeholder (:func:`unsubscribe_placeholder`) is itself a URL that works on the web: the
+built ``email.html`` and ``email.txt`` are public (the issue page links to them), and a web
+reader who follows 退订 there reaches the site's subscription page. The renderer puts it only
+where the template asked for ``unsubscribe_url`` and escapes any copy of it that came from an
+issue's content (see :mod:`pipeline.render.email`), so that every occurrence in a built part
+is the template's own and content never chooses where a recipient's link goes. It is ASCII,
+with no space, ``=``, ``&`` or quote.
 
 Each part is transfer-encoded here, not by the ``email`` package. With ``eight_bit`` (the
 channel's default) a part goes as 8bit UTF-8, its lines broken at spaces to stay far below
@@ -23,7 +31,7 @@ so, or any part when 8bit is off, goes in whichever of two 7-bit encodings is sm
 
 In the HTML part the URL is HTML-escaped (``&`` → ``&amp;``). Headers are written with
 ``email.policy.SMTP`` (RFC 2047 encoded words for Chinese, CRLF), not SMTPUTF8, which most
-servers have not agreed to.
+servers have not agreed to; they are never substituted.
 """
 
 from __future__ import annotations
@@ -39,10 +47,16 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, parseaddr
+from urllib.parse import quote
 
+from .config import Config
 from .errors import ChannelError
 
-PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"  # the same as pipeline.render.email.UNSUBSCRIBE_PLACEHOLDER
+# The fragment that makes the placeholder URL unlike any link an issue would carry.
+UNSUBSCRIBE_FRAGMENT = "#unsubscribe"
+# The part encoders' default placeholder, for callers that pass none (tests, benchmarks);
+# an issue's message always uses unsubscribe_placeholder(config).
+PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 _PLACEHOLDER = PLACEHOLDER.encode("ascii")
 _PART_TOKENS = (b"%%TEXT_PART%%", b"%%HTML_PART%%")  # where the encoded bodies go in the template
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -67,6 +81,19 @@ def parse_sender(value: str, reply_to: str | None = None, key: str = "from") -> 
     if not address or "@" not in address or _CONTROL.search(value):
         raise ChannelError(f"{key}: {value!r} is not an email address", hint="write e.g. 论文速递 <digest@example.org>")
     return Envelope(value.strip(), address, reply_to)
+
+
+def unsubscribe_placeholder(config: Config) -> str:
+    """Where each recipient's unsubscribe URL goes in the built email parts (see the module doc).
+
+    A web reader of the public copy who follows it reaches the signup page of ``publish serve``
+    (which has an email channel to serve, so that endpoint runs wherever unsubscribe links
+    must work), or the archive's front page when there is no email channel.
+    """
+    signup = any(channel.type == "email" for channel in config.channels.values())
+    url = config.site.absolute("subscribe") if signup else config.site.url
+    # Percent-encoded, so that it needs no escaping in HTML and holds no "=" for QP to encode.
+    return quote(url.split("#", 1)[0], safe=":/?@!$()*+,;%~") + UNSUBSCRIBE_FRAGMENT
 
 
 # part bodies ------------------------------------------------------------------------------
@@ -104,12 +131,13 @@ class QPBody:
 
     cte = "quoted-printable"
 
-    def __init__(self, text: str) -> None:
-        self.template = qp_with_placeholders(text).replace(b"\n", b"\r\n")
+    def __init__(self, text: str, placeholder: bytes = _PLACEHOLDER) -> None:
+        self.placeholder = placeholder
+        self.template = qp_with_placeholders(text, placeholder).replace(b"\n", b"\r\n")
 
     def encode(self, value: bytes) -> bytes:
         # 75: the soft break that may follow a placeholder must still fit on the value's last line.
-        return self.template.replace(_PLACEHOLDER, qp_encode(value, 75).replace(b"\n", b"\r\n"))
+        return self.template.replace(self.placeholder, qp_encode(value, 75).replace(b"\n", b"\r\n"))
 
 
 class Base64Body:
@@ -117,9 +145,9 @@ class Base64Body:
 
     cte = "base64"
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, placeholder: bytes = _PLACEHOLDER) -> None:
         # Text is encoded in its canonical form, with CRLF line ends (RFC 2045).
-        self.pieces = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8").split(_PLACEHOLDER)
+        self.pieces = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8").split(placeholder)
         self.cache: dict[tuple[int, int], tuple[bytes, int]] = {}
 
     def encode(self, value: bytes) -> bytes:
@@ -156,11 +184,12 @@ class EightBitBody:
 
     cte = "8bit"
 
-    def __init__(self, wrapped: bytes) -> None:
+    def __init__(self, wrapped: bytes, placeholder: bytes = _PLACEHOLDER) -> None:
         self.template = wrapped
+        self.placeholder = placeholder
 
     def encode(self, value: bytes) -> bytes:
-        return self.template.replace(_PLACEHOLDER, value)
+        return self.template.replace(self.placeholder, value)
 
 
 # Lines of an 8bit body stay under this, leaving room for the URL that replaces a placeholder
@@ -227,15 +256,17 @@ def _between_characters(data: bytes, start: int, stop: int, verbatim: list[tuple
     return None
 
 
-def encode_body(text: str, eight_bit: bool = False) -> QPBody | Base64Body | EightBitBody:
+def encode_body(text: str, eight_bit: bool = False, placeholder: str = PLACEHOLDER) -> QPBody | Base64Body | EightBitBody:
     """The smallest encoding for this text: 8bit where allowed and the lines can be kept
-    short, else QP for mostly ASCII and base64 for Chinese."""
+    short, else QP for mostly ASCII and base64 for Chinese. ``encode(value)`` on the result
+    puts ``value`` wherever ``placeholder`` is."""
+    mark = placeholder.encode("ascii")
     if eight_bit:
         wrapped = wrap_8bit(text)
         if wrapped is not None:
-            return EightBitBody(wrapped)
+            return EightBitBody(wrapped, mark)
     raw = text.encode("utf-8")
-    return QPBody(text) if len(qp_encode(raw)) <= len(raw) * 4 // 3 * 78 // 76 else Base64Body(text)
+    return QPBody(text, mark) if len(qp_encode(raw)) <= len(raw) * 4 // 3 * 78 // 76 else Base64Body(text, mark)
 
 
 # the issue's message ------------------------------------------------------------------------
@@ -267,15 +298,21 @@ class IssueMessage:
 
 
 def issue_message(
-    *, subject: str, envelope: Envelope, text: str, html: str, date: datetime, list_id: str,
+    *, subject: str, envelope: Envelope, text: str, html: str, date: datetime, list_id: str, placeholder: str,
     unsubscribe_url: Callable[[str], str], unsubscribe_mailto: str, id_prefix: str, eight_bit: bool = False,
 ) -> IssueMessage:
     """Serialise the issue's multipart/alternative message once (text/plain + text/html).
 
-    ``eight_bit``: send UTF-8 as it is (the smallest as sent: Gmail clips an HTML part over
-    ~102 KB, and base64 adds a third) to servers that accept 8BITMIME.
+    ``placeholder`` (:func:`unsubscribe_placeholder`) is where each recipient's unsubscribe
+    URL goes in the parts; a message whose parts have none is refused, because it would reach
+    readers with no way out but the List-Unsubscribe header (e.g. parts built for another
+    site.url). ``eight_bit``: send UTF-8 as it is (the smallest as sent: Gmail clips an HTML
+    part over ~102 KB, and base64 adds a third) to servers that accept 8BITMIME.
     """
-    bodies = encode_body(text, eight_bit), encode_body(html, eight_bit)
+    if placeholder not in text and placeholder not in html:
+        raise ChannelError(f"the built email has no unsubscribe link ({placeholder} in neither part)",
+                           hint="run `publish build`; a template override must keep {{ unsubscribe_url }}")
+    bodies = encode_body(text, eight_bit, placeholder), encode_body(html, eight_bit, placeholder)
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = envelope.header
     if envelope.reply_to:

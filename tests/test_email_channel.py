@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -266,7 +267,7 @@ def test_the_substituted_url_is_exact_in_both_parts(filler, encoding):
     html = "<p>" + filler * 3000 + '<a href="%%UNSUBSCRIBE_URL%%">退订</a>' + "文" * 5 + "</p>"
     text = filler * 40 + "\n退订：%%UNSUBSCRIBE_URL%% 结束\n"
     message = issue_message(
-        subject="测试", envelope=parse_sender("速递 <d@example.org>"), text=text, html=html,
+        subject="测试", envelope=parse_sender("速递 <d@example.org>"), text=text, html=html, placeholder=PLACEHOLDER,
         date=NOW, list_id="速递 <example.org>", unsubscribe_url=lambda e: long_url + e,
         unsubscribe_mailto="mailto:d@example.org", id_prefix="x",
     )
@@ -336,3 +337,121 @@ def test_the_throttle_spaces_sends_and_keeps_an_hourly_window():
     started = time.monotonic()
     assert full.wait(stop) is False  # it would wait ~59 minutes; stop ends the wait
     assert 0.15 < time.monotonic() - started < 5
+
+
+# ---- the unsubscribe placeholder: only the template places it -----------------------------
+
+LEGACY = "%%UNSUBSCRIBE_URL%%"  # the placeholder of earlier versions, now plain text
+WEB_UNSUBSCRIBE = "https://digest.example.org/subscribe#unsubscribe"  # the placeholder itself
+
+
+class Links(HTMLParser):
+    """Every href of an HTML part, and its text with character references decoded."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.hrefs += [value for name, value in attrs if tag == "a" and name == "href"]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def plant_placeholders(root: Path) -> str:
+    """Put both placeholder strings in the issue's title, summary, intro and a paper; the title."""
+    both = f"{LEGACY} 与 {WEB_UNSUBSCRIBE}"
+    folder = root / "issues" / ISSUE
+    meta = yaml.safe_load((folder / "issue.yaml").read_text(encoding="utf-8"))
+    meta.update(title=f"第17期 {both}", summary=f"摘要：{both}",
+                intro=f"导语：[旧占位]({LEGACY}) [网页版退订]({WEB_UNSUBSCRIBE}) `{LEGACY}`\n")
+    (folder / "issue.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    paper = next(folder.glob("01-*.md"))
+    head, body = paper.read_text(encoding="utf-8").split("\n---\n", 1)
+    head = head.replace('title: "SnapKV:', f'title: "{LEGACY} SnapKV:')
+    paper.write_text(f"{head}\n---\n正文提到 {both}。\n\n```\n{both}\n```\n\n{body}", encoding="utf-8")
+    return meta["title"]
+
+
+def assert_only_the_footer_is_personal(msg, address: str) -> None:
+    """Each part has exactly one unsubscribe link, the reader's own, where the footer puts it;
+    the planted strings read as they were written."""
+    secret_url = list_unsubscribe_url(msg)
+    assert urlsplit(secret_url).query.startswith("email=" + address.replace("@", "%40"))
+    text, html = (msg.get_body((kind,)).get_content().replace("\r\n", "\n") for kind in ("plain", "html"))
+    assert text.count("/unsubscribe?") == 1 and text.rstrip().endswith("退订：\n" + secret_url)
+    # title, intro's code span, paper title, lead, code block (the intro's link shows its target %-encoded)
+    assert text.count(LEGACY) == 5
+    # title, intro's link, lead, code block: the same page, a fragment spelt differently
+    assert WEB_UNSUBSCRIBE not in text and text.count(WEB_UNSUBSCRIBE.replace("#u", "#%75")) == 4
+    links = Links(html)
+    assert [h for h in links.hrefs if "/unsubscribe?" in h] == [secret_url] and links.hrefs[-1] == secret_url
+    assert html.count("/unsubscribe?") == 1 and WEB_UNSUBSCRIBE not in html  # content's copies are escaped ...
+    shown = "".join(links.text)
+    # ... and read the same: <title>, preheader, <h1>, lead, code block (+ intro's and paper's title for LEGACY)
+    assert shown.count(WEB_UNSUBSCRIBE) == 5 and shown.count(LEGACY) == 7
+    assert WEB_UNSUBSCRIBE in links.hrefs  # the intro's link still leads where it said
+
+
+def list_unsubscribe_url(msg) -> str:
+    return next(part.strip().strip("<>") for part in msg["List-Unsubscribe"].split(",") if "https://" in part)
+
+
+def test_content_cannot_choose_where_the_unsubscribe_link_goes(news, smtp_server):
+    title = plant_placeholders(news)
+    config = configure(news, smtp_server.port)
+    assert publish(config).status == "done"
+    assert len(smtp_server.messages) == len(READERS)
+    for received in smtp_server.messages:
+        msg = received.message
+        assert msg["Subject"] == title  # headers are never substituted
+        assert_only_the_footer_is_personal(msg, received.rcpt_tos[0])
+
+
+def test_content_cannot_choose_where_the_unsubscribe_link_goes_seven_bit_maildir(news):
+    plant_placeholders(news)
+    config = configure(news, eight_bit=False)
+    assert publish(config).status == "done"
+    box = mailbox.Maildir(news / "outbox" / "maildir", factory=None, create=False)
+    for key in box.keys():
+        msg = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+        assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "base64"
+        assert_only_the_footer_is_personal(msg, msg["To"].addresses[0].addr_spec)
+
+
+def test_the_public_copies_unsubscribe_link_works_on_the_web(news, smtp_server):
+    """email.html and email.txt are served with the archive: 退订 there leads to the signup page."""
+    import requests
+
+    from pipeline.web import create_app, make_server
+
+    config = configure(news, smtp_server.port)
+    publish(config)
+    folder = config.output_dir / "issues" / ISSUE
+    html, text = (folder / "email.html").read_text("utf-8"), (folder / "email.txt").read_text("utf-8")
+    [footer] = [h for h in Links(html).hrefs if h.endswith("#unsubscribe")]
+    assert footer == WEB_UNSUBSCRIBE and text.rstrip().endswith("退订：\n" + WEB_UNSUBSCRIBE)
+    assert "%%" not in html + text
+    server = make_server(create_app(config), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/"
+        page = requests.get(base + footer.removeprefix(config.site.url), timeout=5)
+        assert page.status_code == 200 and 'action="./subscribe"' in page.text and "订阅「大模型前沿论文速递」" in page.text
+        assert requests.get(base + f"issues/{ISSUE}/email.html", timeout=5).text == html
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_parts_without_the_placeholder_are_not_sent():
+    with pytest.raises(ChannelError, match="no unsubscribe link"):
+        issue_message(
+            subject="测试", envelope=parse_sender("速递 <d@example.org>"), text=f"退订：{LEGACY}\n",
+            html=f'<a href="{LEGACY}">退订</a>', placeholder=WEB_UNSUBSCRIBE, date=NOW, list_id="速递 <example.org>",
+            unsubscribe_url=lambda e: "https://digest.example.org/unsubscribe?x", unsubscribe_mailto="mailto:d@example.org",
+            id_prefix="x",
+        )

@@ -17,9 +17,10 @@ from conftest import NOW, REPO, paper_md, write
 from pipeline.config import load_config
 from pipeline.errors import RenderError
 from pipeline.loader import load_issues
+from pipeline.mail import unsubscribe_placeholder
 from pipeline.markdown import parse, to_html
 from pipeline.render import RenderContext
-from pipeline.render.email import GMAIL_CLIP_BYTES, UNSUBSCRIBE_PLACEHOLDER, measure, render_issue
+from pipeline.render.email import GMAIL_CLIP_BYTES, measure, render_issue
 from pipeline.render.plaintext import to_text, width, wrap
 
 ISSUE = "2024-10-07"
@@ -156,14 +157,35 @@ def test_paper_cards(rich):
     assert "<pre><code>for i in range(3):\n    print(i)\n</code></pre>" in html
 
 
+def test_paper_facts_in_the_order_and_words_of_the_feeds(rich):
+    """Original title, translation, 作者, 来源: the same in the HTML and the text part."""
+    issue, ctx = rich
+    html, text = rendered(issue, ctx)
+    shown = Page(html).plain
+    order = ["SnapKV: LLM Knows What You are Looking for", "SnapKV：生成之前就知道你要找什么",
+             "作者：Ann Author, 张三", "来源：arXiv preprint arXiv:2404.14469 · 2024"]
+    for part in (shown, text):
+        positions = [part.index(item) for item in order]
+        assert positions == sorted(positions), positions
+        assert "来源：arXiv:2404.14662v2" in part and "出处" not in part
+
+
+def test_a_template_that_alters_unsubscribe_url_is_refused(example, example_config, example_issues):
+    """The value is a random marker until the URL replaces it: changed, it would leak into the output."""
+    write(example / "templates" / "email.txt", "{{ unsubscribe_url|upper }}\n")
+    with pytest.raises(RenderError, match="unsubscribe_url"):
+        render_issue(example_issues["2024-09-30"], RenderContext(example_config, NOW))
+
+
 def test_footer_links(rich):
     issue, ctx = rich
     html, _ = rendered(issue, ctx)
     hrefs = [a["href"] for a in Page(html).all("a")]
-    assert UNSUBSCRIBE_PLACEHOLDER == "%%UNSUBSCRIBE_URL%%"
-    assert hrefs.count(UNSUBSCRIBE_PLACEHOLDER) == 1
+    placeholder = unsubscribe_placeholder(ctx.config)
+    assert placeholder == "https://digest.example.org/#unsubscribe"  # no email channel: the archive
+    assert hrefs.count(placeholder) == 1
     assert ctx.issue_url(ISSUE) in hrefs
-    assert hrefs.index(UNSUBSCRIBE_PLACEHOLDER) > hrefs.index("https://arxiv.org/pdf/2404.14662v2")
+    assert hrefs.index(placeholder) > hrefs.index("https://arxiv.org/pdf/2404.14662v2")
 
 
 def test_plain_text_part(rich):
@@ -178,11 +200,11 @@ def test_plain_text_part(rich):
                      "欢迎阅读本期内容。", "推荐阅读指数 9/10", "作者：Ann Author, 张三",
                      "arXiv: https://arxiv.org/abs/2404.14469", "PDF: https://arxiv.org/pdf/2404.14662v2",
                      f"[图: 结构图] https://digest.example.org/issues/{ISSUE}/images/fig.png",
-                     "    for i in range(3):", "        print(i)", ctx.issue_url(ISSUE), UNSUBSCRIBE_PLACEHOLDER):
+                     "    for i in range(3):", "        print(i)", ctx.issue_url(ISSUE), unsubscribe_placeholder(ctx.config)):
         assert expected in lines or expected in text, expected
     assert "详见 官方仓库 (https://github.com/FasterDecoding/SnapKV)。" in text
     assert "**" not in text and "长上下文推理" in text
-    assert lines[-1] == UNSUBSCRIBE_PLACEHOLDER and text.endswith("\n")
+    assert lines[-1] == unsubscribe_placeholder(ctx.config) and text.endswith("\n")
     assert all(width(line) <= 78 for line in lines if "://" not in line)
 
 
@@ -245,12 +267,14 @@ def test_measure_is_the_html_part_as_the_channel_sends_it(ctx, example_issues):
     from pipeline.mail import Envelope, issue_message
 
     html, text = rendered(example_issues["2024-04-28"], ctx)
-    raw, sent = measure(html.encode())
+    placeholder = unsubscribe_placeholder(ctx.config)
+    raw, sent = measure(html.encode(), placeholder=placeholder)
     assert raw == len(html.encode())
+    assert sent - 80 < measure(html.encode())[1] < sent  # without the placeholder: the URL's length short
     url = "https://digest.example.org/unsubscribe?email=reader%40example.org&token=" + "x" * 22
     message = issue_message(
         subject="测试", envelope=Envelope("a@example.org", "a@example.org"), text=text, html=html,
-        date=datetime(2024, 4, 28, tzinfo=timezone.utc), list_id="<l.example.org>",
+        date=datetime(2024, 4, 28, tzinfo=timezone.utc), list_id="<l.example.org>", placeholder=placeholder,
         unsubscribe_url=lambda _: url, unsubscribe_mailto="mailto:a@example.org", id_prefix="t", eight_bit=True,
     )
     wire = message.personalise("reader@example.org", "读者")
@@ -258,20 +282,21 @@ def test_measure_is_the_html_part_as_the_channel_sends_it(ctx, example_issues):
     html_part = wire.rsplit(b"Content-Type: text/html", 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n--" + boundary, 1)[0]
     assert abs(sent - len(html_part)) <= 2  # the same encoder; only the line end before the boundary differs
     assert sent < raw * 1.02 < GMAIL_CLIP_BYTES  # 8bit: Chinese is not tripled by quoted-printable
-    _, as_base64 = measure(html.encode(), eight_bit=False)
+    _, as_base64 = measure(html.encode(), eight_bit=False, placeholder=placeholder)
     assert raw * 1.3 < as_base64 < raw * 1.4  # what a server without 8BITMIME gets
 
 
 def test_placeholder_survives_quoted_printable(ctx, example_issues):
-    """The channel replaces the placeholder in the serialised message, so it must stay whole."""
+    """The placeholder stays whole even where the email package encodes the parts."""
+    placeholder = unsubscribe_placeholder(ctx.config).encode()
     for issue in example_issues.values():
         html, text = rendered(issue, ctx)
         message = EmailMessage(policy=policy.SMTP)
         message.set_content(text, cte="quoted-printable")
         message.add_alternative(html, subtype="html", cte="quoted-printable")
         wire = message.as_bytes()
-        assert wire.count(UNSUBSCRIBE_PLACEHOLDER.encode()) == 2
-        delivered = message_from_bytes(wire.replace(UNSUBSCRIBE_PLACEHOLDER.encode(), b"https://u.example/x?t=1"), policy=policy.SMTP)
+        assert wire.count(placeholder) == 2
+        delivered = message_from_bytes(wire.replace(placeholder, b"https://u.example/x?t=1"), policy=policy.SMTP)
         parts = {p.get_content_type(): p.get_content() for p in delivered.walk() if not p.is_multipart()}
         assert 'href="https://u.example/x?t=1"' in parts["text/html"]
         assert parts["text/plain"].rstrip().endswith("https://u.example/x?t=1")
@@ -293,7 +318,7 @@ def test_bundled_issue_and_determinism(example_config, example_issues):
 def test_folder_template_override_and_bad_mjml(example, example_config, example_issues):
     write(example / "templates" / "email.txt", "覆盖模板：{{ issue.title }}\n{{ unsubscribe_url }}\n")
     html, text = rendered(example_issues["2024-09-30"], RenderContext(example_config, NOW))
-    assert text == f"覆盖模板：{example_issues['2024-09-30'].title}\n{UNSUBSCRIBE_PLACEHOLDER}\n"
+    assert text == f"覆盖模板：{example_issues['2024-09-30'].title}\nhttps://digest.example.org/subscribe#unsubscribe\n"
     write(example / "templates" / "email.mjml", "<mjml><mj-body><mj-section>")
     with pytest.raises(RenderError, match="2024-09-30"):
         render_issue(example_issues["2024-09-30"], RenderContext(example_config, NOW))

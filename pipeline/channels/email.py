@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from ..config import Config, Options
 from ..errors import ChannelError, UsageError
 from ..ledger import Ledger
-from ..mail import IssueMessage, issue_message, list_id, parse_sender, simple_message
+from ..mail import IssueMessage, issue_message, list_id, parse_sender, simple_message, unsubscribe_placeholder
 from ..recipients import Tally, iter_recipients, normalise
 from ..sendpool import Outcome, Pool, Throttle
 from ..subscribers import suppress
@@ -97,6 +97,7 @@ def build_message(job: Job) -> IssueMessage:
     return issue_message(
         subject=job.issue.title, envelope=envelope, text=text, html=html, date=datetime.now(timezone.utc),
         list_id=list_id(config.site.title, config.site.url, options.get("list_id")),
+        placeholder=unsubscribe_placeholder(config),
         unsubscribe_url=lambda email: unsubscribe_url(config, secret, email),
         unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto") or envelope.address),
         id_prefix=job.issue.id, eight_bit=bool(options.get("eight_bit", True)),

@@ -5,14 +5,16 @@ goes in as already-escaped ``Markup``) and converted by mjml-python (the MRML en
 per issue — never once per recipient. The text part is ``templates/email.txt`` filled from
 the same markdown-it tokens by :mod:`pipeline.render.plaintext`, not stripped HTML.
 
-Per-recipient values are not known here. Both parts carry the ASCII placeholder
-:data:`UNSUBSCRIBE_PLACEHOLDER` (``%%UNSUBSCRIBE_URL%%``): in the HTML footer it is the
-``href`` of the unsubscribe link, in the text footer it stands on a line of its own. The
-sending channel serialises the message once and replaces the placeholder in the serialised
-bytes for each recipient. So that a quoted-printable soft line break never falls inside it,
-a line break is put before every ``href="%%UNSUBSCRIBE_URL%%"`` in the HTML (and the text
-template gives it a line of its own); it has no ``=`` to encode either. Base64 would hide
-it, so the channel must send both parts quoted-printable (or 8bit).
+Per-recipient values are not known here. Where the template says ``{{ unsubscribe_url }}``
+(the ``href`` of the footer's 退订 link; a line of its own in the text footer) both parts
+carry :func:`pipeline.mail.unsubscribe_placeholder`, a URL of the site's signup page that
+works for a web reader of these public files; the email channel replaces it with each
+recipient's signed link (:mod:`pipeline.mail`). Content is never evaluated, so it must not
+be able to place such a link either: the templates are rendered with a random marker in
+place of the URL, every copy of the URL that came from content is escaped (HTML: its ``#``
+as ``&#35;``, which reads the same; text: the fragment's ``u`` as ``%75``, the same page),
+and only then does the marker become the URL. The marker never reaches the output, so the
+files stay the same from build to build, and MJML still runs once per issue.
 
 Size: Gmail clips a message whose HTML part is larger than about 102 KB *as sent*, i.e.
 after transfer encoding; quoted-printable turns each byte of UTF-8 Chinese text into three.
@@ -25,21 +27,26 @@ all is what fits under the clip.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date
 
 from markupsafe import Markup
 
 from ..errors import RenderError
+from ..mail import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
 from ..markdown import to_html
 from ..model import Issue, Markdown, Paper
 from . import RenderContext, paper_links
 from .plaintext import heading, to_text, wrap
 
-UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 GMAIL_CLIP_BYTES = 102 * 1024
 # Inline styles only where a client that drops <style> would otherwise break the layout.
 HTML_STYLES = {"img": "max-width:100%;height:auto"}
+# How a copy of the unsubscribe placeholder that came from content is written instead: the
+# same link to a reader, other bytes to the channel's substitution.
+_HTML_ESCAPE = ("#", "&#35;")
+_TEXT_ESCAPE = (UNSUBSCRIBE_FRAGMENT, "#%75nsubscribe")  # %75: "u"
 
 
 @dataclass(frozen=True)
@@ -70,30 +77,47 @@ class PaperView:
 
 def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
     """The issue's email parts: ``issues/<id>/email.html`` and ``issues/<id>/email.txt``."""
-    values = _template_values(issue, ctx)
+    # Unguessable, so no content can hold it; digits, so that a filter cannot hide a leftover.
+    digits = f"{secrets.randbits(128):039d}"
+    marker = f"unsubscribe-{digits}"
+    values = _template_values(issue, ctx, marker)
     html = _to_html(_render("email.mjml", ctx, values), issue)
-    text = _render("email.txt", ctx, values)
+    text = _normalise_text(_render("email.txt", ctx, values))
+    url = unsubscribe_placeholder(ctx.config)
+    html = _place(html, marker, url, url.replace(*_HTML_ESCAPE))
+    text = _place(text, marker, url, url.replace(*_TEXT_ESCAPE))
+    if digits[:20] in html or digits[:20] in text:  # a template altered the value: the output would be random
+        raise RenderError(f"issue {issue.id}: the email templates must use {{{{ unsubscribe_url }}}} as it is")
+    # MRML writes the body as one long line; the link starts a line of its own.
+    link = f'href="{url}"'
     return {
-        f"issues/{issue.id}/email.html": html.encode("utf-8"),
-        f"issues/{issue.id}/email.txt": _normalise_text(text).encode("utf-8"),
+        f"issues/{issue.id}/email.html": html.replace(link, "\n" + link).encode("utf-8"),
+        f"issues/{issue.id}/email.txt": text.encode("utf-8"),
     }
 
 
-def measure(html: bytes, eight_bit: bool = True) -> tuple[int, int]:
+def _place(rendered: str, marker: str, url: str, escaped: str) -> str:
+    """Escape each copy of ``url`` (all from content), then put ``url`` where the marker is."""
+    return rendered.replace(url, escaped).replace(marker, url)
+
+
+def measure(html: bytes, eight_bit: bool = True, placeholder: str | None = None) -> tuple[int, int]:
     """``(raw bytes, bytes as sent)`` of the HTML part: what Gmail counts against its clip.
 
     "As sent" is the part's body encoded exactly as the email channel sends it
     (:func:`pipeline.mail.encode_body`: 8bit when allowed, else the smaller of
     quoted-printable and base64; CRLF line ends), with an unsubscribe URL of typical length
-    in place of the placeholder.
+    in place of ``placeholder`` when given (without it, the figure is a few dozen bytes short).
     """
-    from ..mail import encode_body
+    from ..mail import PLACEHOLDER, encode_body
 
+    if placeholder is None:  # measured as it is: the encoder's default mark stays itself
+        return len(html), len(encode_body(html.decode("utf-8"), eight_bit).encode(PLACEHOLDER.encode()))
     typical_url = b"https://digest.example.org/unsubscribe?email=reader%40example.org&amp;token=" + b"x" * 22
-    return len(html), len(encode_body(html.decode("utf-8"), eight_bit).encode(typical_url))
+    return len(html), len(encode_body(html.decode("utf-8"), eight_bit, placeholder).encode(typical_url))
 
 
-def _template_values(issue: Issue, ctx: RenderContext) -> dict[str, object]:
+def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) -> dict[str, object]:
     def rewrite(src: str) -> str:
         return ctx.asset_url(issue, src)
 
@@ -105,7 +129,7 @@ def _template_values(issue: Issue, ctx: RenderContext) -> dict[str, object]:
     papers = [
         PaperView(
             paper=p,
-            meta=_meta_line(p),
+            meta=source_line(p),
             score=f"推荐阅读指数 {p.rating}/10" if p.rating is not None else None,
             lead=block(p.lead),
             sections=tuple(SectionView(s.title, block(s.body)) for s in p.sections),
@@ -121,15 +145,16 @@ def _template_values(issue: Issue, ctx: RenderContext) -> dict[str, object]:
         "outro": block(issue.outro),
         "papers": papers,
         "web_url": ctx.issue_url(issue.id),
-        "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+        "unsubscribe_url": unsubscribe_marker,
         # For email.txt: helpers rather than filters, so the shared environment stays untouched.
         "heading": heading,
         "wrap": lambda text: "\n".join(wrap(text)),
     }
 
 
-def _meta_line(paper: Paper) -> str:
-    """``venue · year · arXiv:id`` without repeating what the venue already says."""
+def source_line(paper: Paper) -> str:
+    """``venue · year · arXiv:id`` without repeating what the venue already says: the text
+    after 来源 in the email and the feeds."""
     parts = []
     venue = paper.venue or ""
     if venue:
@@ -165,9 +190,7 @@ def _to_html(source: str, issue: Issue) -> str:
         html = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as error:  # how mjml-python reports MRML's parse errors
         raise RenderError(f"issue {issue.id}: MJML conversion failed: {error}") from error
-    # MRML writes the body as one long line; start a line at the placeholder (see above).
-    link = f'href="{UNSUBSCRIBE_PLACEHOLDER}"'
-    return html.replace(link, "\n" + link)
+    return html
 
 
 def _normalise_text(text: str) -> str:
