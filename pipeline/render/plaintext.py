@@ -90,6 +90,11 @@ def _class_break(before: str, after: str) -> bool:
 _COLUMN_STRINGS = {"s": "s", "n": "n", "N": "N", "P": "P", "w": "w_", "W": "W_", "O": "Oo", "z": "", "c": ""}
 # code point → column string; every ASCII character is in it, others are added on first sight
 _COLUMNS = {code: _COLUMN_STRINGS[_classify(chr(code))] for code in range(128)}
+# The same for the BMP as a list, "\x80" where not known yet: str.translate indexes a list
+# faster than it looks up a dict (a third less time on CJK lines).
+_BMP_COLUMNS = ["\x80"] * 0x10000
+for _code, _column in _COLUMNS.items():
+    _BMP_COLUMNS[_code] = _column
 # Two columns around a character boundary at which a line may break: the last column of the
 # character before ("_" stands for w or W, which break alike) and the first of the one after.
 # The two columns inside a wide character ("w_", "Oo") never match, so any column can be tried.
@@ -103,13 +108,18 @@ _BREAK_PAIRS = frozenset(
 
 def _columns(text: str) -> str:
     """The column string of ``text`` (see ``_COLUMNS``)."""
-    cols = text.translate(_COLUMNS)
-    if not cols.isascii():  # characters never seen before were left as they are
-        for char in set(text):
-            if ord(char) not in _COLUMNS:
-                _COLUMNS[ord(char)] = _COLUMN_STRINGS[_classify(char)]
-        cols = text.translate(_COLUMNS)
-    return cols
+    cols = text.translate(_BMP_COLUMNS)
+    if cols.isascii():
+        return cols
+    # characters never seen before ("\x80"), or beyond the BMP (left as they are)
+    for char in set(text):
+        code = ord(char)
+        if code not in _COLUMNS:
+            _COLUMNS[code] = column = _COLUMN_STRINGS[_classify(char)]
+            if code < 0x10000:
+                _BMP_COLUMNS[code] = column
+    cols = text.translate(_BMP_COLUMNS)
+    return cols if cols.isascii() else text.translate(_COLUMNS)
 
 
 def _wrap_line(line: str, columns: int) -> list[str]:
