@@ -280,7 +280,7 @@ def test_cover_becomes_enclosure_and_image(newsletter):
     feeds = render_feeds(issues, config)
     cover = f"{SITE}issues/2024-10-01/images/cover.png"
     enclosure = etree.fromstring(feeds["rss.xml"]).find("channel/item/enclosure")
-    assert (enclosure.get("url"), enclosure.get("type"), enclosure.get("length")) == (cover, "image/png", "0")
+    assert (enclosure.get("url"), enclosure.get("type"), enclosure.get("length")) == (cover, "image/png", str(len(PNG)))
     links = etree.fromstring(feeds["atom.xml"]).findall(f"{ATOM}entry/{ATOM}link")
     # exactly one alternate (feedgen 1.0 alone would write the enclosure as a second one)
     assert [(l.get("rel") or "alternate", l.get("href")) for l in links] == [
@@ -372,3 +372,89 @@ def test_feeds_reaching_past_the_kept_html_render_it_again(newsletter, monkeypat
     assert "改过的导语" in entry.content[0].value and "旧的导语" not in entry.content[0].value
     config_again, issues = load(root)
     assert (config.output_dir / "feed.json").read_bytes() == render_feeds(issues, config_again)["feed.json"]
+
+
+# ---------------------------------------------------------------- enclosures, namespaces, labels
+
+
+def test_enclosure_length_is_the_cover_files_size_or_zero_for_a_url(newsletter):
+    root = newsletter()
+    local, remote = root / "issues" / "2024-10-01", root / "issues" / "2024-10-08"
+    issue_yaml(local, title="本地封面", cover="images/封面 1.png")
+    (local / "images").mkdir(parents=True)
+    (local / "images" / "封面 1.png").write_bytes(PNG * 3)
+    issue_yaml(remote, title="远程封面", cover="https://cdn.example.org/covers/第2期.jpg")
+    config, issues = load(root)
+    feeds = render_feeds(issues, config)
+    size = str(len(PNG) * 3)
+    items = {i.findtext("title"): i.find("enclosure") for i in etree.fromstring(feeds["rss.xml"]).iter("item")}
+    assert (items["本地封面"].get("url"), items["本地封面"].get("length")) == (f"{SITE}issues/2024-10-01/images/封面 1.png", size)
+    assert (items["远程封面"].get("type"), items["远程封面"].get("length")) == ("image/jpeg", "0")  # size unknown
+    rss = {e.title: e.enclosures[0] for e in feedparser.parse(feeds["rss.xml"]).entries}
+    atom = {e.title: e.enclosures[0] for e in feedparser.parse(feeds["atom.xml"]).entries}
+    assert rss["本地封面"]["length"] == atom["本地封面"]["length"] == size
+    assert rss["远程封面"]["length"] == "0" and "length" not in atom["远程封面"]  # Atom's length is optional
+
+
+def test_atom_extension_links_use_the_default_namespace(newsletter):
+    """No ns0: prefix: the enclosure and hub links are written like feedgen's own links."""
+    hub = "https://hub.example.org/"
+    root = newsletter(BASIC_CONFIG.replace("items: 20}", f"items: 20, websub_hub: '{hub}'}}"))
+    folder = root / "issues" / "2024-10-01"
+    issue_yaml(folder, cover="images/cover.png")
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "cover.png").write_bytes(PNG)
+    config, issues = load(root)
+    atom = render_feeds(issues, config)["atom.xml"]
+    cover = f"{SITE}issues/2024-10-01/images/cover.png"
+    assert b"ns0" not in atom and b"xmlns:" not in atom.replace(b"xmlns:xml", b"")
+    assert f'<link href="{cover}" rel="enclosure" type="image/png" length="{len(PNG)}"/>'.encode() in atom
+    assert f'<link href="{hub}" rel="hub"/>'.encode() in atom
+    tree = etree.fromstring(atom)
+    assert tree.nsmap == {None: "http://www.w3.org/2005/Atom"}
+    assert [l.get("rel") for l in tree.findall(f"{ATOM}entry/{ATOM}link")] == [None, "enclosure"]
+    parsed = feedparser.parse(atom)
+    assert not parsed.bozo and parsed.entries[0].enclosures[0]["href"] == cover
+    assert _link(parsed.feed, "hub")["href"] == hub
+
+
+def test_papers_in_feed_items_read_like_the_email(example_issues, ctx):
+    """Original title, then the translation, 作者 and 来源, as in the email (and the seeds)."""
+    from html import unescape
+
+    from pipeline.render.email import render_issue as render_email
+
+    issue = example_issues["2024-09-30"]
+    html = item_content(issue, ctx)
+    order = ["Proof Automation with Large Language Models", "使用大语言模型做自动化证明",
+             "作者：M Lu, B Delaware, T Zhang", "来源：arXiv preprint arXiv:2409.14274 · 2024"]
+    positions = [html.index(item) for item in order]
+    assert positions == sorted(positions)
+    text = render_email(issue, ctx)["issues/2024-09-30/email.txt"].decode()
+    for paper in issue.papers:  # the same 来源 line, word for word
+        line = html.split(f'id="{paper.anchor}"', 1)[1].split('<p class="source">', 1)[1].split("</p>", 1)[0]
+        assert line.startswith("来源：") and unescape(line) in text.splitlines()
+
+
+
+def test_a_replaced_cover_updates_the_enclosure_length_on_the_next_build(newsletter):
+    from pipeline.build import build
+
+    root = newsletter()
+    folder = root / "issues" / "2024-10-01"
+    issue_yaml(folder, cover="images/cover.png")
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "cover.png").write_bytes(PNG)
+    config = load_config(root / "config.yaml")
+
+    def lengths() -> tuple[str, str]:
+        rss = etree.fromstring((config.output_dir / "rss.xml").read_bytes()).find("channel/item/enclosure")
+        atom = etree.fromstring((config.output_dir / "atom.xml").read_bytes()).find(f"{ATOM}entry/{ATOM}link[@rel='enclosure']")
+        return rss.get("length"), atom.get("length")
+
+    build(config, now=NOW)
+    assert lengths() == (str(len(PNG)), str(len(PNG)))
+    (folder / "images" / "cover.png").write_bytes(PNG + b"\0" * 500)  # same name, new picture
+    build(config, now=NOW)
+    assert lengths() == (str(len(PNG) + 500), str(len(PNG) + 500))
+    assert (config.output_dir / "issues" / "2024-10-01" / "images" / "cover.png").stat().st_size == len(PNG) + 500

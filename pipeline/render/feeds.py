@@ -12,7 +12,13 @@ each is worked around here:
   ``type='html'`` (escaped text, so ``]]>`` in an issue cannot end a CDATA section either);
 - entry links lose their ``rel``/``type`` in Atom (a loop variable is shadowed), so an
   enclosure becomes a second alternate link: enclosures and hubs are written by our own
-  extension (:class:`_Extras`) instead of ``link()``;
+  extension (:class:`_Extras`) instead of ``link()``. feedgen declares Atom's namespace as
+  the default with an ``xmlns`` attribute rather than in the element's nsmap, so lxml does
+  not know it is the default: an element made as ``{Atom}link`` would come out as
+  ``<ns0:link xmlns:ns0=…>``. In the Atom feed the extension makes plain ``link`` elements,
+  which the ``xmlns`` puts in the Atom namespace, as feedgen does for its own;
+- an enclosure's ``length`` is the cover file's size in bytes (RSS 2.0 requires it); for a
+  cover elsewhere, whose size we do not know, it is 0, the usual convention;
 - ``updated``/``lastBuildDate`` default to "now": both come from the newest item, so two
   builds from the same input give byte-identical feeds;
 - lxml refuses control characters in text: they are dropped before they reach it.
@@ -71,12 +77,16 @@ def item_content(issue: Issue, ctx: RenderContext) -> str:
 
 def _paper_view(paper: Paper, rewrite: Callable[[str], str]) -> dict[str, Any]:
     """What the item template shows of one paper; Markdown already rendered (and safe)."""
+    # The email's 来源 line, word for word. Imported here: a build that renders issues has the
+    # email module loaded already, and one that only renders the feeds does not need it.
+    from .email import source_line
+
     return {
         "anchor": paper.anchor,
         "title": paper.title,
         "title_translated": paper.title_translated,
         "authors": paper.authors_line,
-        "source": " · ".join(_source_parts(paper)),
+        "source": source_line(paper),
         "rating": f"{paper.rating}/10" if paper.rating is not None else None,
         "lead_html": Markup(to_html(paper.lead, rewrite_src=rewrite)),
         "sections": [
@@ -84,17 +94,6 @@ def _paper_view(paper: Paper, rewrite: Callable[[str], str]) -> dict[str, Any]:
         ],
         "links": paper_links(paper),
     }
-
-
-def _source_parts(paper: Paper) -> list[str]:
-    """Venue, year and arXiv id as text, without repeating what the venue already says."""
-    parts = [paper.venue] if paper.venue else []
-    venue = paper.venue or ""
-    if paper.year and str(paper.year) not in venue:
-        parts.append(str(paper.year))
-    if paper.arxiv and paper.arxiv_base not in venue:
-        parts.append(f"arXiv:{paper.arxiv}")
-    return parts
 
 
 # ---------------------------------------------------------------- site feeds
@@ -119,6 +118,7 @@ class _Item:
     published: datetime
     tags: list[str]
     image: str | None
+    image_length: int = 0  # bytes; 0 when unknown
 
 
 def feed_settings(ctx: RenderContext) -> FeedSettings:
@@ -151,7 +151,25 @@ def _item(card: Card, ctx: RenderContext) -> _Item:
         published=card.published,
         tags=list(card.tags),
         image=card.cover_url,
+        image_length=_cover_size(card, ctx),
     )
+
+
+def _cover_size(card: Card, ctx: RenderContext) -> int:
+    """The size of a cover that is a file of the issue's folder; 0 for a URL elsewhere.
+
+    The feeds are rendered again whenever an issue they show changes (the build keys them on
+    the issues' folder hashes), so the size cannot go stale.
+    """
+    prefix = ctx.site.absolute(f"issues/{card.id}/")
+    if not card.cover_url or not card.cover_url.startswith(prefix):
+        return 0
+    folder = (ctx.config.issues_dir / card.id).resolve()
+    path = (folder / card.cover_url[len(prefix):]).resolve()
+    try:
+        return path.stat().st_size if path.is_relative_to(folder) and path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _description(ctx: RenderContext) -> str:
@@ -199,6 +217,7 @@ def _add_entry(fg: FeedGenerator, item: _Item) -> None:
     for tag in item.tags:
         entry.category(term=_xml(tag))
     entry.extras.image = item.image
+    entry.extras.image_length = item.image_length
 
 
 class _Extras(BaseExtension):
@@ -208,7 +227,7 @@ class _Extras(BaseExtension):
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         if self.hub:
-            etree.SubElement(feed, f"{{{ATOM_NS}}}link", href=self.hub, rel="hub")
+            etree.SubElement(feed, "link", href=self.hub, rel="hub")  # plain: see the module docstring
         return feed
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
@@ -222,16 +241,20 @@ class _EntryExtras(BaseEntryExtension):
     """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``."""
 
     image: str | None = None
+    image_length: int = 0
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         if self.image:
-            etree.SubElement(entry, f"{{{ATOM_NS}}}link", href=self.image, rel="enclosure", type=_image_type(self.image))
+            # A plain "link" (see the module docstring); Atom's length is optional: only when known.
+            link = etree.SubElement(entry, "link", href=self.image, rel="enclosure", type=_image_type(self.image))
+            if self.image_length:
+                link.set("length", str(self.image_length))
         return entry
 
     def extend_rss(self, item: etree._Element) -> etree._Element:
         if self.image:
-            # RSS requires a length; 0 is the convention when the size is unknown.
-            etree.SubElement(item, "enclosure", url=self.image, length="0", type=_image_type(self.image))
+            # RSS requires a length: the size in bytes, 0 when it is not known.
+            etree.SubElement(item, "enclosure", url=self.image, length=str(self.image_length), type=_image_type(self.image))
         return item
 
 
