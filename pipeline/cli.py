@@ -8,7 +8,7 @@ the user can fix, 2 for bad usage. Heavy modules are imported inside the command
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -34,6 +34,22 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def _set_config(click_ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:  # given after the subcommand: it wins over the one before
+        click_ctx.ensure_object(Context).config_path = value
+
+
+def config_option(command):
+    """``--config PATH`` accepted after the subcommand too (``publish check --config x.yaml``)."""
+    return click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, expose_value=False,
+                        callback=_set_config, help="The newsletter's config.yaml (default: ./config.yaml).")(command)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 issue``, ``2 issues``; ``many`` for irregular plurals (entry → entries)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def echo_problems(problems: list[Problem], root: Path | None = None) -> None:
@@ -68,6 +84,7 @@ def init(directory: Path) -> None:
 @click.argument("day", metavar="DATE")
 @click.option("--slug", help="Second issue on the same day: DATE-SLUG (a-z, 0-9, -).")
 @click.option("--title", help="The issue's title (default: the site title and the date).")
+@config_option
 @pass_ctx
 def new(obj: Context, day: str, slug: str | None, title: str | None) -> None:
     """Scaffold an issue folder for DATE (YYYY-MM-DD) with one example entry."""
@@ -81,17 +98,18 @@ def new(obj: Context, day: str, slug: str | None, title: str | None) -> None:
 @cli.command()
 @click.argument("issue_ids", nargs=-1, metavar="[ISSUE]...")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@config_option
 @pass_ctx
 def check(obj: Context, issue_ids: tuple[str, ...], strict: bool) -> None:
     """Check issues against the format and report every problem at once."""
     from .check import check_issues
 
-    report = check_issues(obj.config, list(issue_ids) or None)
+    report = check_issues(obj.config, _unique(issue_ids))
     echo_problems(report.problems, Path.cwd())
     for line in report.notes:
         click.echo(line)
     errors, warnings = len(report.errors), len(report.warnings)
-    click.echo(f"{report.issue_count} issue(s) checked: {errors} error(s), {warnings} warning(s)")
+    click.echo(f"{plural(report.issue_count, 'issue')} checked: {plural(errors, 'error')}, {plural(warnings, 'warning')}")
     if errors or (strict and warnings):
         sys.exit(1)
 
@@ -99,15 +117,30 @@ def check(obj: Context, issue_ids: tuple[str, ...], strict: bool) -> None:
 @cli.command()
 @click.argument("issue_ids", nargs=-1, metavar="[ISSUE]...")
 @click.option("--force", is_flag=True, help="Render every issue again, even unchanged ones.")
+@config_option
 @pass_ctx
 def build(obj: Context, issue_ids: tuple[str, ...], force: bool) -> None:
     """Render issues to public/: pages, email, WeChat files, index and feeds."""
     from .build import build as run_build
 
-    report = run_build(obj.config, list(issue_ids) or None, progress=_progress_printer(), force=force)
+    named = _unique(issue_ids)
+    report = run_build(obj.config, named, progress=_progress_printer(), force=force)
     echo_problems(report.problems, Path.cwd())
-    out = obj.config.output_dir
-    click.echo(f"built {len(report.built)} issue(s), {len(report.skipped)} unchanged; {len(report.written)} file(s) written to {out}")
+    written = f"{plural(len(report.written), 'file')} written to {obj.config.output_dir}"
+    if named is None:
+        click.echo(f"built {plural(len(report.built), 'issue')}, {len(report.skipped)} unchanged; {written}")
+        return
+    for issue_id in named:
+        click.echo(f"{issue_id}: {'built' if issue_id in report.built else 'unchanged'}")
+    others = [i for i in report.built if i not in named]  # never built before: the archive needs them
+    if others:
+        click.echo(f"also built {plural(len(others), 'other issue')} not built before: {', '.join(others)}")
+    click.echo(written)
+
+
+def _unique(issue_ids: tuple[str, ...]) -> list[str] | None:
+    """The ids as given, each once; None (every issue) when none are given."""
+    return list(dict.fromkeys(issue_ids)) or None
 
 
 def _progress_printer():
@@ -125,16 +158,35 @@ def _progress_printer():
     return show
 
 
+def _check_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--test-to must be one address: refused before anything is built or sent."""
+    if value is None:
+        return None
+    from .subscribers import InvalidAddress, normalize_address
+
+    try:
+        normalize_address(value)
+    except InvalidAddress as exc:
+        raise click.BadParameter(f"{exc}; give one address, e.g. editor@example.org") from None
+    return value
+
+
 @cli.command("issue")
 @click.argument("issue_id", metavar="ID")
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent to whom; send and record nothing.")
 @click.option("--resend", is_flag=True, help="Deliver again even where the ledger says done.")
-@click.option("--test-to", metavar="ADDRESS", help="Email one copy to ADDRESS; record nothing.")
-@click.option("--wait", "lock_wait", type=float, default=0.0, metavar="SECONDS", help="Wait this long for another publisher's lock.")
+@click.option("--test-to", metavar="ADDRESS", callback=_check_address, help="Email one copy to ADDRESS; record nothing.")
+@click.option("--now", "send_now", is_flag=True, help="Send an issue whose publish_at is still ahead now, instead of leaving it to the scheduler.")
+@click.option("--wait", "lock_wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait this long for another publisher's lock.")
+@config_option
 @pass_ctx
-def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_run: bool, resend: bool, test_to: str | None, lock_wait: float) -> None:
-    """Publish issue ID to its channels: one line per channel; exit 1 if any failed."""
+def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_run: bool, resend: bool, test_to: str | None,
+                  send_now: bool, lock_wait: float) -> None:
+    """Publish issue ID to its channels: one line per channel; exit 1 if any failed.
+
+    An issue whose publish_at is still ahead is refused (the scheduler sends it then) unless
+    --now is given; a draft is always refused."""
     import threading
 
     from .folders import validate_issue_id
@@ -146,46 +198,60 @@ def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_ru
     stop = threading.Event()
     _stop_on_signals(stop)
     results = publish_issue(obj.config, issue_id, channels or None, dry_run=dry_run, resend=resend, test_to=test_to,
-                            stop=stop, progress=_send_progress(), lock_wait=lock_wait)
+                            stop=stop, progress=_send_progress(), lock_wait=lock_wait, early=send_now)
     for result in results:
         click.echo(result.line())
-        for line in result.plan:
-            click.echo(f"  {line}")
+        if result.status == "would send":  # a done channel's plan would list nothing to send
+            for line in result.plan:
+                click.echo(f"  {line}")
     if not all(r.ok for r in results):
         sys.exit(1)
 
 
+def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 time with its offset, e.g. 2024-05-10T08:00:00+08:00."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO time; write e.g. 2024-05-10T08:00:00+08:00") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; write e.g. 2024-05-10T08:00:00+08:00")
+    return moment
+
+
 @cli.command()
 @click.option("--once", is_flag=True, help="Do a single pass and exit (for cron and systemd timers).")
-@click.option("--now", "now_text", metavar="ISO-TIME", hidden=True, help="Pretend the time is this (testing and replays).")
+# --clock, not --now: `publish issue --now` means "send it now"; --now is still read here for old scripts.
+@click.option("--clock", "--now", "fixed", metavar="ISO-TIME", hidden=True, callback=_parse_time, help="Pretend the time is this (testing and replays).")
+@config_option
 @pass_ctx
-def scheduler(obj: Context, once: bool, now_text: str | None) -> None:
+def scheduler(obj: Context, once: bool, fixed) -> None:
     """Publish each issue when its publish_at has passed; runs until SIGTERM/SIGINT."""
-    from datetime import datetime
-
     from .scheduler import run_forever
 
     _setup_logging()
-    clock = None
-    if now_text:
-        fixed = datetime.fromisoformat(now_text)
-        clock = lambda: fixed  # noqa: E731
+    clock = (lambda: fixed) if fixed else None
     sys.exit(run_forever(obj.config, once=once, now=clock))
 
 
 @cli.command()
 @click.argument("issue_id", metavar="[ID]", required=False)
+@config_option
 @pass_ctx
 def status(obj: Context, issue_id: str | None) -> None:
     """Per issue and channel: state, counts, when, remote ids and the last error."""
+    from .folders import issue_folders, validate_issue_id
     from .ledger import Ledger
-    from .folders import validate_issue_id
 
     if issue_id:
         validate_issue_id(issue_id)
     with Ledger(obj.config.state_path) as ledger:
         runs = ledger.runs(issue_id)
         if not runs:
+            if issue_id:
+                issue_folders(obj.config, [issue_id])  # no such folder either: "no issue …", exit 2, as `issue` and `bib` say
             click.echo("nothing published yet" + (f" for {issue_id}" if issue_id else ""))
             return
         for run in runs:
@@ -231,6 +297,7 @@ def _send_progress():
 @click.argument("issue_id", metavar="ISSUE")
 @click.argument("papers", nargs=-1, required=True, metavar="ARXIV_ID_OR_URL...")
 @click.option("--again", is_flag=True, help="Add a paper even though an earlier issue featured it.")
+@config_option
 @pass_ctx
 def add(obj: Context, issue_id: str, papers: tuple[str, ...], again: bool) -> None:
     """Look papers up on arXiv and write one NN-slug.md entry per paper into ISSUE
@@ -252,6 +319,7 @@ def add(obj: Context, issue_id: str, papers: tuple[str, ...], again: bool) -> No
 @cli.command()
 @click.argument("issue_id", metavar="ISSUE")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead of standard output.")
+@config_option
 @pass_ctx
 def bib(obj: Context, issue_id: str, output: Path | None) -> None:
     """Print BibTeX for the papers of ISSUE (also built as public/issues/ISSUE/papers.bib)."""
@@ -267,10 +335,11 @@ def bib(obj: Context, issue_id: str, output: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         write_atomic(output, text.encode("utf-8"))
-        click.echo(f"wrote {len(result.issues[0].papers)} entries to {output}")
+        click.echo(f"wrote {plural(len(result.issues[0].papers), 'entry', 'entries')} to {output}")
 
 
 @cli.group("subscribers")
+@config_option
 def subscribers_group() -> None:
     """The subscriber list in the ledger: import, add, remove, list, export, count, bounces.
 
@@ -279,6 +348,7 @@ def subscribers_group() -> None:
 
 @subscribers_group.command("import")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@config_option
 @pass_ctx
 def subscribers_import(obj: Context, csv_file: Path) -> None:
     """Merge a CSV with email,name[,status] columns into the list; report what changed."""
@@ -300,6 +370,7 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
 @click.argument("address", metavar="EMAIL")
 @click.option("--name", default="", help="The subscriber's name, used in the greeting.")
 @click.option("--resubscribe", is_flag=True, help="Reactivate an unsubscribed or bounced address (only when the person asked).")
+@config_option
 @pass_ctx
 def subscribers_add(obj: Context, address: str, name: str, resubscribe: bool) -> None:
     """Add EMAIL as an active subscriber (or update its name)."""
@@ -320,6 +391,7 @@ def subscribers_add(obj: Context, address: str, name: str, resubscribe: bool) ->
 @subscribers_group.command("remove")
 @click.argument("address", metavar="EMAIL")
 @click.option("--forget", is_flag=True, help="Delete the address and its history instead (an erasure request); a later import may add it again.")
+@config_option
 @pass_ctx
 def subscribers_remove(obj: Context, address: str, forget: bool) -> None:
     """Unsubscribe EMAIL now; it stays suppressed, so imports never add it back."""
@@ -339,6 +411,7 @@ def subscribers_remove(obj: Context, address: str, forget: bool) -> None:
 
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]), help="Only this status.")
+@config_option
 @pass_ctx
 def subscribers_list(obj: Context, status: str | None) -> None:
     """One line per subscriber: address, status, last change, name."""
@@ -352,6 +425,7 @@ def subscribers_list(obj: Context, status: str | None) -> None:
 
 @subscribers_group.command("export")
 @click.argument("output", metavar="[FILE.csv]", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@config_option
 @pass_ctx
 def subscribers_export(obj: Context, output: Path | None) -> None:
     """Write the whole list as CSV (to FILE, or standard output); it can be imported again."""
@@ -368,10 +442,11 @@ def subscribers_export(obj: Context, output: Path | None) -> None:
         click.echo(buffer.getvalue(), nl=False)
     else:
         write_atomic(output, buffer.getvalue().encode("utf-8"))
-        click.echo(f"exported {number} subscriber(s) to {output}")
+        click.echo(f"exported {plural(number, 'subscriber')} to {output}")
 
 
 @subscribers_group.command("count")
+@config_option
 @pass_ctx
 def subscribers_count(obj: Context) -> None:
     """How many subscribers there are in each status."""
@@ -387,6 +462,7 @@ def subscribers_count(obj: Context) -> None:
 
 @subscribers_group.command("bounces")
 @click.argument("maildir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@config_option
 @pass_ctx
 def subscribers_bounces(obj: Context, maildir: Path) -> None:
     """Read bounce (RFC 3464) and complaint (RFC 5965) reports from MAILDIR and suppress
@@ -409,7 +485,8 @@ def subscribers_bounces(obj: Context, maildir: Path) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
+@config_option
 @pass_ctx
 def serve(obj: Context, host: str, port: int) -> None:
     """Run the web endpoint locally: the archive, unsubscribe, signup and confirm pages.
@@ -422,7 +499,10 @@ def serve(obj: Context, host: str, port: int) -> None:
     config = obj.config
     if not (config.output_dir / "index.html").is_file():
         click.echo(f"note: {config.output_dir} has no index.html yet; run `publish build` to serve the archive", err=True)
-    server = make_server(create_app(config), host, port)
+    try:
+        server = make_server(create_app(config), host, port)
+    except OSError as exc:
+        raise _listen_error(exc, host, port) from None
     click.echo(f"serving {config.site.title} on http://{host}:{server.server_port}/ (paths as under {config.site.url}); Ctrl-C stops", err=True)
     try:
         server.serve_forever()
@@ -430,29 +510,51 @@ def serve(obj: Context, host: str, port: int) -> None:
         server.server_close()
 
 
+def _listen_error(exc: OSError, host: str, port: int) -> PublishError:
+    """Why the server could not listen, said as what to change."""
+    import errno
+    import socket
+
+    if exc.errno == errno.EADDRINUSE:
+        return PublishError(f"port {port} is in use", hint="choose another with --port")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PublishError(f"port {port} needs more privileges than this user has", hint="choose one above 1023 with --port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return PublishError(f"{host} is not an address of this machine", hint="use --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    if isinstance(exc, socket.gaierror):
+        return PublishError(f"cannot resolve --host {host!r}: {exc.strerror}", hint="give an IP address or a host name of this machine")
+    return PublishError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="check --host and --port")
+
+
 # Commands of the publishing, subscriber and paper modules are registered below this line.
+
+
+def fail(message: str, hint: str | None, code: int) -> None:
+    """The one shape of a user's mistake: ``error: what is wrong — what to do``, then exit."""
+    click.echo(f"error: {message}" + (f" — {hint}" if hint else ""), err=True)
+    sys.exit(code)
 
 
 def main() -> None:
     """Console entry point: run the CLI and map errors to messages and exit codes."""
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="publish", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `publish` alone: the help, as click shows it
         exc.show()
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        where = getattr(exc, "ctx", None)
+        hint = f"see `{where.command_path} --help`" if isinstance(exc, click.UsageError) and where else None
+        fail(exc.format_message().rstrip("."), hint, exc.exit_code)
     except IssueError as exc:
         echo_problems(exc.problems, Path.cwd())
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(str(exc), exc.hint, exc.exit_code)
     except PublishError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
+        fail(str(exc), exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

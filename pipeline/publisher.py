@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from .build import build
 from .channels import channel_class
 from .channels.base import Job, Result
-from .config import Config
-from .errors import ChannelError, IssueError, Problem, UsageError
+from .config import Config, require_env
+from .errors import IssueError, Problem, PublishError, UsageError
 from .ledger import Ledger
 from .folders import issue_folders
 from .loader import load_issue
@@ -57,13 +57,19 @@ def publish_issue(
     stop: threading.Event | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     lock_wait: float = 0.0,
+    early: bool = False,
 ) -> list[Result]:
-    """Build the issue and deliver it to each selected channel; one Result per channel."""
+    """Build the issue and deliver it to each selected channel; one Result per channel.
+
+    A draft is refused, and so is an issue whose publish_at is still ahead unless ``early``
+    (``--now``): the scheduler sends it then. A dry run refuses them too, as it reports what
+    the real run would do; ``test_to`` previews either.
+    """
     now = now or datetime.now(timezone.utc)
     build(config, [issue_id], now=now)
     issue = load_one(config, issue_id)
-    if issue.draft and not (dry_run or test_to):
-        raise UsageError(f"issue {issue_id} is a draft (draft: true in issue.yaml); drafts are never published", hint="remove `draft: true` when it is ready, or use --dry-run / --test-to to preview")
+    if not test_to:
+        refuse_unready(issue, now, early)
     names = select_channels(config, issue, channels)
     if test_to:
         names = [n for n in names if config.channels[n].type == "email"]
@@ -78,6 +84,22 @@ def publish_issue(
         ]
 
 
+def refuse_unready(issue: Issue, now: datetime, early: bool = False) -> None:
+    """Raise PublishError when the issue is a draft, or not yet due and ``early`` is not set."""
+    if issue.draft:
+        raise PublishError(f"{issue.id} is a draft (draft: true in issue.yaml); drafts are never published",
+                           hint="remove `draft: true` when it is ready; `--test-to ADDRESS` mails you a copy to check first")
+    if issue.publish_at > now and not early:
+        raise PublishError(f"{issue.id} is scheduled for {_when(issue.publish_at)}; the scheduler sends it then",
+                           hint="to send it now, add --now")
+
+
+def _when(moment: datetime) -> str:
+    """``2026-11-24 08:00 +08:00``: the issue's own offset, as issue.yaml and the site's zone give it."""
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:5]}" if offset else f"{moment:%Y-%m-%d %H:%M}"
+
+
 def _publish_on(config: Config, ledger: Ledger, issue: Issue, name: str, *, dry_run: bool, resend: bool, test_to: str | None,
                 stop: threading.Event, progress: Callable[[str, int, int], None] | None, lock_wait: float) -> Result:
     settings = config.channels[name]
@@ -89,7 +111,7 @@ def _publish_on(config: Config, ledger: Ledger, issue: Issue, name: str, *, dry_
         progress=(lambda done, total: progress(name, done, total)) if progress else None,
     )
     if dry_run:
-        return Result(name, "would send", plan=channel.plan(job))
+        return _dry_run(channel, job)
     if test_to:
         return _attempt(channel, job, record=False)
     if not resend and channel.is_done(job):
@@ -106,12 +128,43 @@ def _publish_on(config: Config, ledger: Ledger, issue: Issue, name: str, *, dry_
         return result
 
 
+def _dry_run(channel, job: Job) -> Result:
+    """What the real run would do on this channel: already done, send (to whom), or fail (why)."""
+    try:
+        require_env(job.config.channels[job.channel])  # the real run would stop at a missing ${VAR}
+        if job.test_to:
+            return Result(job.channel, "would send", plan=_test_plan(job))
+        if not job.resend and channel.is_done(job):
+            # The plan is kept for callers who want it; there is nothing to send.
+            return Result(job.channel, "already done", _done_detail(job.ledger, job.issue.id, job.channel), plan=channel.plan(job))
+        return Result(job.channel, "would send", plan=channel.plan(job))
+    except PublishError as exc:  # e.g. a ${VAR} the channel needs is not set
+        return Result(job.channel, "failed", _reason(exc))
+
+
+def _test_plan(job: Job) -> list[str]:
+    """--dry-run --test-to: the one address, not the subscriber list."""
+    from .recipients import normalise
+    from .transports import transport_label
+
+    address = normalise(job.test_to or "")
+    if address is None:
+        raise UsageError(f"--test-to {job.test_to!r} is not an email address")
+    return [f"would send one test copy to {address} via {transport_label(job.config, job.options)}; nothing recorded",
+            f"subject: {job.issue.title}"]
+
+
+def _reason(exc: PublishError) -> str:
+    """The message and, when there is one, what to do: ``what is wrong — what to do``."""
+    return f"{exc} — {exc.hint}" if exc.hint else str(exc)
+
+
 def _attempt(channel, job: Job, record: bool) -> Result:
     """Run one delivery; a failure becomes a Result with its reason, never an escaped exception."""
     try:
         return channel.deliver(job)
-    except ChannelError as exc:
-        return Result(job.channel, "failed", str(exc))
+    except PublishError as exc:  # the user's to fix (a refused send, a ${VAR} not set): no traceback
+        return Result(job.channel, "failed", _reason(exc))
     except Exception as exc:  # a bug must not stop the other channels; the log has the traceback
         job.log.exception("channel %s crashed on %s", job.channel, job.issue.id)
         return Result(job.channel, "failed", f"internal error: {type(exc).__name__}: {exc}")

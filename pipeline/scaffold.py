@@ -105,22 +105,48 @@ SUBSCRIBERS_TEMPLATE = "email,name,status\nreader@example.org,示例读者,activ
 def _create(path: Path, text: str, created: list[Path]) -> None:
     if path.exists():
         raise PublishError(f"{path} already exists; nothing was overwritten")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a read-only disk, a file where a folder should be, no permission
+        raise PublishError(f"cannot create {path}: {exc.strerror or exc}", hint="choose a folder you can write to") from None
     created.append(path)
 
 
+def _blocking_file(directory: Path) -> Path | None:
+    """``directory`` or the first of its parents that exists as something other than a folder."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
 def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
-    """Create config.yaml, an example issue and a subscribers file in ``directory``."""
+    """Create config.yaml, an example issue and a subscribers file in ``directory``.
+
+    Every file is checked before the first is written, so a refusal leaves nothing behind."""
+    blocking = _blocking_file(directory)
+    if blocking is not None:
+        raise PublishError(f"{blocking} is a file, not a folder", hint="give a new folder name or an existing folder, e.g. `publish init my-digest`")
     if (directory / "config.yaml").exists():
         raise PublishError(f"{directory / 'config.yaml'} already exists", hint="this folder is already a newsletter")
     day = (today or date.today()).isoformat()
+    files = {
+        directory / "config.yaml": CONFIG_TEMPLATE,
+        directory / "subscribers.csv": SUBSCRIBERS_TEMPLATE,
+        directory / "issues" / day / "issue.yaml": ISSUE_TEMPLATE.format(title=f"我的论文速递 · {day}"),
+        directory / "issues" / day / "01-example.md": ENTRY_TEMPLATE,
+    }
+    existing = [path for path in files if path.exists()]
+    if existing:
+        raise PublishError(f"{existing[0]} already exists; nothing was written", hint="move it away or choose another folder")
     created: list[Path] = []
-    _create(directory / "config.yaml", CONFIG_TEMPLATE, created)
-    _create(directory / "subscribers.csv", SUBSCRIBERS_TEMPLATE, created)
-    _create(directory / "issues" / day / "issue.yaml", ISSUE_TEMPLATE.format(title=f"我的论文速递 · {day}"), created)
-    _create(directory / "issues" / day / "01-example.md", ENTRY_TEMPLATE, created)
-    (directory / "templates").mkdir(exist_ok=True)
+    for path, text in files.items():
+        _create(path, text, created)
+    try:
+        (directory / "templates").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"cannot create {directory / 'templates'}: {exc.strerror or exc}") from None
     return created
 
 

@@ -28,7 +28,7 @@ def test_init_check_build_on_a_new_folder(tmp_path):
     assert (folder / "config.yaml").is_file()
     check = run("check", cwd=folder)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "0 error(s)" in check.stdout
+    assert "1 issue checked: 0 errors," in check.stdout
     build = run("build", cwd=folder)
     assert build.returncode == 0, build.stderr
     [issue] = (folder / "issues").iterdir()
@@ -157,7 +157,7 @@ def test_issue_twice_then_status_and_scheduler_once(example):
     assert [line.split(":")[:2] for line in first.stdout.splitlines()] == [["feed", " done"], ["email", " done"], ["wechat", " done"]]
     second = run("issue", "2024-09-30", cwd=example)
     assert second.returncode == 0 and second.stdout.count("already done") == 3
-    once = run("scheduler", "--once", "--now", "2024-05-10T00:00:00+00:00", cwd=example)
+    once = run("scheduler", "--once", "--clock", "2024-05-10T00:00:00+00:00", cwd=example)
     assert once.returncode == 0, once.stderr
     status = run("status", cwd=example).stdout
     assert re.search(r"2024-09-30  email\s+done\s+\S+  sent 3, failed 0, pending 0", status), status
