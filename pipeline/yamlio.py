@@ -1,15 +1,54 @@
-"""YAML reading with the C loader when present, and errors that carry a line number."""
+"""YAML reading with the C loader when present, errors that carry a line number, and keys
+given twice (which YAML itself would silently resolve to the last value) found on the way."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 # The C loader is ~8x faster than the pure-Python one; both build the same safe types.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A key given twice in one mapping: YAML silently keeps the last value."""
+
+    key: Any
+    line: int  # the repeat, in the file's numbering
+    first_line: int  # where the key was first given
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, noting every key that repeats within one mapping (0-based lines)."""
+
+    repeats: Sequence[tuple[Any, int, int]] = ()  # an instance's own list once it finds one (no __init__ to run)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        own = node.value  # flatten_mapping deletes `<<` keys from this list and prepends merged ones to a new list
+        mapping = super().construct_mapping(node, deep=deep)
+        # Without repeats (the usual case) the dict is as long as the key list: one length check.
+        if len(mapping) != len(own) or node.value is not own:
+            self._note_repeats(own)
+        return mapping
+
+    def _note_repeats(self, pairs: list[tuple[Any, Any]]) -> None:
+        seen: dict[Any, int] = {}
+        for key_node, _ in pairs:
+            key = self.construct_object(key_node)  # already built: construct_object caches by node
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: construct_mapping has refused it already
+                continue
+            if first is None:
+                seen[key] = key_node.start_mark.line
+            else:
+                self.__dict__.setdefault("repeats", []).append((key, key_node.start_mark.line, first))
 
 
 class YamlSyntaxError(Exception):
@@ -19,10 +58,19 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
-def parse_yaml(text: str, first_line: int = 1) -> Any:
-    """Parse YAML text; on a syntax error raise YamlSyntaxError with the file's line number."""
+def parse_yaml(text: str, first_line: int = 1, duplicates: list[DuplicateKey] | None = None) -> Any:
+    """Parse YAML text; on a syntax error raise YamlSyntaxError with the file's line number.
+
+    A key given twice in one mapping is an error too (YAML would keep the last value without a
+    word). With a ``duplicates`` list, each repeat is appended to it instead and parsing goes
+    on, so that the caller can report it alongside every other problem of the file.
+    """
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        loader = _Loader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         # For an unclosed [ { or quote the context mark is where it began: the line an editor
         # has to fix, not the end of the file where YAML gave up. Otherwise the problem mark.
@@ -35,6 +83,17 @@ def parse_yaml(text: str, first_line: int = 1) -> Any:
         raise YamlSyntaxError(line, f"invalid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from None
+    repeats = [DuplicateKey(key, line + first_line, first + first_line) for key, line, first in loader.repeats]
+    if repeats and duplicates is None:
+        raise YamlSyntaxError(repeats[0].line, duplicate_message(repeats[0]))
+    if repeats:
+        duplicates.extend(repeats)
+    return data
+
+
+def duplicate_message(repeat: DuplicateKey) -> str:
+    """What to say about a repeated key, at the repeat's line."""
+    return f"key {repeat.key!r} is given twice (first at line {repeat.first_line}); YAML would silently keep only this later value: delete one of them"
 
 
 def load_yaml_file(path: Path, raw: bytes, error_cls: type[Exception]) -> Any:
