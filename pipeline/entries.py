@@ -2,9 +2,10 @@
 
 An entry starts with everything the API knows (front matter, and the English abstract under
 ``## 摘要`` as a starting point) and the usual section headings left empty. Files are created
-with mode ``x``: an existing entry is never overwritten. A paper that an earlier issue already
-featured is refused unless the editor says ``--again``; a paper that fails (not on arXiv,
-withdrawn, API trouble) is reported and writes nothing, while the others are still added.
+with mode ``x``: an existing entry is never overwritten. A paper that another issue already
+features (drafts do not count) is refused unless the editor says ``--again``; one this issue
+has is always refused. A paper that fails (not on arXiv, withdrawn, API trouble) is reported
+and writes nothing, while the others are still added.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import yaml
 from .arxiv import ArxivClient, ArxivError, ArxivPaper, base_id, parse_id
 from .config import Config
 from .errors import PublishError, UsageError
-from .folders import featured_papers, validate_issue_id
+from .folders import featured_papers, folder_papers, validate_issue_id
 
 # Headings the editor fills in, after the abstract (see FORMAT.md for the names in use).
 SECTIONS = ("研究背景", "问题与挑战", "如何解决", "实验效果", "推荐理由")
@@ -69,9 +70,10 @@ def add_papers(config: Config, issue_id: str, raw_ids: Sequence[str], again: boo
     ids = _parse_all(raw_ids)
     folder = config.issues_dir / issue_id
     report = AddReport(issue_id, folder)
-    featured = featured_papers(config)
+    featured = featured_papers(config)  # drafts left out: their papers are not out yet
+    here = folder_papers(folder) if folder.is_dir() else {}  # this issue's own, draft or not
     results = {i: Added(i) for i in ids}
-    wanted = [i for i in ids if not _refused(results[i], featured.get(base_id(i), []), issue_id, again)]
+    wanted = [i for i in ids if not _refused(results[i], featured.get(base_id(i), []), here.get(base_id(i)), issue_id, again)]
     if wanted:
         answers = (client or ArxivClient(config)).lookup(wanted)
         for arxiv_id, answer in answers.items():
@@ -106,12 +108,13 @@ def _parse_all(raw_ids: Sequence[str]) -> list[str]:
     return ids
 
 
-def _refused(item: Added, issues: list[str], issue_id: str, again: bool) -> bool:
-    """Record why a paper is not looked up: it is in this issue, or (without --again) another."""
-    if issue_id in issues:
-        item.error = f"{item.requested}: already in issue {issue_id}"
+def _refused(item: Added, issues: list[str], entry: str | None, issue_id: str, again: bool) -> bool:
+    """Record why a paper is not looked up: it is in this issue (as ``entry``), or (without
+    --again) in another issue that is not a draft."""
+    if entry is not None:
+        item.error = f"{item.requested}: already in issue {issue_id} ({entry})"
         return True
-    others = list(dict.fromkeys(issues))
+    others = [i for i in dict.fromkeys(issues) if i != issue_id]
     if others and not again:
         item.error = f"{item.requested}: already featured in issue {', '.join(others)}"
         item.hint = "pass --again to add it anyway"

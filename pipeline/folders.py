@@ -82,15 +82,41 @@ def _files_under(top: str, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, 
 
 
 _ARXIV_LINE = re.compile(r"^arxiv\s*:\s*['\"]?(?:arxiv:)?(\d{4}\.\d{4,5})", re.MULTILINE | re.IGNORECASE)
+# `draft: true` as YAML 1.1 spells true (PyYAML reads yes/on as true too), then a comment or nothing
+_DRAFT_LINE = re.compile(r"^draft[ \t]*:[ \t]*(?:true|True|TRUE|yes|Yes|YES|on|On|ON)[ \t\r]*(?:#|$)", re.MULTILINE)
 
 
 def featured_papers(config: Config) -> dict[str, list[str]]:
-    """arXiv id (no version) → ids of the issues featuring it; a quick scan, no full parse."""
+    """arXiv id (no version) → ids of the issues featuring it; a quick scan, no full parse.
+
+    Drafts do not count: a paper is featured once an issue that is meant to go out has it
+    (the example entry of a fresh `publish new` is not a repeat of anything).
+    """
     featured: dict[str, list[str]] = {}
     for issue_id, folder in issue_folders(config):
-        for path in sorted(folder.glob("*.md")):
-            head = path.read_text("utf-8", errors="replace")[:4000]
-            match = _ARXIV_LINE.search(head)
-            if match:
-                featured.setdefault(match.group(1), []).append(issue_id)
+        if is_draft(folder):
+            continue
+        for arxiv_id in folder_papers(folder):
+            featured.setdefault(arxiv_id, []).append(issue_id)
     return featured
+
+
+def folder_papers(folder: Path) -> dict[str, str]:
+    """arXiv id (no version) → name of the entry file with it, for one issue folder (quick scan)."""
+    found: dict[str, str] = {}
+    for path in sorted(folder.glob("*.md")):
+        # entries.py writes `arxiv:` before the authors, so the head of the file is enough
+        head = path.read_text("utf-8", errors="replace")[:4000]
+        match = _ARXIV_LINE.search(head)
+        if match:
+            found.setdefault(match.group(1), path.name)
+    return found
+
+
+def is_draft(folder: Path) -> bool:
+    """Whether the folder's issue.yaml says ``draft: true`` (a line scan, as the loader would read it)."""
+    try:
+        text = (folder / "issue.yaml").read_text("utf-8", errors="replace")
+    except OSError:  # no issue.yaml: not a draft, and the loader reports it
+        return False
+    return _DRAFT_LINE.search(text) is not None
