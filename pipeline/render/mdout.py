@@ -123,7 +123,7 @@ class MarkdownWriter:
             kind = token.type
             if kind == "paragraph_open":
                 hidden = hidden or token.hidden
-                if tokens[i + 1].nesting == 0 and tokens[i + 2].nesting == -1:  # always, from markdown-it
+                if i + 2 < count and tokens[i + 1].nesting == 0 and tokens[i + 2].nesting == -1:  # markdown-it's
                     out.append(self.inline(tokens[i + 1]))
                     i += 3
                 else:
