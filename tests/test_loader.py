@@ -59,7 +59,7 @@ def test_sections_lead_and_order(newsletter):
         ({"issue.yaml": "title: 好\ncover: images/missing.png\n"}, "issue.yaml:2: error: cover: file 'images/missing.png' does not exist"),
         ({"issue.yaml": "title: 好\nsource: not a url\n"}, "issue.yaml:2: error: source: 'not a url' is not an http(s) URL"),
         ({"01-a.md": "no front matter\n"}, "01-a.md:1: error: no front matter"),
-        ({"01-a.md": "---\ntitle: A\n"}, "01-a.md:1: error: no front matter"),
+        ({"01-a.md": "---\ntitle: A\n"}, "01-a.md:1: error: the front matter opened here is never closed: add a `---` line after the last key"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 11\n---\n正文\n"}, "01-a.md:4: error: rating: 11 is outside 0..10"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 八\n---\n正文\n"}, "01-a.md:4: error: 'rating' must be a whole number"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\narxiv: '2409.1'\n---\n正文\n"}, "01-a.md:4: error: arxiv: '2409.1' is not an arXiv id"),
@@ -155,3 +155,263 @@ def test_images_with_spaces_and_chinese_names_are_found(newsletter):
     write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", "![图](<images/图 1.png>)\n"))
     result, messages = problems_of(root)
     assert not result.errors, messages
+
+
+# one run shows every problem -------------------------------------------------------------------
+
+KNOWN_PAPER_KEYS = "title, title_translated, authors, venue, year, arxiv, url, pdf, rating, tags"
+KNOWN_ISSUE_KEYS = "title, date, publish_at, summary, intro, outro, cover, tags, channels, draft, source"
+
+
+def lines_of(root, ids=None, severity=None):
+    """Every problem as and in the order `publish check` prints it (errors first, by file and
+    line), optionally only errors or warnings."""
+    result = load_issues(load_config(root / "config.yaml"), ids)
+    problems = sorted(result.problems, key=lambda p: (p.is_error is False, str(p.path), p.line or 0))
+    return [p.format(root) for p in problems if severity is None or p.severity == severity]
+
+
+def test_a_type_error_does_not_hide_the_other_problems_of_an_entry(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 三篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: 证明自动化\nauthors: [张三]\nyear: 二〇二四\n评分: 9\nrating: 11\n---\n导语。\n\n![示意图](images/图1.png)\n")
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:4: error: 'year' must be a whole number, found '二〇二四'",
+        f"issues/2024-09-30/01-a.md:5: error: unknown key '评分' (known keys: {KNOWN_PAPER_KEYS})",
+        "issues/2024-09-30/01-a.md:6: error: rating: 11 is outside 0..10",
+        "issues/2024-09-30/01-a.md:10: error: image: file 'images/图1.png' does not exist in 2024-09-30/",
+    ]
+
+
+def test_an_unknown_key_does_not_hide_the_date_mismatch(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\ncolour: 红\ndate: 2024-10-01\nsummary: 三篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    result, messages = problems_of(root)
+    assert messages == [
+        f"issues/2024-09-30/issue.yaml:2: error: unknown key 'colour' (known keys: {KNOWN_ISSUE_KEYS})",
+        "issues/2024-09-30/issue.yaml:3: error: date 2024-10-01 does not match the folder's date 2024-09-30: rename the folder or fix the date",
+    ]
+    assert result.issues == []
+
+
+def test_the_same_paper_twice_is_found_while_the_entries_have_other_errors(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 两篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", rating="十"))
+    write(root / "issues/2024-09-30/02-b.md", paper_md("B", "2409.00001v2", year="明年"))
+    write(root / "issues/2024-09-30/03-c.md", paper_md("C", "24.1"))  # a broken id is not compared
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:5: error: 'rating' must be a whole number, found '十'",
+        "issues/2024-09-30/02-b.md:4: error: arXiv 2409.00001 is already in this issue as 01-a.md",
+        "issues/2024-09-30/02-b.md:5: error: 'year' must be a whole number, found '明年'",
+        "issues/2024-09-30/03-c.md:4: error: arxiv: '24.1' is not an arXiv id like 2409.14274 or 2409.14274v2",
+    ]
+
+
+def test_a_broken_front_matter_does_not_hide_the_body(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: [未闭合\n---\n## 方法\n\n![图](images/无.png)\n")
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:2: error: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence)",
+        "issues/2024-09-30/01-a.md:6: error: image: file 'images/无.png' does not exist in 2024-09-30/",
+    ]
+
+
+def test_image_lines_in_later_sections_are_the_file_lines(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    body = "导语。\n\n## 背景\n\n一段。\n\n![甲](images/a.png)\n\n## 方法\n\n二段。\n\n![乙](images/b.png)\n"
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:12: error: image: file 'images/a.png' does not exist in 2024-09-30/",
+        "issues/2024-09-30/01-a.md:18: error: image: file 'images/b.png' does not exist in 2024-09-30/",
+    ]
+
+
+# titles and one-line fields ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ('title: ""\n', "issues/2024-09-30/issue.yaml:1: error: 'title' must not be empty: write the issue's title (the page title and the email subject), e.g. `title: 论文速递 · 第 12 期`"),
+        ("title: '   '\n", "issues/2024-09-30/issue.yaml:1: error: 'title' must not be empty: write the issue's title (the page title and the email subject), e.g. `title: 论文速递 · 第 12 期`"),
+        ("title:\n", "issues/2024-09-30/issue.yaml:1: error: 'title' must not be empty: write the issue's title (the page title and the email subject), e.g. `title: 论文速递 · 第 12 期`"),
+        ('title: "换行标题\\r\\nBcc: evil@example.org"\n', "issues/2024-09-30/issue.yaml:1: error: title: '换行标题\\r\\nBcc: evil@example.org' has a line break (U+000D); this must be one line: join the lines"),
+        ('title: "第一期\\u2028第二行"\n', "issues/2024-09-30/issue.yaml:1: error: title: '第一期\\u2028第二行' has a line break (U+2028); this must be one line: join the lines"),
+        ('title: "第一期\\a"\n', "issues/2024-09-30/issue.yaml:1: error: title: '第一期\\x07' has an invisible control character (U+0007); delete it"),
+        ('title: 第一期\ntags: ["大模型\\t对齐"]\n', "issues/2024-09-30/issue.yaml:2: error: tags: '大模型\\t对齐' has a tab (U+0009); use a space instead"),
+        ('title: 第一期\nsummary: "摘要\\e[31m"\n', "issues/2024-09-30/issue.yaml:2: error: summary: '摘要\\x1b[31m' has an invisible control character (U+001B); delete it"),
+    ],
+)
+def test_issue_titles_must_be_one_non_empty_line(newsletter, yaml_text, expected):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", yaml_text)
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    result, messages = problems_of(root)
+    assert [m for m in messages if ": error: " in m] == [expected]
+    assert result.issues == []
+
+
+@pytest.mark.parametrize(
+    ("key_line_text", "expected"),
+    [
+        ('title: ""', "01-a.md:2: error: 'title' must not be empty: write the paper's title as published, e.g. `title: \"Attention Is All You Need\"`"),
+        ('title: "Proof\\nAutomation"', "01-a.md:2: error: title: 'Proof\\nAutomation' has a line break (U+000A); this must be one line: join the lines"),
+        ('title: A\ntitle_translated: "证明\\r自动化"', "01-a.md:3: error: title_translated: '证明\\r自动化' has a line break (U+000D); this must be one line: join the lines"),
+        ('title: A\nvenue: "arXiv\\x00"', "01-a.md:3: error: venue: 'arXiv\\x00' has an invisible control character (U+0000); delete it"),
+        ('title: A\nauthors: ["张三", "李四\\nBcc: x@example.org"]', "01-a.md:3: error: authors: '李四\\nBcc: x@example.org' has a line break (U+000A); this must be one line: join the lines"),
+        ('title: A\ntags: ["形式化\\u0085验证"]', "01-a.md:3: error: tags: '形式化\\x85验证' has a line break (U+0085); this must be one line: join the lines"),
+    ],
+)
+def test_paper_one_line_fields(newsletter, key_line_text, expected):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    authors = "" if "authors:" in key_line_text else "\nauthors: [张三]"
+    write(root / "issues/2024-09-30/01-a.md", f"---\n{key_line_text}{authors}\n---\n正文。\n")
+    assert lines_of(root, severity="error") == [f"issues/2024-09-30/{expected}"]
+
+
+def test_block_scalars_and_multi_line_texts_are_fine(newsletter):
+    root = newsletter()
+    summary = "summary: |\n  第一句。\n  第二句。\nintro: |\n  导语\tA\n\n  第二段。\n"
+    write(root / "issues/2024-09-30/issue.yaml", "title: |\n  第一期\n" + summary)
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: >\n  Proof\nauthors:\n---\n正文。\n")
+    result, messages = problems_of(root)
+    assert messages == []
+    assert result.issues[0].title == "第一期" and result.issues[0].summary == "第一句。\n第二句。"
+    assert result.issues[0].papers[0].title == "Proof" and result.issues[0].papers[0].authors == ()
+
+
+# messages that said the wrong thing ------------------------------------------------------------
+
+
+def test_no_entries_warning_only_when_there_are_none(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 两篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: A\n")
+    write(root / "issues/2024-09-30/02-b.md", "---\ntitle: B\nauthors: [张三]\nrating: 20\n---\n正文。\n")
+    write(root / "issues/2024-10-07/issue.yaml", "title: 第二期\nsummary: 还没有论文。\n")
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:1: error: the front matter opened here is never closed: add a `---` line after the last key (title, authors, …)",
+        "issues/2024-09-30/02-b.md:4: error: rating: 20 is outside 0..10",
+        "issues/2024-10-07: warning: issue has no paper entries (NN-slug.md files)",
+    ]
+
+
+def test_duplicate_keys_are_errors_at_the_second_key(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\ntitle: 第一期（修订）\ncolour: 红\n")
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: A\nauthors: [张三]\nrating: 8\nrating: 11\n---\n正文。\n")
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:5: error: key 'rating' is given twice (first at line 4); YAML would silently keep only this later value: delete one of them",
+        "issues/2024-09-30/01-a.md:5: error: rating: 11 is outside 0..10",  # the value YAML keeps, at its line
+        "issues/2024-09-30/issue.yaml:3: error: key 'title' is given twice (first at line 1); YAML would silently keep only this later value: delete one of them",
+        f"issues/2024-09-30/issue.yaml:4: error: unknown key 'colour' (known keys: {KNOWN_ISSUE_KEYS})",
+    ]
+
+
+def test_duplicate_keys_in_config_yaml_are_a_config_error(newsletter):
+    from pipeline.errors import ConfigError
+
+    root = newsletter()
+    (root / "config.yaml").write_text("site:\n  title: 测试\n  url: https://a.example.org/\n  title: 又一个\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.yaml:4: key 'title' is given twice \(first at line 2\)"):
+        load_config(root / "config.yaml")
+
+
+def test_yaml_merge_keys_and_flow_mappings(newsletter):
+    from pipeline.yamlio import DuplicateKey, parse_yaml
+
+    assert parse_yaml("a: &base {x: 1, y: 2}\nb:\n  <<: *base\n  x: 3\n") == {"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 2}}
+    repeats: list[DuplicateKey] = []
+    assert parse_yaml("标签: {甲: 1, 甲: 2}\n", 5, repeats) == {"标签": {"甲": 2}}
+    assert repeats == [DuplicateKey("甲", 5, 5)]
+
+
+# what `publish init` / `new` / `add` leave for the editor ----------------------------------------
+
+
+def test_scaffold_example_text_is_read_from_the_scaffold():
+    from pipeline import scaffold
+    from pipeline.textchecks import scaffold_text
+
+    examples = scaffold_text()
+    assert examples.issue["summary"].startswith("用一两句话概括本期内容") and examples.issue["summary"] in scaffold.ISSUE_TEMPLATE
+    assert examples.issue["intro"] == "本期导语：为什么选了这几篇论文。"
+    assert {"方法要点一", "方法要点二", "为什么值得读。"} <= examples.entry
+    assert "研究背景" not in examples.entry  # headings are the real section names
+
+
+def test_a_fresh_scaffold_is_not_a_repeat_and_shows_its_example_text(tmp_path):
+    from datetime import date
+
+    from pipeline.scaffold import init_newsletter, new_issue
+
+    root = tmp_path / "nly"
+    init_newsletter(root, today=date(2024, 9, 30))
+    new_issue(load_config(root / "config.yaml"), "2024-10-07")
+    example = "example text from `publish new` is still here: '一两句话的导语：这篇论文做了什么。' and 6 more; write the digest in its place"
+    expected = [
+        f"issues/2024-09-30/01-example.md:11: warning: {example}",
+        "issues/2024-09-30/issue.yaml:2: warning: summary is still the example text from `publish new`: write one or two sentences about this issue",
+        "issues/2024-09-30/issue.yaml:3: warning: intro is still the example text from `publish new`: say why these papers, or delete the intro",
+        f"issues/2024-10-07/01-example.md:11: warning: {example}",
+        "issues/2024-10-07/issue.yaml:2: warning: summary is still the example text from `publish new`: write one or two sentences about this issue",
+        "issues/2024-10-07/issue.yaml:3: warning: intro is still the example text from `publish new`: say why these papers, or delete the intro",
+    ]
+    assert lines_of(root) == expected  # both are drafts: neither features 2409.14274 yet
+    first = root / "issues/2024-09-30/issue.yaml"
+    first.write_text(first.read_text("utf-8").replace("draft: true", "draft: false"), encoding="utf-8")
+    assert lines_of(root) == expected[:3] + [
+        "issues/2024-10-07/01-example.md:7: warning: arXiv 2409.14274 was already featured in issue 2024-09-30",
+        *expected[3:],
+    ]
+
+
+def test_sections_left_empty_as_publish_add_writes_them(newsletter):
+    from pipeline.arxiv import ArxivPaper
+    from pipeline.entries import entry_text
+
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    paper = ArxivPaper(id="2409.14274v1", title="Proof Automation with Large Language Models", authors=("Minghai Lu", "Tianyi Zhang"),
+                       summary="Interactive theorem provers such as Coq are powerful.", published="2024-09-22T00:00:00Z", primary_category="cs.SE")
+    (root / "issues/2024-09-30/01-proof.md").write_text(entry_text(paper, "2409.14274"), encoding="utf-8")
+    # rating: null and title_translated: '' are fine (both optional in FORMAT.md)
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-proof.md:22: warning: empty sections ## 研究背景 (line 22), ## 问题与挑战 (line 24), ## 如何解决 (line 26), "
+        "## 实验效果 (line 28), ## 推荐理由 (line 30): write them or delete the headings",
+    ]
+
+
+def test_one_empty_section_and_an_edited_example_line(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 用一两句话概括本期内容。\nintro: 本期导语：为什么选了这几篇论文？\n")
+    body = "导语。\n\n## 研究背景\n\n## 如何解决\n\n- 方法要点一：用大模型写证明\n- 方法要点二\n"
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    assert lines_of(root) == [  # edited text (and an edited summary or intro) is no longer the example
+        "issues/2024-09-30/01-a.md:8: warning: empty section ## 研究背景 (line 8): write it or delete the heading",
+        "issues/2024-09-30/01-a.md:13: warning: example text from `publish new` is still here: '方法要点二'; write the digest in its place",
+    ]
+
+
+def test_featured_papers_leave_drafts_out(newsletter):
+    from pipeline.folders import featured_papers, folder_papers
+
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇。\ndraft: true   # 还在写\n")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    write(root / "issues/2024-10-07/issue.yaml", "title: 第二期\nsummary: 两篇。\ndraft: false\n")
+    write(root / "issues/2024-10-07/01-a.md", paper_md("A", "2409.00001v2"))
+    write(root / "issues/2024-10-07/02-b.md", paper_md("B", "2409.00002"))
+    write(root / "issues/2024-10-14/issue.yaml", "title: 第三期\r\nsummary: 一篇。\r\ndraft: yes\r\n")
+    write(root / "issues/2024-10-14/01-b.md", paper_md("B", "2409.00002"))
+    config = load_config(root / "config.yaml")
+    assert featured_papers(config) == {"2409.00001": ["2024-10-07"], "2409.00002": ["2024-10-07"]}
+    assert folder_papers(root / "issues/2024-09-30") == {"2409.00001": "01-a.md"}
+    assert lines_of(root) == [  # the draft of 10-14 repeats a paper of 10-07
+        "issues/2024-10-14/01-b.md:4: warning: arXiv 2409.00002 was already featured in issue 2024-10-07",
+    ]
