@@ -186,6 +186,18 @@ def test_dry_run_names_recipients_and_sends_nothing(news, smtp_server):
         assert ledger.run(ISSUE, "email") is None
 
 
+def test_dry_run_of_a_resend_counts_everyone_again(news, smtp_server):
+    write_csv(news, READERS[:1])
+    config = configure(news, smtp_server.port)
+    assert publish(config, dry_run=True).plan[0].startswith("would send to 1 recipient via")
+    write_csv(news, READERS)
+    assert publish(config).status == "done"
+    assert publish(config, dry_run=True).status == "already done"
+    plan = publish(config, dry_run=True, resend=True).plan[0]
+    assert plan.startswith(f"would send to {len(READERS)} recipients via") and "already sent" not in plan
+    assert len(smtp_server.messages) == len(READERS)  # the dry runs sent nothing
+
+
 def test_test_to_sends_one_copy_and_records_nothing(news, smtp_server):
     config = configure(news, smtp_server.port)
     result = publish(config, test_to="Editor@Example.org")

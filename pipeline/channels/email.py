@@ -47,15 +47,15 @@ class EmailChannel(Channel):
             if recipient.email in seen:
                 continue
             seen.add(recipient.email)
-            row = job.ledger.delivery(job.issue.id, job.channel, recipient.email)
-            if row is not None and row["state"] != "pending":
+            row = None if job.resend else job.ledger.delivery(job.issue.id, job.channel, recipient.email)
+            if row is not None and row["state"] != "pending":  # a resend goes to everyone again
                 already += 1
                 continue
             if len(first) < PLAN_SHOWN:
                 first.append(f"{recipient.name} <{recipient.email}>" if recipient.name else recipient.email)
         count = len(seen) - already
         extra = f", {already} already sent" if already else ""
-        lines = [f"would send to {count} recipients via {transport_label(job.config, job.options)} ({tally.skipped} suppressed/skipped{extra})"]
+        lines = [f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.skipped} suppressed/skipped{extra})"]
         lines.append(f"subject: {job.issue.title}")
         lines += first
         if count > len(first):
