@@ -120,7 +120,7 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("retries", int, 5, at_least=1, help="Attempts per message when the server says try again (SMTP 4xx) or drops the connection."),
         Field("retry_delay", (int, float), 2, at_least=0, help="Seconds before the first retry; doubled after each attempt."),
         Field("unsubscribe_secret", str, None, help="HMAC key of unsubscribe links (${VAR}); generated and kept in the state folder when unset."),
-        Field("unsubscribe_mailto", str, None, help="Address for the mailto: List-Unsubscribe variant."),
+        Field("unsubscribe_mailto", str, None, help="Address for a mailto: List-Unsubscribe variant, next to the one-click URL; set it only where someone (or a script) acts on what arrives there."),
         Field("list_id", str, None, help="List-Id header value; derived from site.url when unset."),
     ),
     "wechat": (

@@ -281,7 +281,7 @@ class IssueMessage:
     html: QPBody | Base64Body
     envelope: Envelope
     unsubscribe_url: Callable[[str], str]  # address → its signed one-click URL
-    unsubscribe_mailto: str
+    unsubscribe_mailto: str  # "" for none
     id_prefix: str
 
     def personalise(self, email: str, name: str = "") -> bytes:
@@ -290,7 +290,8 @@ class IssueMessage:
         head = (
             b"To: " + format_to(email, name) + b"\r\n"
             + f"Message-ID: <{self.id_prefix}.{secrets.token_hex(8)}@{self.envelope.domain}>\r\n".encode("ascii")
-            + b"List-Unsubscribe: <" + url + b">,\r\n <" + self.unsubscribe_mailto.encode("ascii") + b">\r\n"
+            + b"List-Unsubscribe: <" + url + b">"
+            + (b",\r\n <" + self.unsubscribe_mailto.encode("ascii") + b">" if self.unsubscribe_mailto else b"") + b"\r\n"
         )
         before, between, after = self.segments
         text, html = self.text.encode(url), self.html.encode(url.replace(b"&", b"&amp;"))

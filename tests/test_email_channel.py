@@ -90,8 +90,7 @@ def test_each_subscriber_gets_one_message_with_the_list_headers(news, smtp_serve
         ids.add(msg["Message-ID"])
         assert msg["List-Id"].endswith("<digest.example.org>")
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        https, mailto = [part.strip().strip("<>") for part in msg["List-Unsubscribe"].split(",")]
-        assert mailto.startswith("mailto:digest@example.org")
+        [https] = [part.strip().strip("<>") for part in msg["List-Unsubscribe"].split(",")]  # no mailto unless configured
         url = urlsplit(https)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         assert https.startswith("https://digest.example.org/unsubscribe?") and query["email"] == address
@@ -184,6 +183,15 @@ def test_dry_run_names_recipients_and_sends_nothing(news, smtp_server):
     assert not smtp_server.messages
     with Ledger(config.state_path) as ledger:
         assert ledger.run(ISSUE, "email") is None
+
+
+def test_configured_unsubscribe_mailto_joins_the_one_click_url(news, smtp_server):
+    config = configure(news, smtp_server.port, unsubscribe_mailto="leave@example.org")
+    assert publish(config).status == "done"
+    msg = smtp_server.messages[0].message
+    https, mailto = [part.strip().strip("<>") for part in msg["List-Unsubscribe"].split(",")]
+    assert https.startswith("https://digest.example.org/unsubscribe?")
+    assert mailto == "mailto:leave@example.org?subject=unsubscribe"
 
 
 def test_dry_run_of_a_resend_counts_everyone_again(news, smtp_server):

@@ -99,7 +99,8 @@ def build_message(job: Job) -> IssueMessage:
         list_id=list_id(config.site.title, config.site.url, options.get("list_id")),
         placeholder=unsubscribe_placeholder(config),
         unsubscribe_url=lambda email: unsubscribe_url(config, secret, email),
-        unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto") or envelope.address),
+        # No mailto unless configured: a request sent to an address nobody reads would be lost.
+        unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto")) if options.get("unsubscribe_mailto") else "",
         id_prefix=job.issue.id, eight_bit=bool(options.get("eight_bit", True)),
     )
 
