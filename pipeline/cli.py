@@ -231,7 +231,7 @@ def scheduler(obj: Context, once: bool, fixed) -> None:
     """Publish each issue when its publish_at has passed; runs until SIGTERM/SIGINT."""
     from .scheduler import run_forever
 
-    _setup_logging()
+    _setup_logging(timestamps=True)
     clock = (lambda: fixed) if fixed else None
     sys.exit(run_forever(obj.config, once=once, now=clock))
 
@@ -256,7 +256,7 @@ def status(obj: Context, issue_id: str | None) -> None:
             return
         for run in runs:
             counts = ledger.counts(run.issue_id, run.channel)
-            when = run.finished_at or run.started_at or "-"
+            when = _local_time(run.finished_at or run.started_at, obj.config.site.tz)
             tally = f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
             click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} {when}  {tally}".rstrip())
             for key, value in sorted(run.remote.items()):
@@ -266,10 +266,33 @@ def status(obj: Context, issue_id: str | None) -> None:
                 click.echo(f"    {'why' if run.state == 'skipped' else 'last error'}: {error}")
 
 
-def _setup_logging() -> None:
+def _local_time(stamp: str | None, zone) -> str:
+    """A ledger time (UTC) as the editors' clock shows it: 2024-09-30 08:00:03 +08:00."""
+    if not stamp:
+        return "-"
+    moment = datetime.fromisoformat(stamp).astimezone(zone)
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+
+
+def _setup_logging(timestamps: bool = False) -> None:
+    """Log lines on stderr: with time and source for the long-running commands (scheduler,
+    serve), whose logs are read later; for a command a person watches, in the CLI's own form
+    (``warning: …``) so that they read like its other messages."""
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if timestamps:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return
+
+    class Plain(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            message = record.getMessage()
+            return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Plain())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def _send_progress():
@@ -495,7 +518,7 @@ def serve(obj: Context, host: str, port: int) -> None:
     PUBLISH_CONFIG=/path/to/config.yaml."""
     from .web import create_app, make_server
 
-    _setup_logging()
+    _setup_logging(timestamps=True)
     config = obj.config
     if not (config.output_dir / "index.html").is_file():
         click.echo(f"note: {config.output_dir} has no index.html yet; run `publish build` to serve the archive", err=True)

@@ -133,6 +133,18 @@ def test_wechat_limits_are_warned_once_with_their_line(example):
     assert len(lines) == 1 and lines[0].startswith("issues/2024-09-30/issue.yaml:1: warning:"), result.stderr
 
 
+def test_publish_logs_read_like_the_cli_and_the_scheduler_keeps_timestamps(example):
+    path = example / "issues/2024-09-30/issue.yaml"
+    path.write_text(re.sub(r"(?m)^title:.*$", "title: " + "很长的标题" * 8, path.read_text()))
+    result = run("issue", "2024-09-30", "--channel", "wechat", cwd=example)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "32" in line]
+    assert warned and all(line.startswith("warning: 2024-09-30: wechat:") for line in warned), result.stderr
+    assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", result.stderr, re.M), result.stderr
+    once = run("scheduler", "--once", "--clock", "2024-10-01T00:00:00+00:00", cwd=example)
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO pipeline\.", once.stderr, re.M), once.stderr
+
+
 def test_outputs_are_readable_by_a_web_server(example):
     assert run("build", cwd=example).returncode == 0
     modes = {p.name: p.stat().st_mode & 0o777 for p in (example / "public").rglob("*") if p.is_file()}
@@ -160,7 +172,8 @@ def test_issue_twice_then_status_and_scheduler_once(example):
     once = run("scheduler", "--once", "--clock", "2024-05-10T00:00:00+00:00", cwd=example)
     assert once.returncode == 0, once.stderr
     status = run("status", cwd=example).stdout
-    assert re.search(r"2024-09-30  email\s+done\s+\S+  sent 3, failed 0, pending 0", status), status
+    # times in the site's zone (Asia/Shanghai), as the editors read them
+    assert re.search(r"2024-09-30  email\s+done\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00  sent 3, failed 0, pending 0", status), status
     assert re.search(r"2024-04-28  email\s+skipped", status), status
     assert "why: due 2024-04-28T08:00:00+08:00, more than 2 days ago" in status
     assert len(list((example / "outbox" / "maildir" / "new").iterdir())) == 3  # the skipped issue sent nobody mail
