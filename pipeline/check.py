@@ -23,6 +23,7 @@ class CheckReport(LoadResult):
 
 def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     """Load the issues, collect every problem, and measure what only rendering shows."""
+    from .mail import unsubscribe_placeholder
     from .render import email, wechat
 
     result = load_issues(config, ids)
@@ -30,9 +31,10 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     ctx = RenderContext(config, datetime.now(timezone.utc))
     mail_channels = [c for c in config.channels.values() if c.type == "email"]
     eight_bit = all(c.options.get("eight_bit", True) for c in mail_channels)
+    placeholder = unsubscribe_placeholder(config)  # measured with a real link's length in its place
     for issue in report.issues:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
-        raw, sent = email.measure(html, eight_bit)
+        raw, sent = email.measure(html, eight_bit, placeholder)
         report.notes.append(
             f"{issue.id}: email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent; Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB"
         )
