@@ -337,7 +337,11 @@ def _marked(text_html: str, number: int) -> str:
 
 
 def _h(text: str) -> str:
-    return html.escape(one_line(text), quote=True)
+    text = one_line(text)
+    # most metadata (Chinese titles, names) has nothing to escape: membership tests are cheaper
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return html.escape(text, quote=True)
+    return text
 
 
 def _stars(rating: int) -> str:
