@@ -320,3 +320,14 @@ def test_unclosed_direction_override_in_metadata_is_closed(newsletter):
     assert h2 == "1. \u202eevil \u2067isolate\u202c\u2069"
     # the reference list line for the paper's link is closed before its URL
     assert "\u202eevil \u2067isolate\u202c\u2069: https://arxiv.org/abs/2409.14274" in result.markdown
+
+
+def test_source_line_reads_the_same_as_in_the_email(example_issues, ctx):
+    from pipeline.render.email import render_issue as render_email
+
+    for issue in example_issues.values():
+        md = render_issue(issue, ctx)[f"issues/{issue.id}/wechat.md"].decode()
+        text = render_email(issue, ctx)[f"issues/{issue.id}/email.txt"].decode()
+        wechat_sources = re.findall(r"^来源：(.+?)\s*$", md, re.M)
+        email_sources = re.findall(r"^来源：(.+?)\s*$", text, re.M)
+        assert len(wechat_sources) == len(issue.papers) and wechat_sources == email_sources

@@ -123,6 +123,20 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
+def source_line(paper: Paper) -> str:
+    """``venue · year · arXiv:id`` without repeating what the venue already says: the text
+    after 来源 in the email, the feeds and the WeChat article."""
+    parts = []
+    venue = paper.venue or ""
+    if venue:
+        parts.append(venue)
+    if paper.year and str(paper.year) not in venue:
+        parts.append(str(paper.year))
+    if paper.arxiv and (paper.arxiv_base or paper.arxiv) not in venue:
+        parts.append(f"arXiv:{paper.arxiv}")
+    return " · ".join(parts)
+
+
 def paper_links(paper: Paper) -> list[tuple[str, str]]:
     """``(label, url)`` buttons for a paper: its landing page and its PDF."""
     links = []

@@ -37,7 +37,7 @@ from ..errors import RenderError
 from ..mail import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
 from ..markdown import to_html
 from ..model import Issue, Markdown, Paper
-from . import RenderContext, paper_links
+from . import RenderContext, paper_links, source_line
 from .plaintext import heading, to_text, wrap
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -150,20 +150,6 @@ def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) 
         "heading": heading,
         "wrap": lambda text: "\n".join(wrap(text)),
     }
-
-
-def source_line(paper: Paper) -> str:
-    """``venue · year · arXiv:id`` without repeating what the venue already says: the text
-    after 来源 in the email and the feeds."""
-    parts = []
-    venue = paper.venue or ""
-    if venue:
-        parts.append(venue)
-    if paper.year and str(paper.year) not in venue:
-        parts.append(str(paper.year))
-    if paper.arxiv and (paper.arxiv_base or paper.arxiv) not in venue:
-        parts.append(f"arXiv:{paper.arxiv}")
-    return " · ".join(parts)
 
 
 def format_date(day: date, language: str) -> str:

@@ -41,7 +41,7 @@ from markupsafe import Markup
 from ..errors import RenderError
 from ..markdown import to_html
 from ..model import Issue, Paper
-from . import Card, RenderContext, paper_links
+from . import Card, RenderContext, paper_links, source_line
 
 ITEM_TEMPLATE = "feed_item.html"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -79,7 +79,6 @@ def _paper_view(paper: Paper, rewrite: Callable[[str], str]) -> dict[str, Any]:
     """What the item template shows of one paper; Markdown already rendered (and safe)."""
     # The email's 来源 line, word for word. Imported here: a build that renders issues has the
     # email module loaded already, and one that only renders the feeds does not need it.
-    from .email import source_line
 
     return {
         "anchor": paper.anchor,

@@ -25,7 +25,7 @@ from markdown_it.token import Token
 
 from ..markdown import StyledRenderer, image_sources, is_relative_path, iter_inline, parser
 from ..model import Issue, Markdown, Paper
-from . import RenderContext, paper_links
+from . import RenderContext, paper_links, source_line
 from .mdout import MarkdownWriter, escape, escape_meta, heading, matching_open, one_line, plain_text
 
 WECHAT_LIMITS = {"title": 32, "author": 16, "digest": 128, "content_chars": 20000, "content_bytes": 1_000_000}
@@ -213,11 +213,9 @@ class _Writer:
 
         if paper.authors:
             line("作者：", paper.authors_line)
-        source = "，".join(str(part) for part in (paper.venue, paper.year) if part)
+        source = source_line(paper)  # word for word as in the email and the feeds
         if source:
             line("来源：", source)
-        if paper.arxiv and f"arXiv:{paper.arxiv_base}" not in (paper.venue or ""):
-            line("", f"arXiv:{paper.arxiv}")
         if paper.rating is not None:
             stars = _stars(paper.rating)
             md_lines.append(f"推荐阅读指数 {paper.rating}/10 {stars}")
