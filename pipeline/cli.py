@@ -243,7 +243,7 @@ def scheduler(obj: Context, once: bool, fixed) -> None:
 def status(obj: Context, issue_id: str | None) -> None:
     """Per issue and channel: state, counts, when, remote ids and the last error."""
     from .folders import issue_folders, validate_issue_id
-    from .ledger import Ledger
+    from .ledger import Ledger, local_time
 
     if issue_id:
         validate_issue_id(issue_id)
@@ -256,7 +256,7 @@ def status(obj: Context, issue_id: str | None) -> None:
             return
         for run in runs:
             counts = ledger.counts(run.issue_id, run.channel)
-            when = _local_time(run.finished_at or run.started_at, obj.config.site.tz)
+            when = local_time(run.finished_at or run.started_at, obj.config.site.tz)
             tally = f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
             click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} {when}  {tally}".rstrip())
             for key, value in sorted(run.remote.items()):
@@ -264,15 +264,6 @@ def status(obj: Context, issue_id: str | None) -> None:
             error = run.last_error or ledger.last_error(run.issue_id, run.channel)
             if error:
                 click.echo(f"    {'why' if run.state == 'skipped' else 'last error'}: {error}")
-
-
-def _local_time(stamp: str | None, zone) -> str:
-    """A ledger time (UTC) as the editors' clock shows it: 2024-09-30 08:00:03 +08:00."""
-    if not stamp:
-        return "-"
-    moment = datetime.fromisoformat(stamp).astimezone(zone)
-    offset = moment.strftime("%z")
-    return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
 
 
 def _setup_logging(timestamps: bool = False) -> None:

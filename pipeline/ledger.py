@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,15 @@ SUPPRESSED = ("unsubscribed", "bounced", "complained")
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def local_time(stamp: str | None, zone: tzinfo) -> str:
+    """A ledger time (UTC) as the editors' clock shows it: ``2024-09-30 08:00:03 +08:00``."""
+    if not stamp:
+        return "-"
+    moment = datetime.fromisoformat(stamp).astimezone(zone)
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
 
 
 @dataclass(frozen=True)

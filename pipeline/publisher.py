@@ -6,14 +6,14 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 from .build import build
 from .channels import channel_class
 from .channels.base import Job, Result
 from .config import Config, require_env
 from .errors import IssueError, Problem, PublishError, UsageError
-from .ledger import Ledger
+from .ledger import Ledger, local_time
 from .folders import issue_folders
 from .loader import load_issue
 from .locks import channel_lock
@@ -115,12 +115,12 @@ def _publish_on(config: Config, ledger: Ledger, issue: Issue, name: str, *, dry_
     if test_to:
         return _attempt(channel, job, record=False)
     if not resend and channel.is_done(job):
-        return Result(name, "already done", _done_detail(ledger, issue.id, name))
+        return Result(name, "already done", _done_detail(ledger, issue.id, name, config.site.tz))
     with channel_lock(config.state_dir, issue.id, name, wait=lock_wait):
         if resend:
             ledger.reset(issue.id, name)
         elif channel.is_done(job):  # another process finished it while we waited
-            return Result(name, "already done", _done_detail(ledger, issue.id, name))
+            return Result(name, "already done", _done_detail(ledger, issue.id, name, config.site.tz))
         ledger.start_run(issue.id, name, content_hash(job, channel.sends))
         result = _attempt(channel, job, record=True)
         state = {"done": "done", "partial": "partial", "paused": "paused", "stopped": "running"}.get(result.status, "failed")
@@ -136,7 +136,7 @@ def _dry_run(channel, job: Job) -> Result:
             return Result(job.channel, "would send", plan=_test_plan(job))
         if not job.resend and channel.is_done(job):
             # The plan is kept for callers who want it; there is nothing to send.
-            return Result(job.channel, "already done", _done_detail(job.ledger, job.issue.id, job.channel), plan=channel.plan(job))
+            return Result(job.channel, "already done", _done_detail(job.ledger, job.issue.id, job.channel, job.config.site.tz), plan=channel.plan(job))
         return Result(job.channel, "would send", plan=channel.plan(job))
     except PublishError as exc:  # e.g. a ${VAR} the channel needs is not set
         return Result(job.channel, "failed", _reason(exc))
@@ -180,10 +180,10 @@ def content_hash(job: Job, names: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def _done_detail(ledger: Ledger, issue_id: str, channel: str) -> str:
+def _done_detail(ledger: Ledger, issue_id: str, channel: str, zone: tzinfo) -> str:
     run = ledger.run(issue_id, channel)
     counts = ledger.counts(issue_id, channel)
-    parts = [f"at {run.finished_at}"] if run and run.finished_at else []
+    parts = [f"at {local_time(run.finished_at, zone)}"] if run and run.finished_at else []
     if counts["sent"]:
         parts.append(f"{counts['sent']} sent")
     return ", ".join(parts)

@@ -169,6 +169,7 @@ def test_issue_twice_then_status_and_scheduler_once(example):
     assert [line.split(":")[:2] for line in first.stdout.splitlines()] == [["feed", " done"], ["email", " done"], ["wechat", " done"]]
     second = run("issue", "2024-09-30", cwd=example)
     assert second.returncode == 0 and second.stdout.count("already done") == 3
+    assert re.search(r"email: already done: at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00, 3 sent", second.stdout), second.stdout
     once = run("scheduler", "--once", "--clock", "2024-05-10T00:00:00+00:00", cwd=example)
     assert once.returncode == 0, once.stderr
     status = run("status", cwd=example).stdout
