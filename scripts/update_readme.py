@@ -1,4 +1,4 @@
-"""Rewrite the configuration reference in README.md from pipeline/config.py's field tables."""
+"""Rewrite the configuration reference in README.md from the field tables of pipeline/config_fields.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import reference_markdown  # noqa: E402
+from pipeline.config_fields import reference_markdown  # noqa: E402
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
