@@ -1,0 +1,210 @@
+"""The publishing commands: `issue` sends one issue, `scheduler` sends each when it is due,
+`status` reads what the ledger recorded, `serve` runs the web endpoint.
+
+They share the log set-up and the send progress bar, which nothing else uses. The commands
+register on the `publish` group (pipeline.cli, which imports this module); errors raised
+here are turned into messages and exit codes there. Heavy modules are imported inside the
+commands so that `publish --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+from .cli import Context, cli, config_option, pass_ctx
+from .errors import PublishError
+
+
+def _check_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--test-to must be one address: refused before anything is built or sent."""
+    if value is None:
+        return None
+    from .subscribers import InvalidAddress, normalize_address
+
+    try:
+        normalize_address(value)
+    except InvalidAddress as exc:
+        raise click.BadParameter(f"{exc}; give one address, e.g. editor@example.org") from None
+    return value
+
+
+@cli.command("issue")
+@click.argument("issue_id", metavar="ID")
+@click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent to whom; send and record nothing.")
+@click.option("--resend", is_flag=True, help="Deliver again even where the ledger says done.")
+@click.option("--test-to", metavar="ADDRESS", callback=_check_address, help="Email one copy to ADDRESS; record nothing.")
+@click.option("--now", "send_now", is_flag=True, help="Send an issue whose publish_at is still ahead now, instead of leaving it to the scheduler.")
+@click.option("--wait", "lock_wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS", help="Wait this long for another publisher's lock.")
+@config_option
+@pass_ctx
+def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_run: bool, resend: bool, test_to: str | None,
+                  send_now: bool, lock_wait: float) -> None:
+    """Publish issue ID to its channels: one line per channel; exit 1 if any failed.
+
+    An issue whose publish_at is still ahead is refused (the scheduler sends it then) unless
+    --now is given; a draft is always refused."""
+    import threading
+
+    from .folders import validate_issue_id
+    from .publisher import publish_issue
+    from .scheduler import _stop_on_signals
+
+    validate_issue_id(issue_id)
+    _setup_logging()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    results = publish_issue(obj.config, issue_id, channels or None, dry_run=dry_run, resend=resend, test_to=test_to,
+                            stop=stop, progress=_send_progress(), lock_wait=lock_wait, early=send_now)
+    for result in results:
+        click.echo(result.line())
+        if result.status == "would send":  # a done channel's plan would list nothing to send
+            for line in result.plan:
+                click.echo(f"  {line}")
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 time with its offset, e.g. 2024-05-10T08:00:00+08:00."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO time; write e.g. 2024-05-10T08:00:00+08:00") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; write e.g. 2024-05-10T08:00:00+08:00")
+    return moment
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Do a single pass and exit (for cron and systemd timers).")
+# --clock, not --now: `publish issue --now` means "send it now"; --now is still read here for old scripts.
+@click.option("--clock", "--now", "fixed", metavar="ISO-TIME", hidden=True, callback=_parse_time, help="Pretend the time is this (testing and replays).")
+@config_option
+@pass_ctx
+def scheduler(obj: Context, once: bool, fixed) -> None:
+    """Publish each issue when its publish_at has passed; runs until SIGTERM/SIGINT."""
+    from .scheduler import run_forever
+
+    _setup_logging(timestamps=True)
+    clock = (lambda: fixed) if fixed else None
+    sys.exit(run_forever(obj.config, once=once, now=clock))
+
+
+@cli.command()
+@click.argument("issue_id", metavar="[ID]", required=False)
+@config_option
+@pass_ctx
+def status(obj: Context, issue_id: str | None) -> None:
+    """Per issue and channel: state, counts, when, remote ids and the last error."""
+    from .folders import issue_folders, validate_issue_id
+    from .ledger import Ledger, local_time
+
+    if issue_id:
+        validate_issue_id(issue_id)
+    with Ledger(obj.config.state_path) as ledger:
+        runs = ledger.runs(issue_id)
+        if not runs:
+            if issue_id:
+                issue_folders(obj.config, [issue_id])  # no such folder either: "no issue …", exit 2, as `issue` and `bib` say
+            click.echo("nothing published yet" + (f" for {issue_id}" if issue_id else ""))
+            return
+        for run in runs:
+            counts = ledger.counts(run.issue_id, run.channel)
+            when = local_time(run.finished_at or run.started_at, obj.config.site.tz)
+            tally = f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
+            click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} {when}  {tally}".rstrip())
+            for key, value in sorted(run.remote.items()):
+                click.echo(f"    {key}: {value}")
+            error = run.last_error or ledger.last_error(run.issue_id, run.channel)
+            if error:
+                click.echo(f"    {'why' if run.state == 'skipped' else 'last error'}: {error}")
+
+
+def _setup_logging(timestamps: bool = False) -> None:
+    """Log lines on stderr: with time and source for the long-running commands (scheduler,
+    serve), whose logs are read later; for a command a person watches, in the CLI's own form
+    (``warning: …``) so that they read like its other messages."""
+    import logging
+
+    if timestamps:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return
+
+    class Plain(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            message = record.getMessage()
+            return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Plain())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def _send_progress():
+    """A progress bar with rate and ETA on a terminal; None (a summary line only) otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+
+    started: dict[str, float] = {}
+
+    def show(channel: str, done: int, total: int) -> None:
+        start = started.setdefault(channel, time.monotonic())
+        elapsed = max(time.monotonic() - start, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else 0
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\r{channel} [{bar}] {done}/{total} {rate:.0f}/s ETA {eta:.0f}s", err=True, nl=done >= total)
+
+    return show
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
+@config_option
+@pass_ctx
+def serve(obj: Context, host: str, port: int) -> None:
+    """Run the web endpoint locally: the archive, unsubscribe, signup and confirm pages.
+
+    In production run `pipeline.web:app` under a WSGI server (gunicorn, waitress) with
+    PUBLISH_CONFIG=/path/to/config.yaml."""
+    from .web import create_app, make_server
+
+    _setup_logging(timestamps=True)
+    config = obj.config
+    if not (config.output_dir / "index.html").is_file():
+        click.echo(f"note: {config.output_dir} has no index.html yet; run `publish build` to serve the archive", err=True)
+    try:
+        server = make_server(create_app(config), host, port)
+    except OSError as exc:
+        raise _listen_error(exc, host, port) from None
+    click.echo(f"serving {config.site.title} on http://{host}:{server.server_port}/ (paths as under {config.site.url}); Ctrl-C stops", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> PublishError:
+    """Why the server could not listen, said as what to change."""
+    import errno
+    import socket
+
+    if exc.errno == errno.EADDRINUSE:
+        return PublishError(f"port {port} is in use", hint="choose another with --port")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PublishError(f"port {port} needs more privileges than this user has", hint="choose one above 1023 with --port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return PublishError(f"{host} is not an address of this machine", hint="use --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    if isinstance(exc, socket.gaierror):
+        return PublishError(f"cannot resolve --host {host!r}: {exc.strerror}", hint="give an IP address or a host name of this machine")
+    return PublishError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="check --host and --port")
