@@ -118,6 +118,40 @@ def test_venues_choose_the_entry_type(special: Path) -> None:
     assert entries[4]["type"] == "misc" and "eprint" not in entries[4]
 
 
+VENUES = [  # (venue as an editor writes it, entry type, field that keeps it)
+    ("COLM 2024", "inproceedings", "booktitle"),
+    ("ICLR 2025", "inproceedings", "booktitle"),
+    ("NeurIPS 2024", "inproceedings", "booktitle"),
+    ("Findings of ACL 2024", "inproceedings", "booktitle"),
+    ("ICLR 2024 Workshop on Reliable and Responsible Foundation Models", "inproceedings", "booktitle"),
+    ("CoRL'23", "inproceedings", "booktitle"),
+    ("IEEE TPAMI 2024", "article", "journal"),
+    ("JMLR 2024", "article", "journal"),
+    ("OpenAI 技术博客", "misc", "howpublished"),
+]
+
+
+def test_every_venue_is_kept_and_conference_acronyms_are_inproceedings(newsletter) -> None:
+    root = newsletter()
+    folder = root / "issues" / "2024-10-14"
+    write(folder / "issue.yaml", "title: 会议论文一期\n")
+    for number, (venue, _, _) in enumerate(VENUES, 1):
+        write(folder / f"{number:02d}-paper.md", paper_md(f"第{number}篇 Paper {number}", arxiv=f"2409.{14270 + number}", year="2024", venue=f'"{venue}"'))
+    entries = read_bib(issue_bibtex(special_issue(root)))
+    assert [(e["type"], e.get(field)) for e, (_, _, field) in zip(entries, VENUES)] == [(kind, venue) for venue, kind, _ in VENUES]
+    assert all(e["archivePrefix"] == "arXiv" for e in entries)
+
+
+def test_an_arxiv_preprint_venue_is_not_repeated_and_one_entry_is_singular(newsletter) -> None:
+    root = newsletter()
+    write(root / "issues" / "2024-10-14" / "issue.yaml", "title: 只有一篇\n")
+    write(root / "issues" / "2024-10-14" / "01-only.md", paper_md("唯一的论文 Only Paper", venue='"arXiv preprint arXiv:2409.14274"'))
+    text = issue_bibtex(special_issue(root))
+    assert text.startswith("% Papers of issue 2024-10-14: 1 entry\n")
+    (entry,) = read_bib(text)
+    assert entry["type"] == "misc" and "howpublished" not in entry and entry["eprint"] == "2409.14274"
+
+
 def test_keys_are_unique_and_stable(special: Path) -> None:
     issue = special_issue(special)
     keys = [e["key"] for e in read_bib(issue_bibtex(issue))]

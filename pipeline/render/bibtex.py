@@ -2,8 +2,10 @@
 
 An arXiv paper is a ``@misc`` with ``eprint``, ``archivePrefix`` and ``primaryClass`` (the
 first tag that is an arXiv category code, as `publish add` writes them). A venue that names
-a conference becomes ``@inproceedings``, one that names a journal ``@article``; those keep the
-eprint fields too. Keys are ``surname + year + first title word`` (``lu2024proof``), made
+a conference ("Proceedings of …", "Findings of ACL", "… Workshop", or an acronym and a year
+such as "COLM 2024") becomes ``@inproceedings`` with ``booktitle``, one that names a journal
+``@article`` with ``journal``; those keep the eprint fields too. Any other venue is kept as
+the ``@misc``'s ``howpublished`` (except "arXiv preprint …", which eprint already says). Keys are ``surname + year + first title word`` (``lu2024proof``), made
 unique within the file by a letter suffix in entry order, so they only change when the
 issue does. Every value is escaped for LaTeX; text stays UTF-8 (biber and bibtexu read it).
 """
@@ -23,12 +25,16 @@ _LATEX = {
 _LATEX_CHARS = re.compile("[" + re.escape("".join(_LATEX)) + "]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONFERENCE = re.compile(
-    r"\b(proceedings|conference|workshop|symposium|neurips|nips|icml|iclr|acl|emnlp|naacl|coling|"
+    r"\b(proceedings|conference|workshop|symposium|findings|neurips|nips|icml|iclr|colm|acl|emnlp|naacl|eacl|coling|"
     r"cvpr|iccv|eccv|aaai|ijcai|kdd|sigir|sigmod|vldb|popl|pldi|oopsla|icse|fse|esec|ase|issta|cav|lics|usenix|osdi|sosp)\b|\bproc\.",
     re.IGNORECASE,
 )
 _JOURNAL = re.compile(r"\b(journal|transactions|letters|review|nature|science|volume)\b|\b(j|trans|vol)\.|\d+\s*\(\d{4}\)", re.IGNORECASE)
-_PREPRINT = re.compile(r"\b(arxiv|preprint)\b", re.IGNORECASE)
+# "COLM 2024", "CoRL'23", "SIGGRAPH Asia 2024": an acronym (two or more capitals) and a year is
+# how conferences are cited; journals cited that way are the exceptions listed below.
+_ACRONYM_YEAR = re.compile(r"^([A-Z][A-Za-z]*[A-Z][A-Za-z]*)\b[^\d]{0,12}?(?:(?:19|20)\d{2}|['’]\d{2})\b")
+_JOURNAL_ACRONYMS = {"JMLR", "TMLR", "TACL", "TPAMI", "PAMI", "IJCV", "TOG", "TIP", "TNNLS", "TKDE", "JAIR", "CACM", "PNAS", "CSUR", "TOSEM", "TSE"}
+_PREPRINT = re.compile(r"\b(arxiv|preprint|corr)\b", re.IGNORECASE)
 _CATEGORY = re.compile(
     r"^(cs|math|stat|eess|econ|q-bio|q-fin|physics|astro-ph|cond-mat|nlin|gr-qc|hep-ex|hep-lat|hep-ph|hep-th|"
     r"math-ph|nucl-ex|nucl-th|quant-ph)(\.[A-Za-z-]+)?$"
@@ -46,7 +52,8 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
 def issue_bibtex(issue: Issue) -> str:
     """Every paper of the issue as a BibTeX entry, in the issue's order."""
     # Only the id in the comment: BibTeX reads any "@" outside an entry as the start of one.
-    lines = [f"% Papers of issue {issue.id}: {len(issue.papers)} entries", "% encoding: UTF-8", ""]
+    count = len(issue.papers)
+    lines = [f"% Papers of issue {issue.id}: {count} {'entry' if count == 1 else 'entries'}", "% encoding: UTF-8", ""]
     used: set[str] = set()
     for paper in issue.papers:
         key = unique_key(base_key(paper), used)
@@ -88,10 +95,16 @@ def _suffix(n: int) -> str:
 
 def entry_type(paper: Paper) -> str:
     """``inproceedings`` or ``article`` when the venue says so, else ``misc``."""
-    venue = paper.venue or ""
+    venue = (paper.venue or "").strip()
     if _CONFERENCE.search(venue):
         return "inproceedings"
-    if _JOURNAL.search(venue) and not _PREPRINT.search(venue):
+    if _PREPRINT.search(venue):
+        return "misc"
+    if _JOURNAL_ACRONYMS.intersection(re.findall(r"\b[A-Z]{2,}\b", venue)):
+        return "article"  # "IEEE TPAMI 2024", "JMLR 25(1)"
+    if _ACRONYM_YEAR.match(venue):
+        return "inproceedings"
+    if _JOURNAL.search(venue):
         return "article"
     return "misc"
 
@@ -108,7 +121,8 @@ def paper_entry(paper: Paper, key: str) -> str:
         fields.append(("booktitle", escape(paper.venue or "")))
     elif kind == "article":
         fields.append(("journal", escape(paper.venue or "")))
-    elif paper.venue and not paper.arxiv:
+    elif paper.venue and not (paper.arxiv and _PREPRINT.search(paper.venue)):
+        # A venue no rule recognises is still worth keeping; "arXiv preprint" only repeats eprint.
         fields.append(("howpublished", escape(paper.venue)))
     if paper.arxiv:
         fields += [("eprint", escape(paper.arxiv)), ("archivePrefix", "arXiv")]
