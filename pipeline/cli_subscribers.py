@@ -28,12 +28,15 @@ def subscribers_group() -> None:
 @config_option
 @pass_ctx
 def subscribers_import(obj: Context, csv_file: Path) -> None:
-    """Merge a CSV with email,name[,status] columns into the list; report what changed."""
+    """Merge a CSV with email,name[,status] columns into the list; report what changed.
+
+    Names in the file replace the stored ones (the email channel's own list, merged before
+    each send, does so only when it was saved later). UTF-8 (with or without BOM) or UTF-16."""
     from .ledger import Ledger
     from .subscribers import import_csv
 
     with Ledger(obj.config.state_path) as ledger:
-        report = import_csv(ledger, csv_file)
+        report = import_csv(ledger, csv_file, explicit=True)
     click.echo(f"{csv_file}: {report.summary()}")
     for reason, number in report.reasons().most_common():
         click.echo(f"  skipped {number}: {reason}")
@@ -71,19 +74,29 @@ def subscribers_add(obj: Context, address: str, name: str, resubscribe: bool) ->
 @config_option
 @pass_ctx
 def subscribers_remove(obj: Context, address: str, forget: bool) -> None:
-    """Unsubscribe EMAIL now; it stays suppressed, so imports never add it back."""
+    """Unsubscribe EMAIL now; it stays suppressed, so imports never add it back.
+
+    An address not on the list is recorded as unsubscribed too, so that a later import or
+    the email channel's list cannot add it (--forget removes such a record)."""
     from .ledger import Ledger
     from .subscribers import forget as forget_subscriber
-    from .subscribers import normalize_address, unsubscribe
+    from .subscribers import get, normalize_address, unsubscribe
 
     email = normalize_address(address)
     with Ledger(obj.config.state_path) as ledger:
         if forget:
             found = forget_subscriber(ledger, email)
-            click.echo(f"{email}: {'deleted with its history' if found else 'not on the list'}")
+            click.echo(f"{email}: {'deleted with its history' if found else 'not on the list, nothing to delete'}")
             return
+        before = get(ledger, email)
         changed = unsubscribe(ledger, email, "cli")
-    click.echo(f"{email}: {'unsubscribed' if changed else 'already suppressed, unchanged'}")
+    if before is None:
+        click.echo(f"{email}: was not on the list; recorded as unsubscribed so that no later import or send adds it "
+                   "(--forget deletes the record)")
+    elif changed:
+        click.echo(f"{email}: unsubscribed (was {before.status})")
+    else:
+        click.echo(f"{email}: already {before.status} since {before.updated_at[:10]}, unchanged")
 
 
 @subscribers_group.command("list")
@@ -91,13 +104,16 @@ def subscribers_remove(obj: Context, address: str, forget: bool) -> None:
 @config_option
 @pass_ctx
 def subscribers_list(obj: Context, status: str | None) -> None:
-    """One line per subscriber: address, status, last change, name."""
+    """One line per subscriber: address, status, source (how it was added), date added,
+    date of the last change, name."""
     from .ledger import Ledger
     from .subscribers import listing
 
     with Ledger(obj.config.state_path) as ledger:
-        for sub in listing(ledger, status):
-            click.echo(f"{sub.email:<36} {sub.status:<12} {sub.updated_at[:10]}  {sub.name}".rstrip())
+        for number, sub in enumerate(listing(ledger, status)):
+            if number == 0:
+                click.echo(f"{'email':<36} {'status':<12} {'source':<24} {'added':<10} {'changed':<10}  name")
+            click.echo(f"{sub.email:<36} {sub.status:<12} {sub.source:<24} {sub.created_at[:10]} {sub.updated_at[:10]}  {sub.name}".rstrip())
 
 
 @subscribers_group.command("export")
@@ -105,7 +121,10 @@ def subscribers_list(obj: Context, status: str | None) -> None:
 @config_option
 @pass_ctx
 def subscribers_export(obj: Context, output: Path | None) -> None:
-    """Write the whole list as CSV (to FILE, or standard output); it can be imported again."""
+    """Write the whole list as CSV (to FILE, or standard output); it can be imported again.
+
+    FILE gets a UTF-8 byte-order mark ("CSV UTF-8"), without which Excel on Chinese Windows
+    reads the names as GBK; standard output stays plain UTF-8 for scripts."""
     import io
 
     from .atomic import write_atomic
@@ -118,7 +137,7 @@ def subscribers_export(obj: Context, output: Path | None) -> None:
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
-        write_atomic(output, buffer.getvalue().encode("utf-8"))
+        write_atomic(output, buffer.getvalue().encode("utf-8-sig"))
         click.echo(f"exported {plural(number, 'subscriber')} to {output}")
 
 

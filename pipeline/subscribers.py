@@ -12,6 +12,11 @@ letters typed with a Chinese input method become ASCII), surrounding whitespace 
 the domain converted to IDNA ASCII, and the whole address lower-cased. RFC 5321 lets a
 local part be case-sensitive, but no mainstream provider uses that, and two rows for
 ``Zhang@`` and ``zhang@`` would let a suppressed address come back through the other.
+
+Names: the newer change wins. `subscribers add --name`, `subscribers import` and a confirmed
+signup set a name at once. The email channel's configured CSV is merged again before every
+send, so a name there replaces the stored one only when the file was saved after that row
+last changed (or the row has no name): an old file does not undo a later rename.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -279,18 +285,32 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     return read_rows(path, header_required=False)
 
 
-def import_csv(ledger: Ledger, path: Path) -> ImportReport:
+def import_csv(ledger: Ledger, path: Path, *, explicit: bool = False) -> ImportReport:
     """Merge a CSV (email,name[,status]) into the list in one transaction; suppressions win.
 
-    A file that cannot be read (CsvFileError, naming its line) changes nothing.
+    ``explicit`` (`publish subscribers import`): the file's names replace the stored ones.
+    Otherwise (the configured list, merged before each send) a name replaces a stored one
+    only when the file was saved no earlier than the row's last change, so a rename made
+    since by an import, `add --name` or a confirmed signup is kept. A file that cannot be
+    read (CsvFileError, naming its line) changes nothing.
     """
+    saved = None if explicit else _saved_at(path)
     try:
-        return _import(ledger, path)
+        return _import(ledger, path, saved)
     except CsvFileError as exc:  # raised inside the transaction, which was rolled back
         raise CsvFileError(str(exc), hint=f"{exc.hint}; nothing was imported" if exc.hint else "nothing was imported") from None
 
 
-def _import(ledger: Ledger, path: Path) -> ImportReport:
+def _saved_at(path: Path) -> str | None:
+    """The file's modification time in the ledger's format (UTC, seconds), None when unknown."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None  # reading it will say what is wrong
+    return datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds")
+
+
+def _import(ledger: Ledger, path: Path, saved: str | None) -> ImportReport:
     report = ImportReport(source=f"csv:{path.name}")
     now = utcnow()
     with ledger.transaction() as db:
@@ -314,13 +334,13 @@ def _import(ledger: Ledger, path: Path) -> ImportReport:
                 # the first row of an address wins, except that a later suppression still counts
                 report.merged += 1
                 if status in SUPPRESSION_RANK:
-                    _import_row(db, ledger, report, line, email, "", status, now)
+                    _import_row(db, ledger, report, line, email, "", status, now, saved)
                 continue
-            _import_row(db, ledger, report, line, email, clean_name(row.get("name")), status, now)
+            _import_row(db, ledger, report, line, email, clean_name(row.get("name")), status, now, saved)
     return report
 
 
-def _import_row(db, ledger: Ledger, report: ImportReport, line: int, email: str, name: str, status: str, now: str) -> None:
+def _import_row(db, ledger: Ledger, report: ImportReport, line: int, email: str, name: str, status: str, now: str, saved: str | None) -> None:
     current = get(ledger, email)
     method = report.source
     if current is None:
@@ -337,6 +357,8 @@ def _import_row(db, ledger: Ledger, report: ImportReport, line: int, email: str,
             report.skipped.append((line, email, f"{current.status}: since {current.updated_at[:10]} ({current.status_reason or current.source})"))
         return
     new_name = name or current.name
+    if saved is not None and current.name and saved < current.updated_at:
+        new_name = current.name  # renamed after the file was saved: the newer name stays
     if current.status == status and current.name == new_name:
         report.unchanged += 1
         return
@@ -346,7 +368,11 @@ def _import_row(db, ledger: Ledger, report: ImportReport, line: int, email: str,
 
 
 def export_csv(ledger: Ledger, handle) -> int:
-    """Write every subscriber as CSV (importable again) to a text handle; returns the count."""
+    """Write every subscriber as CSV (importable again) to a text handle; returns the count.
+
+    The caller chooses the encoding: the CLI puts a UTF-8 byte-order mark before a file, as
+    Excel needs to read Chinese names, and none on standard output.
+    """
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     number = 0

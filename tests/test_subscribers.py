@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import io
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +141,42 @@ def test_export_round_trips_through_import(ledger, tmp_path):
         assert subscribers.get(other, "former@example.org").suppressed
 
 
+def saved_ago(path: Path, seconds: int) -> Path:
+    """Give a file the modification time it would have if saved ``seconds`` ago."""
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment))
+    return path
+
+
+def test_the_configured_list_does_not_undo_a_later_rename(ledger, tmp_path):
+    # The email channel merges its CSV before every send (explicit=False); an import or
+    # `add --name` made after the file was saved is newer and must stay.
+    configured = saved_ago(write_csv(tmp_path / "subscribers.csv", "email,name\nzhang.wei@example.com,张伟\nli.na@example.net,\n"), 3600)
+    subscribers.import_csv(ledger, configured)
+    subscribers.import_csv(ledger, write_csv(tmp_path / "rename.csv", "email,name\nzhang.wei@example.com,张伟（博士）\n"), explicit=True)
+    subscribers.add(ledger, "li.na@example.net", "李娜")
+    report = subscribers.import_csv(ledger, configured)
+    assert (report.updated, report.unchanged) == (0, 2)
+    assert [(s.email, s.name) for s in subscribers.active(ledger)] == [("li.na@example.net", "李娜"), ("zhang.wei@example.com", "张伟（博士）")]
+    # Saved again after the rename, the configured file is the newer change and wins; an
+    # empty stored name is always filled.
+    write_csv(configured, "email,name\nzhang.wei@example.com,张伟老师\nwang.fang@example.org,王芳\n")
+    subscribers.add(ledger, "wang.fang@example.org")
+    saved_ago(configured, -5)
+    report = subscribers.import_csv(ledger, configured)
+    assert report.updated == 2
+    assert subscribers.get(ledger, "zhang.wei@example.com").name == "张伟老师"
+    assert subscribers.get(ledger, "wang.fang@example.org").name == "王芳"
+
+
+def test_an_explicit_import_sets_names_even_from_an_old_file(ledger, tmp_path):
+    subscribers.add(ledger, "zhang.wei@example.com", "张伟")
+    old = saved_ago(write_csv(tmp_path / "backup.csv", "email,name\nzhang.wei@example.com,张伟（旧备份）\n"), 86400)
+    assert subscribers.import_csv(ledger, old).unchanged == 1  # as the configured list: older than the row
+    assert subscribers.import_csv(ledger, old, explicit=True).updated == 1
+    assert subscribers.get(ledger, "zhang.wei@example.com").name == "张伟（旧备份）"
+
+
 # the command line -----------------------------------------------------------------------------
 
 
@@ -158,8 +197,70 @@ def test_cli_import_add_remove_list_count_export(example: Path, tmp_path: Path):
     assert counted["active"] == "3" and counted["unsubscribed"] == "2" and counted["total"] == "5"
     out = tmp_path / "out.csv"
     assert "exported 5 subscriber" in run(example, "export", str(out)).output  # "subscribers" or "subscriber(s)"
-    assert out.read_text(encoding="utf-8").startswith("email,name,status,source")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfemail,name,status,source")
     assert run(example, "export").output.count("\n") == 6
+
+
+def test_cli_export_to_a_file_is_excel_csv_utf8_and_imports_back(example: Path, tmp_path: Path):
+    run(example, "import", str(example / "subscribers.csv"))
+    run(example, "add", "wang.fang@example.org", "--name", "王芳，研究员")
+    out = tmp_path / "名单.csv"
+    run(example, "export", str(out))
+    data = out.read_bytes()
+    # The byte-order mark is what makes Excel read UTF-8 rather than GBK on Chinese Windows.
+    assert data.startswith(b"\xef\xbb\xbf") and data.count(b"\xef\xbb\xbf") == 1
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert {r["email"]: r["name"] for r in rows}["wang.fang@example.org"] == "王芳，研究员"
+    stdout = run(example, "export").output
+    assert not stdout.startswith("\ufeff") and stdout == data.decode("utf-8-sig")  # scripts get plain UTF-8
+    # Round trip: forget everyone, import the exported file, and the list is as it was.
+    for row in rows:
+        run(example, "remove", "--forget", row["email"])
+    assert "0 subscribers" in run(example, "export", str(tmp_path / "empty.csv")).output
+    result = run(example, "import", str(out))
+    assert result.exit_code == 0 and f"{len(rows)} added, 0 updated, 0 unchanged, 0 skipped" in result.output
+    again = list(csv.DictReader(io.StringIO(run(example, "export").output)))
+    assert [(r["email"], r["name"], r["status"]) for r in again] == [(r["email"], r["name"], r["status"]) for r in rows]
+
+
+def test_cli_remove_of_an_unknown_address_says_so_and_keeps_the_suppression(example: Path, tmp_path: Path):
+    output = run(example, "remove", "Nobody@Example.com").output
+    assert "nobody@example.com: was not on the list" in output and "unsubscribed" in output and "--forget" in output
+    path = write_csv(tmp_path / "later.csv", "email,name\nnobody@example.com,无名氏\n")
+    assert "0 added, 0 updated, 0 unchanged, 1 skipped" in run(example, "import", str(path)).output
+    assert run(example, "remove", "nobody@example.com").output.startswith("nobody@example.com: already unsubscribed since ")
+    run(example, "add", "zhang.san@example.com", "--name", "张三")
+    assert run(example, "remove", "zhang.san@example.com").output.strip() == "zhang.san@example.com: unsubscribed (was active)"
+
+
+def test_cli_list_shows_source_and_dates(example: Path):
+    run(example, "import", str(example / "subscribers.csv"))
+    run(example, "add", "wang.fang@example.org", "--name", "王芳")
+    lines = run(example, "list").output.splitlines()
+    assert lines[0].split() == ["email", "status", "source", "added", "changed", "name"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["wang.fang@example.org"][1:3] == ["active", "cli"] and rows["wang.fang@example.org"][-1] == "王芳"
+    assert rows["zhang.wei@example.com"][1:3] == ["active", "csv:subscribers.csv"]
+    assert all(len(rows[e][3]) == 10 and rows[e][3][4] == "-" for e in rows)  # dates as YYYY-MM-DD
+
+
+def test_a_send_keeps_a_name_changed_by_import_after_the_list_was_saved(example: Path, tmp_path: Path):
+    saved_ago(example / "subscribers.csv", 3600)
+    path = write_csv(tmp_path / "rename.csv", "email,name\nzhang.wei@example.com,张伟教授\n")
+    assert "4 added" in run(example, "import", str(example / "subscribers.csv")).output
+    assert "1 updated" in run(example, "import", str(path)).output
+    result = CliRunner().invoke(cli, ["--config", str(example / "config.yaml"), "issue", "2024-09-30", "--channel", "email", "--now"])
+    assert result.exit_code == 0, result.output
+    with _ledger_of(example) as ledger:
+        assert subscribers.get(ledger, "zhang.wei@example.com").name == "张伟教授"
+    to_headers = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)["To"] for f in (example / "outbox" / "maildir" / "new").iterdir()]
+    assert any("张伟教授" in str(header) and "zhang.wei@example.com" in str(header) for header in to_headers), to_headers
+
+
+def _ledger_of(example: Path) -> Ledger:
+    from pipeline.config import load_config
+
+    return Ledger(load_config(example / "config.yaml").state_path)
 
 
 def test_cli_refuses_to_add_a_suppressed_address_without_resubscribe(example: Path):
