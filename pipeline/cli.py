@@ -75,7 +75,9 @@ def cli(click_ctx: click.Context, config_path: Path) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
-    """Make a new newsletter folder: a commented config.yaml and one example issue."""
+    """Make a new newsletter folder: a commented config.yaml, subscribers.csv (the email
+    channel's list: email,name,status, one example reader), one example issue and an empty
+    templates/ for overrides. Never overwrites: if any of these files exists, nothing is written."""
     from .scaffold import init_newsletter
 
     created = init_newsletter(directory)
@@ -130,7 +132,11 @@ def build(obj: Context, issue_ids: tuple[str, ...], force: bool) -> None:
     named = _unique(issue_ids)
     report = run_build(obj.config, named, progress=_progress_printer(), force=force)
     echo_problems(report.problems, Path.cwd())
-    written = f"{plural(len(report.written), 'file')} written to {obj.config.output_dir}"
+    # Only files whose bytes differ are replaced (their mtimes stay valid for HTTP caches), so
+    # a forced rebuild of unchanged input rightly changes none: say "changed", not "written".
+    written = f"{plural(len(report.written), 'file')} changed in {obj.config.output_dir}"
+    if force:
+        written += " (all re-rendered; files whose content is the same are left untouched)"
     if named is None:
         click.echo(f"built {plural(len(report.built), 'issue')}, {len(report.skipped)} unchanged; {written}")
         return

@@ -263,7 +263,7 @@ def test_build_of_named_issues_says_what_happened_to_each(example):
     assert first.stdout.splitlines()[0] == f"{ISSUE}: built"
     assert "also built 1 other issue not built before: 2024-04-28" in first.stdout
     again = run("build", ISSUE, ISSUE, cwd=example)
-    assert again.stdout == f"{ISSUE}: unchanged\n0 files written to {example / 'public'}\n"
+    assert again.stdout == f"{ISSUE}: unchanged\n0 files changed in {example / 'public'}\n"
 
 
 def test_build_of_named_issues_leaves_broken_others_out(example):
