@@ -127,6 +127,36 @@ def test_issue_page_structure(example_issues: dict[str, Issue], ctx: RenderConte
     assert "<strong>值得花时间细读</strong>" in issue_page(issue, ctx).decode()  # intro Markdown rendered
 
 
+def test_paper_authors_and_source_read_as_in_the_email(newsletter) -> None:
+    from pipeline.render.email import render_issue as render_email
+
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "来源写法"\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Venue Has The Year", arxiv="2404.14469", venue='"COLM 2024"', year=2024))
+    write(root / "issues/2024-05-01/02-b.md", paper_md("Year Only", arxiv=None, year=2023, url="https://example.org/paper"))
+    write(root / "issues/2024-05-01/03-c.md", paper_md("Venue Has The Id", arxiv="2409.14274v2", venue='"arXiv preprint arXiv:2409.14274"'))
+    issue, ctx = load_one(root)
+    page = parse(issue_page(issue, ctx))
+    email_lines = render_email(issue, ctx)["issues/2024-05-01/email.txt"].decode().splitlines()
+
+    shown: list[tuple[list[str], list[str]]] = []  # per paper, in document order: authors lines, meta spans
+    for element in page.elements:
+        if element.tag == "article" and element.attrs.get("class") == "paper":
+            shown.append(([], []))
+        elif shown and element.tag == "p" and element.attrs.get("class") == "authors":
+            shown[-1][0].append(element.text)
+        elif shown and element.tag == "span" and "article" in element.parents and not element.attrs.get("class"):
+            shown[-1][1].append(element.text)  # the rating has its own class
+    assert shown == [
+        (["作者：Ann Author, 张三"], ["来源：COLM 2024 · arXiv:2404.14469"]),
+        (["作者：Ann Author, 张三"], ["来源：2023"]),
+        (["作者：Ann Author, 张三"], ["来源：arXiv preprint arXiv:2409.14274"]),
+    ]
+    for authors, spans in shown:  # word for word the email's lines
+        assert authors[0] in email_lines and spans[0] in email_lines
+    assert "COLM 2024, 2024" not in issue_page(issue, ctx).decode()
+
+
 def test_issue_page_is_deterministic(example_issues: dict[str, Issue], example_config) -> None:
     issue = example_issues["2024-09-30"]
     later = RenderContext(example_config, datetime(2031, 5, 6, tzinfo=timezone.utc))
@@ -136,7 +166,7 @@ def test_issue_page_is_deterministic(example_issues: dict[str, Issue], example_c
 def test_index_lists_issues_newest_first(example_issues: dict[str, Issue], ctx: RenderContext) -> None:
     cards = sorted((make_card(i, ctx) for i in example_issues.values()), key=lambda c: c.publish_at, reverse=True)
     files = render_site(cards, ctx)
-    assert set(files) == {"index.html", "style.css"}
+    assert set(files) == {"index.html", "subscribe/index.html", "style.css"}
     page = parse(files["index.html"])
 
     titles = [h.text.strip() for h in page.find("h2")]
@@ -256,11 +286,19 @@ def test_signup_form_only_with_an_email_channel(newsletter):
     from pipeline.render import RenderContext
 
     plain = newsletter()
-    page = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))["index.html"].decode()
-    assert "<form" not in page
+    files = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))
+    assert "<form" not in files["index.html"].decode()
+    without = parse(files["subscribe/index.html"])  # still there: how to unsubscribe, and the feeds
+    assert not without.find("form") and without.find("section", id="unsubscribe") and "../rss.xml" in without.hrefs()
     write(plain / "config.yaml", BASIC_CONFIG + "  email: {type: email, from: a@example.org}\n")
-    page = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))["index.html"].decode()
+    files = render_site([], RenderContext(load_config(plain / "config.yaml"), NOW))
+    page = files["index.html"].decode()
     assert "subscribe" in page and "<form" in page
+    subscribe = parse(files["subscribe/index.html"])
+    assert [f.attrs["action"] for f in subscribe.find("form")] == ["../subscribe"]  # subscribe/ → the endpoint
+    unsubscribe = subscribe.find("section", id="unsubscribe")[0].text
+    assert "每封邮件底部都有只属于你的退订链接" in unsubscribe
+    assert subscribe.find("link", rel="stylesheet")[0].attrs["href"] == "../style.css"
 
 
 def test_index_orders_by_the_date_it_shows(newsletter) -> None:

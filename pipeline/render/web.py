@@ -1,4 +1,5 @@
-"""The web archive: one page per issue (``issues/<id>/index.html``), the index and the stylesheet.
+"""The web archive: one page per issue (``issues/<id>/index.html``), the index, the
+subscription page (``subscribe/index.html``) and the stylesheet.
 
 Pages are Jinja2 templates (``issue.html``, ``index.html``, both extending ``base.html``) that a
 newsletter's own ``templates/`` folder can replace file by file. Issue content reaches the
@@ -18,13 +19,18 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..config import Site
 from ..errors import RenderError
 from ..markdown import to_html
 from ..model import Issue, Markdown, Paper
-from . import Card, RenderContext, paper_links
+from . import Card, RenderContext, paper_links, source_line
 
 ISSUE_ROOT = "../../"  # from issues/<id>/ back to the site root
 SITE_ROOT = "./"
+# The page the 退订 link of the public email copy names (pipeline.mail.unsubscribe_placeholder:
+# <site>/subscribe#unsubscribe): static hosts answer /subscribe with a redirect to this folder,
+# and the web endpoint answers it itself with the same template.
+SUBSCRIBE_PAGE = "subscribe/index.html"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class PaperView:
     sections: tuple[SectionView, ...]
     links: tuple[tuple[str, str], ...]
     rating_text: str | None
+    source: str  # venue · year · arXiv id, word for word as after 来源 in the email and the feeds
 
     @property
     def anchor(self) -> str:
@@ -78,7 +85,7 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
-    """Render ``index.html`` (cards come filtered) and ``style.css``.
+    """Render ``index.html`` (cards come filtered), ``subscribe/index.html`` and ``style.css``.
 
     The index lists issues by the date it shows (newest first), then by publish time: an
     issue sent ahead of its folder's date stays where its date puts it.
@@ -97,7 +104,21 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
         og_image=None,
         noindex=False,
     )
-    return {"index.html": page, "style.css": _static(ctx, "style.css")}
+    subscribe = _render(ctx, "page_subscribe.html", root="../", **subscribe_page_values(ctx.site))
+    return {"index.html": page, SUBSCRIBE_PAGE: subscribe, "style.css": _static(ctx, "style.css")}
+
+
+def subscribe_page_values(site: Site) -> dict[str, Any]:
+    """What ``page_subscribe.html`` needs besides ``root``, the same for the built page and the
+    web endpoint's answer to GET /subscribe (whether the form shows is the ``signup`` global)."""
+    return {
+        "canonical": site.absolute("subscribe"),
+        "description": f"订阅「{site.title}」，以及如何退订。",
+        "og_type": "website",
+        "og_title": f"订阅「{site.title}」",
+        "og_image": None,
+        "noindex": False,
+    }
 
 
 def format_date(day: date, language: str) -> str:
@@ -114,6 +135,7 @@ def _paper_view(paper: Paper) -> PaperView:
         sections=tuple(SectionView(s.title, _html(s.body)) for s in paper.sections),
         links=tuple(paper_links(paper)),
         rating_text=f"{paper.rating}/10" if paper.rating is not None else None,
+        source=source_line(paper),
     )
 
 
