@@ -13,10 +13,14 @@ when that is ``https://example.org/digest/``, a request for ``/digest/unsubscrib
   never changes anything, because mail scanners prefetch links.
 - ``POST /unsubscribe?…`` unsubscribes at once: RFC 8058 one-click (body
   ``List-Unsubscribe=One-Click``; no cookie, no login, no redirect, 200) or the page's button.
-- ``POST /subscribe`` makes a new address pending and mails it a signed, expiring link;
-  ``GET /confirm?…`` shows a button, ``POST /confirm?…`` activates. The answer is the same
-  whether or not the address is already on the list, and the mail goes out from a
-  background thread so that the response time does not tell either.
+- ``GET /subscribe`` is the subscription page the build also writes as
+  ``subscribe/index.html``: the form, and how to unsubscribe (the public email copy's 退订
+  link leads there). ``POST /subscribe`` makes a new address pending and mails it a signed,
+  expiring link; ``GET /confirm?…`` shows a button, ``POST /confirm?…`` activates. The
+  answer is the same whether or not the address is already on the list, and the mail goes
+  out from a background thread so that the response time does not tell either. When the
+  email channel cannot send at all (a ``${VAR}`` it reads is not set: logged once at start),
+  every signup is answered 503 "try later", again whoever the address belongs to.
 - Everything else is a file from the output folder, with ETag/Last-Modified and 304s.
 
 Signups are rate-limited in memory per client address (and confirmation mails per
@@ -45,7 +49,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from markupsafe import Markup
 
 from . import subscribers, tokens
-from .config import Config, load_config
+from .config import Config, load_config, require_env
+from .errors import ConfigError
 from .ledger import Ledger
 from .webfiles import BadRequest, Response, StaticFiles, parse_form
 
@@ -131,12 +136,16 @@ class WebApp:
         self._local = threading.local()
         self._mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirm-mail")
         self._sending: list[Future] = []
+        # Routes are matched before files: the built subscribe/index.html never takes a POST.
         self.routes: dict[str, Callable[[Request], Response]] = {
             "unsubscribe": self.unsubscribe,
             "subscribe": self.subscribe,
             "confirm": self.confirm,
             "healthz": self.healthz,
         }
+        problem = self.mail_problem()
+        if problem:
+            log.warning("%s; signups are answered 503 until it is fixed", problem)
 
     # plumbing -----------------------------------------------------------------------------
 
@@ -187,14 +196,24 @@ class WebApp:
         source, _, _ = self.templates.loader.get_source(self.templates, name)
         return source.encode("utf-8")
 
+    def mail_problem(self) -> str | None:
+        """Why the email channel cannot send confirmation mails at all (an unset ``${VAR}``), or None."""
+        if not self.email_channel:
+            return None
+        try:
+            require_env(self.config.channels[self.email_channel])
+        except ConfigError as exc:
+            return f"email channel {self.email_channel!r}: {exc}"
+        return None
+
     def _page(self, status: int, template: str, **values: Any) -> Response:
         values.setdefault("email", "")
         values.setdefault("root", "./")
         values["address"] = breakable(values["email"])
-        html = self.templates.get_template(template).render(
-            canonical=self.config.site.url, description="", og_type="website",
-            og_title=self.config.site.title, og_image=None, noindex=True, **values,
-        ).encode("utf-8")
+        for name, default in (("canonical", self.config.site.url), ("description", ""), ("og_type", "website"),
+                              ("og_title", self.config.site.title), ("og_image", None), ("noindex", True)):
+            values.setdefault(name, default)
+        html = self.templates.get_template(template).render(**values).encode("utf-8")
         headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(html))), *SECURITY_HEADERS]
         return Response(status, html, headers)
 
@@ -236,17 +255,23 @@ class WebApp:
                           already=current is not None and current.suppressed)
 
     def subscribe(self, request: Request) -> Response:
-        """POST: a signup from the form. GET: a page with the form."""
-        if not self.email_channel:
-            return self._message(request, HTTPStatus.NOT_FOUND, "未开通邮件订阅", ["这份通讯没有邮件版，可以用 RSS 订阅。"])
+        """POST: a signup from the form. GET: the subscription page (the form, how to unsubscribe)."""
         if request.method in ("GET", "HEAD"):
-            return self._message(request, HTTPStatus.OK, f"订阅「{self.config.site.title}」", [], show_form=True)
+            from .render.web import subscribe_page_values
+
+            root = "../" * request.path.count("/") or "./"
+            return self._page(HTTPStatus.OK, "page_subscribe.html", root=root, **subscribe_page_values(self.config.site))
         if request.method != "POST":
             return self._not_allowed(request, "GET, HEAD, POST")
+        if not self.email_channel:
+            return self._message(request, HTTPStatus.NOT_FOUND, "未开通邮件订阅", ["这份通讯没有邮件版，可以用 RSS 订阅。"])
         if not self.signups.allow(request.client):
             response = self._message(request, HTTPStatus.TOO_MANY_REQUESTS, "请稍后再试", ["提交次数太多了，请过一段时间再试。"])
             response.headers.append(("Retry-After", str(self.signups.retry_after(request.client))))
             return response
+        if self.mail_problem():  # logged at start; the same answer for every address, and nothing recorded
+            return self._message(request, HTTPStatus.SERVICE_UNAVAILABLE, "暂时无法发送确认邮件",
+                                 ["暂时无法发送确认邮件，请稍后再试。你的地址没有被记录。"])
         form = request.form
         if form.get("website"):  # the hidden field only robots fill in: answer as usual, do nothing
             return self._check_inbox(request, "")

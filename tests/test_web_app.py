@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
+import http.server
+import logging
 import os
 import re
 import subprocess
@@ -10,8 +13,9 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -227,6 +231,160 @@ def test_confirm_links_expire_and_tampered_ones_are_refused(site):
     longer = re.sub(r"expires=(\d+)", lambda m: f"expires={int(m.group(1)) + 86400}", good)
     assert requests.post(local(longer, config, base), timeout=10).status_code == 403
     assert status(config, "late@example.org") is None and status(config, "someone@example.org") is None
+
+
+# the subscription page ------------------------------------------------------------------------
+
+
+class Outline(HTMLParser):
+    """What a test needs of a page: its element ids, its links (text, href) and its forms."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []
+        self.forms: list[tuple[str, str]] = []  # (method, action)
+        self.inputs: list[str] = []
+        self._link: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if "id" in values:
+            self.ids.add(values["id"])
+        if tag == "a" and "href" in values:
+            self._link = [values["href"], ""]
+        elif tag == "form":
+            self.forms.append((values.get("method", "get").lower(), values.get("action", "")))
+        elif tag == "input":
+            self.inputs.append(values.get("name", ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            self._link[1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._link is not None:
+            self.links.append((self._link[1].strip(), self._link[0]))
+            self._link = None
+
+
+@contextmanager
+def static_host(folder: Path):
+    """The output folder under Python's plain file server: a static host, no app behind it."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_public_email_copys_unsubscribe_link_explains_unsubscribing_served_and_static(site, smtp_server):
+    config, app, base = site
+    folder = config.output_dir / "issues" / FIRST
+    [href] = [h for label, h in Outline((folder / "email.html").read_text(encoding="utf-8")).links if label == "退订"]
+    assert href in (folder / "email.txt").read_text(encoding="utf-8").split()
+    url, _, fragment = href.partition("#")
+    assert fragment == "unsubscribe"
+
+    served = requests.get(local(url, config, base), timeout=10)
+    with static_host(config.output_dir) as static:
+        hosted = requests.get(local(url, config, static), timeout=10)  # /subscribe → 301 /subscribe/ → index.html
+    assert served.status_code == hosted.status_code == 200
+    assert hosted.content == (config.output_dir / "subscribe" / "index.html").read_bytes()
+    for response, page_url in ((served, url), (hosted, config.site.absolute("subscribe/"))):
+        html = response.content.decode("utf-8")  # the file server names no charset: the page's <meta> does
+        page = Outline(html)
+        assert fragment in page.ids
+        assert "每封邮件底部都有只属于你的退订链接" in html and "订阅「大模型前沿论文速递」" in html
+        # Nothing to look an address up with: the one form is the signup form, posting to the app.
+        [(method, action)] = page.forms
+        assert method == "post" and urljoin(page_url, action) == config.site.absolute("subscribe")
+        assert sorted(page.inputs) == ["email", "name", "website"]
+        assert not any("unsubscribe?" in h for _, h in page.links)
+
+    # The built subscribe/ folder never shadows the handler: both spellings take the POST.
+    for path in ("subscribe", "subscribe/"):
+        answer = requests.post(f"{base}/{path}", data={"email": f"xin.{len(path)}@example.cn"}, timeout=10)
+        assert answer.status_code == 200 and "请查收确认邮件" in answer.text
+    app.wait_for_mail()
+    assert len(smtp_server.handler.to("xin.9@example.cn")) == len(smtp_server.handler.to("xin.10@example.cn")) == 1
+
+
+def test_without_an_email_channel_the_subscription_page_only_explains(example):
+    data = yaml.safe_load((example / "config.yaml").read_text(encoding="utf-8"))
+    del data["channels"]["email"]
+    (example / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(example / "config.yaml")
+    build(config, now=NOW)
+    with serving(config) as (_, base):
+        page = requests.get(f"{base}/subscribe", timeout=10)
+        refused = requests.post(f"{base}/subscribe", data={"email": "a@example.org"}, timeout=10)
+    built = (config.output_dir / "subscribe" / "index.html").read_text(encoding="utf-8")
+    for html in (page.text, built):
+        outline = Outline(html)
+        assert "unsubscribe" in outline.ids and not outline.forms
+        assert "这份通讯没有邮件版" in html and any(label == "RSS" for label, _ in outline.links)
+    assert page.status_code == 200 and refused.status_code == 404 and status(config, "a@example.org") is None
+
+
+# mail that cannot go out --------------------------------------------------------------------------
+
+
+def test_signups_are_refused_alike_while_a_variable_the_email_channel_reads_is_unset(example, smtp_server, monkeypatch, caplog):
+    config = configure(example, smtp_server.port)
+    data = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    data["channels"]["email"]["smtp"]["host"] = "${DIGEST_SMTP_HOST}"
+    config.path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    config = load_config(config.path)
+    monkeypatch.delenv("DIGEST_SMTP_HOST", raising=False)
+    with caplog.at_level(logging.WARNING, logger="pipeline.web"), serving(config) as (app, base):
+        [warning] = [r.getMessage() for r in caplog.records if r.name == "pipeline.web"]
+        assert "'email'" in warning and "channels.email.smtp.host" in warning and "${DIGEST_SMTP_HOST}" in warning
+        subscribers.add(app.ledger, "zhang.wei@example.com", "张伟")
+        known = signup(base, "zhang.wei@example.com")
+        unknown = signup(base, "new.reader@example.com")
+        assert known.status_code == unknown.status_code == 503
+        assert "暂时无法发送确认邮件，请稍后再试" in unknown.text and "请查收" not in unknown.text
+        assert text(known).replace("zhang.wei@example.com", "X") == text(unknown).replace("new.reader@example.com", "X")
+        assert status(config, "new.reader@example.com") is None  # nothing recorded: the reader was told to try again
+
+        monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+        again = signup(base, "new.reader@example.com")
+        assert again.status_code == 200 and "请查收确认邮件" in again.text
+        app.wait_for_mail()
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["new.reader@example.com"]]
+
+
+def test_publish_serve_warns_at_start_about_an_unset_variable_of_the_email_channel(example, smtp_server):
+    config = configure(example, smtp_server.port)
+    data = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    data["channels"]["email"]["smtp"].update(username="digest", password="${DIGEST_SMTP_PASSWORD}")
+    config.path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SMTP_PASSWORD"}
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "--config", str(config.path), "serve", "--port", "0"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        for line in process.stderr:  # the warning comes before the "serving …" line
+            lines.append(line)
+            if line.startswith("serving "):
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    warnings = [line for line in lines if "WARNING" in line]
+    assert len(warnings) == 1, lines
+    assert "'email'" in warnings[0] and "channels.email.smtp.password" in warnings[0] and "${DIGEST_SMTP_PASSWORD}" in warnings[0]
 
 
 # the archive ----------------------------------------------------------------------------------
