@@ -4,6 +4,11 @@ The calling thread feeds the pool and records every outcome in the ledger itself
 SQLite connection, one writer); workers only send. At most ``window`` messages are in
 flight — handed to the pool and not yet recorded — which bounds how many people can get
 a message twice after a kill: only those whose message the server accepted in that window.
+
+A server that cannot be reached is the transport's failure, not the recipients': a worker
+reconnects a few times with a short backoff (``CONNECT_ATTEMPTS``), without spending the
+message's retries, then the pool is *broken*: every message still queued comes back
+``unsent`` at once, so the send stops within seconds and everyone stays pending.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .transports import Fatal, Permanent, Temporary, Transport
+from .transports import Fatal, Permanent, Temporary, Transport, Unreachable
 
 MAX_BACKOFF = 300.0
 HOUR = 3600.0
+CONNECT_ATTEMPTS = 3  # connection attempts before the send stops
+CONNECT_DELAY = 0.5  # seconds before the first reconnect, doubled after each: a refused port gives up in ~1.5 s
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Outcome:
     code: int | None = None  # the SMTP code of a permanent failure
     stage: str | None = None  # RCPT TO / DATA
     fatal: bool = False  # the transport cannot go on; stop sending
+    hint: str | None = None  # with fatal: which setting to check
     tag: object = None  # the caller's own data about the message
 
 
@@ -84,6 +92,9 @@ class Pool:
         self._todo: queue.Queue = queue.Queue()
         self._done: queue.Queue[Outcome] = queue.Queue()
         self._threads = [threading.Thread(target=self._work, name=f"send-{i}", daemon=True) for i in range(workers)]
+        self._broken: Outcome | None = None  # why the transport cannot go on; set once, by the first worker to know
+        self._lock = threading.Lock()
+        self._warned: set[tuple[str, int]] = set()  # reconnect warnings already shown (one per attempt, not per worker)
 
     def __enter__(self) -> "Pool":
         for thread in self._threads:
@@ -118,33 +129,83 @@ class Pool:
                 try:
                     session = session or self.transport.session()
                     outcome = self._deliver(session, recipient, data)
+                except Unreachable as exc:  # e.g. a Maildir that cannot be created
+                    outcome = Outcome(recipient, "unsent", error=exc.problem, fatal=True, hint=exc.hint)
                 except Fatal as exc:
                     outcome = Outcome(recipient, "unsent", error=str(exc), fatal=True)
                 except Exception as exc:  # a bug must not leave the caller waiting for ever
-                    self.log.exception("sending to a recipient crashed")
+                    self.log.exception("sending to %s crashed", recipient)
                     outcome = Outcome(recipient, "unsent", error=f"internal error: {type(exc).__name__}", fatal=True)
+                if outcome.fatal:
+                    self._break(outcome)
                 self._done.put(Outcome(**{**outcome.__dict__, "tag": tag}))
         finally:
             if session is not None:
                 session.close()
 
     def _deliver(self, session, recipient: str, data: bytes) -> Outcome:
-        """Send with retries and exponential backoff on temporary failures."""
-        delay = self.retry_delay
+        """Send with retries and exponential backoff on temporary failures.
+
+        Reconnecting is counted apart from the message's own retries: a refused connection
+        says nothing about the recipient, whose message stays unsent (pending) when it ends.
+        """
+        delay, attempt, connects = self.retry_delay, 0, 0
         last: Temporary | None = None
-        for attempt in range(1, self.retries + 1):
+        while attempt < self.retries:
+            if self._broken is not None:  # another worker found the server unreachable
+                return self._interrupted(recipient)
             if not self.throttle.wait(self.stop):
                 return Outcome(recipient, "unsent", error="stopped")
             try:
                 return Outcome(recipient, "sent", response=session.send(self.sender, recipient, data))
             except Permanent as exc:
                 return Outcome(recipient, "failed", error=str(exc), code=exc.code, stage=exc.stage)
+            except Unreachable as exc:
+                connects += 1
+                if not exc.retry or connects >= CONNECT_ATTEMPTS:
+                    tries = f" (gave up after {connects} attempts)" if connects > 1 else ""
+                    return Outcome(recipient, "unsent", error=exc.problem + tries, fatal=True, hint=exc.hint)
+                wait = CONNECT_DELAY * 2 ** (connects - 1)
+                self._warn_once(exc.problem, connects, "%s; trying again in %gs (attempt %d of %d)",
+                                exc.problem, wait, connects, CONNECT_ATTEMPTS)
+                if not self._pause(wait):
+                    return self._interrupted(recipient)
+                continue
             except Temporary as exc:
-                last = exc
-                self.log.info("temporary failure for a recipient (attempt %d of %d): %s", attempt, self.retries, exc)
-            if attempt < self.retries and self.stop.wait(delay):
-                return Outcome(recipient, "unsent", error="stopped")
+                last, attempt = exc, attempt + 1
+                if attempt < self.retries:
+                    self.log.warning("temporary failure for %s (attempt %d of %d): %s; trying again in %gs",
+                                     recipient, attempt, self.retries, exc, round(delay, 2))
+            if attempt < self.retries and not self._pause(delay):
+                return self._interrupted(recipient)
             delay = min(delay * 2, MAX_BACKOFF)
         assert last is not None
-        # A server that cannot be reached stops the send; a 4xx for one address defers only it.
+        # 4xx for one address defers only it; a connection that kept dropping mid-message stops the send.
         return Outcome(recipient, "deferred", error=str(last), fatal=last.connection)
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep between attempts; False as soon as the send is stopped or the transport broke."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            # stop is the caller's event; a short slice notices another worker's _break too
+            if self.stop.wait(min(left, 0.1)) or self._broken is not None:
+                return False
+        return self._broken is None
+
+    def _interrupted(self, recipient: str) -> Outcome:
+        if self._broken is not None:
+            return Outcome(recipient, "unsent", error=self._broken.error, fatal=True, hint=self._broken.hint)
+        return Outcome(recipient, "unsent", error="stopped")
+
+    def _break(self, outcome: Outcome) -> None:
+        with self._lock:
+            if self._broken is None:
+                self._broken = outcome
+
+    def _warn_once(self, problem: str, attempt: int, message: str, *args: object) -> None:
+        """Each worker reconnects on its own; the editor needs to read each attempt once."""
+        with self._lock:
+            if (problem, attempt) in self._warned:
+                return
+            self._warned.add((problem, attempt))
+        self.log.warning(message, *args)

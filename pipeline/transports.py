@@ -5,9 +5,12 @@ reuses it for every message (one SMTP connection, logged in once). A session's `
 returns the server's acceptance (the ``250`` reply) or raises one of three errors that say
 what to do next:
 
-    Temporary   4xx reply or a dropped connection: retry with backoff
-    Permanent   5xx for this recipient: record it as failed, go on with the others
-    Fatal       the channel cannot work (login refused, sender refused, TLS missing): stop
+    Temporary    4xx reply, or the connection dropped mid-message: retry this recipient
+    Permanent    5xx for this recipient: record it as failed, go on with the others
+    Fatal        the channel cannot work (login refused, sender refused, TLS missing): stop
+    Unreachable  a Fatal raised while opening the connection (refused, DNS, TLS mismatch):
+                 a failure of the transport, not of a recipient; ``retry`` says whether a
+                 few quick reconnects may help, and the message says what setting to check
 
 Secrets: the password is handed to ``smtplib.login`` and appears nowhere else — not in
 labels, errors or logs.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +49,22 @@ class Permanent(Exception):
 
 class Fatal(Exception):
     """Nothing can be sent through this transport until someone fixes the settings."""
+
+
+class Unreachable(Fatal):
+    """The connection could not be opened or set up; nothing says anything about the recipient.
+
+    ``problem`` is what happened (for progress warnings), ``hint`` what to check;
+    ``retry`` is True when the same settings may work a moment later (refused, reset, a
+    4xx greeting), False when they will fail the same way every time (TLS mismatch,
+    unknown host, no answer within the timeout).
+    """
+
+    def __init__(self, problem: str, hint: str, retry: bool = False) -> None:
+        super().__init__(f"{problem}; {hint}")
+        self.problem = problem
+        self.hint = hint
+        self.retry = retry
 
 
 class Session(Protocol):
@@ -137,6 +157,7 @@ class SmtpSession:
         if self.smtp is not None:
             return self.smtp
         s = self.settings
+        smtp = None
         try:
             context = ssl.create_default_context()
             if s.security == "ssl":
@@ -147,15 +168,18 @@ class SmtpSession:
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     smtp.close()
-                    raise Fatal(f"{self.label} does not offer STARTTLS; set smtp.security to ssl (port 465) or none")
+                    raise Unreachable(f"{self.label} does not offer STARTTLS (security: starttls)",
+                                      "set smtp.security: ssl with the server's TLS port (usually 465), or none")
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if s.username:
                 self._login(smtp)
-        except ssl.SSLCertVerificationError as exc:
-            raise Fatal(f"{self.label}: the server's TLS certificate is not valid ({exc.verify_message})") from None
+        except Fatal:
+            raise
         except (OSError, smtplib.SMTPException) as exc:
-            raise Temporary(f"cannot connect to {self.label} ({exc or type(exc).__name__})", connection=True) from None
+            if smtp is not None:
+                smtp.close()
+            raise connect_error(exc, s, self.label) from None
         self.smtp = smtp
         return smtp
 
@@ -164,13 +188,18 @@ class SmtpSession:
             smtp.login(self.settings.username or "", self.settings.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             smtp.close()
-            raise Fatal(f"{self.label} refused the login of {self.settings.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            problem = f"{self.label} refused the login of {self.settings.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
+            # 454 is "temporary authentication failure"; 535 and the like will not change by themselves
+            raise Unreachable(problem, "check smtp.username and the password (its environment variable)",
+                              retry=400 <= exc.smtp_code < 500) from None
         except smtplib.SMTPNotSupportedError:
             smtp.close()
-            raise Fatal(f"{self.label} does not offer AUTH; remove smtp.username or use security: starttls") from None
+            raise Unreachable(f"{self.label} does not offer AUTH", "remove smtp.username, or use security: starttls "
+                              "(many servers offer AUTH only over TLS)") from None
         except (UnicodeError, ValueError, smtplib.SMTPException):  # never echo the credentials
             smtp.close()
-            raise Fatal(f"{self.label}: login as {self.settings.username!r} failed") from None
+            raise Unreachable(f"{self.label}: login as {self.settings.username!r} failed",
+                              "check smtp.username and the password (its environment variable)") from None
 
     def close(self) -> None:
         if self.smtp is None:
@@ -180,6 +209,9 @@ class SmtpSession:
             smtp.quit()
         except (OSError, smtplib.SMTPException):
             smtp.close()
+
+
+MAILDIR_HINT = "check `maildir:` in the email channel (a folder this user can write) and the free disk space"
 
 
 class MaildirTransport:
@@ -201,18 +233,73 @@ class MaildirSession:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.box = mailbox.Maildir(path, factory=None, create=True)
         except OSError as exc:
-            raise Fatal(f"cannot create the Maildir {path} ({exc.strerror})") from None
+            raise Unreachable(f"cannot create the Maildir {path} ({exc.strerror})", MAILDIR_HINT) from None
 
     def send(self, sender: str, recipient: str, data: bytes) -> str:
         """Deliver by writing a file; mail readers expect LF line ends in a Maildir."""
         try:
             key = self.box.add(data.replace(b"\r\n", b"\n"))
-        except OSError as exc:
-            raise Fatal(f"cannot write to the Maildir {self.box._path} ({exc.strerror})") from None
+        except OSError as exc:  # a full disk or a folder made read-only is not the recipient's doing
+            raise Unreachable(f"cannot write to the Maildir {self.box._path} ({exc.strerror})", MAILDIR_HINT) from None
         return f"maildir new/{key}"
 
     def close(self) -> None:
         return None
+
+
+USUAL_PORTS = "usually port 587 with security: starttls, 465 with security: ssl, 25 with security: none"
+
+
+def connect_error(exc: OSError | smtplib.SMTPException, s: SmtpSettings, label: str) -> Unreachable:
+    """What went wrong while opening a connection, and which setting to check."""
+    check = f"check that the SMTP server is running and that smtp.host and smtp.port are right ({USUAL_PORTS})"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        exc = exc.__context__  # smtplib reports a greeting that never came as a disconnection
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Unreachable(f"{label}: the server's TLS certificate is not valid ({exc.verify_message})",
+                           f"check that smtp.host is the name the certificate is for ({s.host!r})")
+    if isinstance(exc, ssl.SSLError):
+        return _tls_error(exc, s, label)
+    if isinstance(exc, socket.gaierror):
+        # EAI_AGAIN: the DNS server did not answer (may pass); anything else: no such name
+        return Unreachable(f"cannot connect to {label}: the host name {s.host!r} cannot be resolved ({exc.strerror})",
+                           "check smtp.host", retry=exc.errno == socket.EAI_AGAIN)
+    if isinstance(exc, ConnectionRefusedError):
+        return Unreachable(f"cannot connect to {label}: connection refused", check, retry=True)
+    if isinstance(exc, TimeoutError):  # a timeout already took smtp.timeout seconds: not worth repeating
+        tls_first = "" if s.security == "ssl" else "; if this port expects TLS from the start (usually 465), set smtp.security: ssl"
+        return Unreachable(f"cannot connect to {label}: no answer within {s.timeout:g}s", _mismatch(s) or check + tls_first)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):  # overloaded, or it waits for TLS first
+        return Unreachable(f"{label} closed the connection before it could be used ({exc or 'no greeting'})",
+                           _mismatch(s) or f"check smtp.port and smtp.security ({USUAL_PORTS})", retry=True)
+    if isinstance(exc, smtplib.SMTPResponseException):  # a 4xx/5xx greeting, or a refused STARTTLS
+        return Unreachable(f"{label} refused the connection: {_reply(exc.smtp_code, exc.smtp_error)}",
+                           "check the server's settings and logs", retry=400 <= exc.smtp_code < 500)
+    if isinstance(exc, OSError):  # unreachable network, reset, …
+        return Unreachable(f"cannot connect to {label} ({exc.strerror or exc or type(exc).__name__})", check, retry=True)
+    return Unreachable(f"cannot connect to {label} ({exc or type(exc).__name__})", check)
+
+
+def _tls_error(exc: ssl.SSLError, s: SmtpSettings, label: str) -> Unreachable:
+    """A TLS handshake that failed: nearly always ``security`` not matching the port."""
+    reason = exc.reason or type(exc).__name__
+    if s.security == "ssl":
+        problem = f"cannot connect to {label} with TLS (security: ssl): the handshake failed ({reason})"
+        hint = ("the server on this port does not start with TLS; set smtp.security: starttls (usually port 587) "
+                "or none (port 25), or use the server's TLS port (usually 465) for security: ssl")
+    else:
+        problem = f"cannot start TLS with {label} (security: starttls): the handshake failed ({reason})"
+        hint = _mismatch(s) or "check the server's TLS set-up, or try smtp.security: ssl with port 465"
+    return Unreachable(problem, hint)
+
+
+def _mismatch(s: SmtpSettings) -> str:
+    """A hint when ``security`` and the port disagree with the usual pairing, else ''."""
+    if s.port == 465 and s.security != "ssl":
+        return f"port 465 usually expects TLS from the start: set smtp.security: ssl (it is {s.security})"
+    if s.port in (25, 587) and s.security == "ssl":
+        return f"port {s.port} usually speaks plain SMTP first: set smtp.security: starttls (or none)"
+    return ""
 
 
 def transport_kind(options: Options) -> str:
