@@ -27,6 +27,9 @@ class Problem:
     line: int | None
     message: str
     severity: str = "error"  # "error" or "warning"
+    # What kind of finding, for code that acts on some kinds (e.g. the publisher refuses
+    # SCAFFOLD_TEXT); None for most. Never shown: the message is what people read.
+    code: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -42,6 +45,10 @@ class Problem:
                 pass
         where = f"{path}:{self.line}" if self.line else f"{path}"
         return f"{where}: {self.severity}: {self.message}"
+
+
+# Problem.code of scaffold example text left in an issue: published, it would reach readers.
+SCAFFOLD_TEXT = "scaffold-text"
 
 
 class PublishError(Exception):

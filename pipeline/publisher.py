@@ -7,19 +7,23 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone, tzinfo
+from pathlib import Path
 
 from .build import build
 from .channels import channel_class
 from .channels.base import Job, Result
 from .config import Config, require_env
-from .errors import IssueError, Problem, PublishError, UsageError
+from .errors import SCAFFOLD_TEXT, IssueError, Problem, PublishError, UsageError
 from .ledger import Ledger, local_time
 from .folders import issue_folders
 from .loader import load_issue
 from .locks import channel_lock
-from .model import Issue
+from .model import Issue, Markdown
+from .yamlio import key_line
 
 log = logging.getLogger("pipeline.publish")
+
+EXAMPLE_TEXT_HINT = "write your own text in those places or delete it"
 
 
 def load_one(config: Config, issue_id: str) -> Issue:
@@ -32,12 +36,17 @@ def load_one(config: Config, issue_id: str) -> Issue:
     return issue
 
 
+def check_channel_names(config: Config, names: Iterable[str] | None) -> None:
+    """Refuse a --channel that config.yaml does not define (a usage error, exit 2)."""
+    for name in names or ():
+        if name not in config.channels:
+            raise UsageError(f"no channel named {name!r} in {config.path.name}", hint=f"configured channels: {', '.join(config.channels) or 'none'}")
+
+
 def select_channels(config: Config, issue: Issue, names: Iterable[str] | None = None) -> list[str]:
     """The channels named on the command line, else the issue's own list, else all configured."""
     names = list(names or [])
-    for name in names:
-        if name not in config.channels:
-            raise UsageError(f"no channel named {name!r} in {config.path.name}", hint=f"configured channels: {', '.join(config.channels) or 'none'}")
+    check_channel_names(config, names)
     if names:
         return names
     if issue.channels is not None:
@@ -58,23 +67,28 @@ def publish_issue(
     progress: Callable[[str, int, int], None] | None = None,
     lock_wait: float = 0.0,
     early: bool = False,
+    warn: Callable[[list[Problem]], None] | None = None,
 ) -> list[Result]:
     """Build the issue and deliver it to each selected channel; one Result per channel.
 
-    A draft is refused, and so is an issue whose publish_at is still ahead unless ``early``
-    (``--now``): the scheduler sends it then. A dry run refuses them too, as it reports what
-    the real run would do; ``test_to`` previews either.
+    A draft is refused, so is an issue that still holds example text from `publish new`, and
+    so is one whose publish_at is still ahead unless ``early`` (``--now``): the scheduler
+    sends it then. A dry run refuses them too, as it reports what the real run would do;
+    ``test_to`` previews any of them. ``warn`` is handed the issue's warnings (what
+    `publish check ID` reports) before anything is sent.
     """
     now = now or datetime.now(timezone.utc)
+    check_channel_names(config, channels)  # a typo is a usage error before any other verdict
     build(config, [issue_id], now=now)
     issue = load_one(config, issue_id)
-    if not test_to:
-        refuse_unready(issue, now, early)
     names = select_channels(config, issue, channels)
     if test_to:
-        names = [n for n in names if config.channels[n].type == "email"]
-        if not names:
-            raise UsageError("--test-to needs an email channel", hint="configure a channel with type: email")
+        names = _email_channels(config, issue, names, chosen=bool(channels))
+    leftovers = example_text_left(issue)
+    if warn is not None:
+        warn(_other_warnings(config, issue, leftovers if not test_to else []))
+    if not test_to:
+        refuse_unready(issue, now, early, leftovers)
     stop = stop or threading.Event()
     with Ledger(config.state_path) as ledger:
         return [
@@ -84,14 +98,91 @@ def publish_issue(
         ]
 
 
-def refuse_unready(issue: Issue, now: datetime, early: bool = False) -> None:
-    """Raise PublishError when the issue is a draft, or not yet due and ``early`` is not set."""
+def refuse_unready(issue: Issue, now: datetime, early: bool = False, leftovers: list[Problem] | None = None) -> None:
+    """Raise PublishError when the issue is a draft, still holds example text (``leftovers``,
+    from :func:`example_text_left`), or is not yet due and ``early`` is not set."""
     if issue.draft:
         raise PublishError(f"{issue.id} is a draft (draft: true in issue.yaml); drafts are never published",
                            hint="remove `draft: true` when it is ready; `--test-to ADDRESS` mails you a copy to check first")
+    if leftovers:
+        # Before the schedule: "the scheduler sends it then" would be untrue, it refuses too.
+        error = IssueError(leftovers, f"{issue.id} still holds example text from `publish new` ({_places(leftovers)}); nothing was published")
+        error.hint = f"{EXAMPLE_TEXT_HINT}, then `publish check {issue.id}`; `--test-to ADDRESS` mails you a preview as it is"
+        raise error
     if issue.publish_at > now and not early:
         raise PublishError(f"{issue.id} is scheduled for {_when(issue.publish_at)}; the scheduler sends it then",
                            hint="to send it now, add --now")
+
+
+def example_text_left(issue: Issue) -> list[Problem]:
+    """Errors (code SCAFFOLD_TEXT) where the issue still holds the example text `publish new`
+    wrote: its summary, its intro, and per entry the first of its example paragraphs.
+
+    The loader only warns about these (a fresh scaffold must check clean enough to build);
+    publishing them would mail an instruction to every subscriber, so the publisher refuses.
+    Found on the loaded issue itself, not by reading the loader's messages.
+    """
+    from .textchecks import scaffold_text
+
+    examples = scaffold_text()
+    yaml_path = issue.folder / "issue.yaml"
+    found = []
+    for key, value in (("summary", issue.summary), ("intro", issue.intro.source if issue.intro else None)):
+        if value is not None and value.strip() == examples.issue.get(key):
+            line = key_line(yaml_path.read_text("utf-8"), key)
+            found.append(Problem(yaml_path, line, f"{key} is still the example text from `publish new`", code=SCAFFOLD_TEXT))
+    for paper in issue.papers:
+        lines = [line for fragment in _fragments(paper.lead, *(s.body for s in paper.sections)) for line in _example_lines(fragment, examples.entry)]
+        if lines:
+            what = f"{len(lines)} paragraphs or list items are" if len(lines) > 1 else "a paragraph is"
+            found.append(Problem(paper.path, lines[0], f"{what} still example text from `publish new`, the first on this line", code=SCAFFOLD_TEXT))
+    return found
+
+
+def _fragments(*fragments: Markdown | None) -> list[Markdown]:
+    return [f for f in fragments if f is not None]
+
+
+def _example_lines(fragment: Markdown, examples: frozenset[str]) -> list[int]:
+    """File lines of the fragment's paragraphs and list items that are example text."""
+    maps = [t.map[0] for t in fragment.tokens if t.map]
+    if not maps:
+        return []
+    # Token maps count from the start of the entry's body; fragment.line is its first line in the file.
+    offset = fragment.line - maps[0]
+    return [offset + t.map[0] for t in fragment.tokens if t.type == "inline" and t.map and t.content in examples]
+
+
+def _places(problems: list[Problem]) -> str:
+    """``issue.yaml:2, 01-example.md:11``: where, in a message that names the issue already."""
+    return ", ".join(f"{Path(p.path).name}:{p.line}" if p.line else Path(p.path).name for p in problems)
+
+
+def _other_warnings(config: Config, issue: Issue, refused: list[Problem]) -> list[Problem]:
+    """The issue's warnings as `publish check ID` gives them, less those at the places that
+    ``refused`` reports as errors (the loader warns about example text too)."""
+    from .check import check_issues
+
+    taken = {(Path(p.path).resolve(), p.line) for p in refused}
+    folder = issue.folder.resolve()
+    return [p for p in check_issues(config, [issue.id]).warnings
+            if Path(p.path).resolve().is_relative_to(folder) and (Path(p.path).resolve(), p.line) not in taken]
+
+
+def _email_channels(config: Config, issue: Issue, names: list[str], chosen: bool) -> list[str]:
+    """The email channels among ``names``, for --test-to; a usage error that says why when none."""
+    mail = [n for n in names if config.channels[n].type == "email"]
+    if mail:
+        return mail
+    configured = [n for n, c in config.channels.items() if c.type == "email"]
+    if not configured:
+        raise UsageError("--test-to needs an email channel", hint="configure a channel with type: email")
+    pick = f"--channel {configured[0]}"
+    if chosen:
+        raise UsageError(f"--test-to mails a copy through an email channel, and the selected channels ({', '.join(names)}) include none",
+                         hint=f"drop --channel, or pick the email channel: {pick}")
+    raise UsageError(f"--test-to mails a copy through an email channel, and {issue.id}'s channels (channels: in issue.yaml: {', '.join(names)}) include none",
+                     hint=f"add {pick} to preview it anyway")
 
 
 def _when(moment: datetime) -> str:
