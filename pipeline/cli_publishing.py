@@ -10,7 +10,7 @@ commands so that `publish --help` starts fast.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 
 import click
 
@@ -45,10 +45,14 @@ def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_ru
                   send_now: bool, lock_wait: float) -> None:
     """Publish issue ID to its channels: one line per channel; exit 1 if any failed.
 
-    An issue whose publish_at is still ahead is refused (the scheduler sends it then) unless
-    --now is given; a draft is always refused."""
+    The issue's warnings (as `publish check ID` shows them) come first. An issue whose
+    publish_at is still ahead is refused (the scheduler sends it then) unless --now is given;
+    a draft, or an issue still holding example text from `publish new`, is always refused
+    (--test-to previews it)."""
     import threading
+    from pathlib import Path
 
+    from .cli import echo_problems
     from .folders import validate_issue_id
     from .publisher import publish_issue
     from .scheduler import _stop_on_signals
@@ -58,7 +62,8 @@ def issue_command(obj: Context, issue_id: str, channels: tuple[str, ...], dry_ru
     stop = threading.Event()
     _stop_on_signals(stop)
     results = publish_issue(obj.config, issue_id, channels or None, dry_run=dry_run, resend=resend, test_to=test_to,
-                            stop=stop, progress=_send_progress(), lock_wait=lock_wait, early=send_now)
+                            stop=stop, progress=_send_progress(), lock_wait=lock_wait, early=send_now,
+                            warn=lambda problems: echo_problems(problems, Path.cwd()))
     for result in results:
         click.echo(result.line())
         if result.status == "would send":  # a done channel's plan would list nothing to send
@@ -91,7 +96,7 @@ def scheduler(obj: Context, once: bool, fixed) -> None:
     """Publish each issue when its publish_at has passed; runs until SIGTERM/SIGINT."""
     from .scheduler import run_forever
 
-    _setup_logging(timestamps=True)
+    _setup_logging(timestamps=True, zone=obj.config.site.tz)
     clock = (lambda: fixed) if fixed else None
     sys.exit(run_forever(obj.config, once=once, now=clock))
 
@@ -101,39 +106,73 @@ def scheduler(obj: Context, once: bool, fixed) -> None:
 @config_option
 @pass_ctx
 def status(obj: Context, issue_id: str | None) -> None:
-    """Per issue and channel: state, counts, when, remote ids and the last error."""
+    """Per issue and channel: state, counts, when, remote ids and the last error; then the
+    issues not sent yet with the time they are due (in the site's zone)."""
+    from datetime import timezone
+
     from .folders import issue_folders, validate_issue_id
     from .ledger import Ledger, local_time
+    from .scheduler import Upcoming, upcoming
 
     if issue_id:
         validate_issue_id(issue_id)
+        issue_folders(obj.config, [issue_id])  # no such folder: "no issue …", exit 2, as `issue` and `bib` say
+    zone = obj.config.site.tz
     with Ledger(obj.config.state_path) as ledger:
         runs = ledger.runs(issue_id)
-        if not runs:
-            if issue_id:
-                issue_folders(obj.config, [issue_id])  # no such folder either: "no issue …", exit 2, as `issue` and `bib` say
+        ahead = upcoming(obj.config, ledger, datetime.now(timezone.utc), issue_id)
+        if not runs and not ahead:
             click.echo("nothing published yet" + (f" for {issue_id}" if issue_id else ""))
             return
-        for run in runs:
-            counts = ledger.counts(run.issue_id, run.channel)
-            when = local_time(run.finished_at or run.started_at, obj.config.site.tz)
-            tally = f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
-            click.echo(f"{run.issue_id}  {run.channel:<10} {run.state:<8} {when}  {tally}".rstrip())
-            for key, value in sorted(run.remote.items()):
-                click.echo(f"    {key}: {value}")
-            error = run.last_error or ledger.last_error(run.issue_id, run.channel)
-            if error:
-                click.echo(f"    {'why' if run.state == 'skipped' else 'last error'}: {error}")
+        # One row per (issue, channel) run and per issue not sent yet, by issue id; columns
+        # padded to the longest value, as ids with a slug (2026-11-20-b) are longer.
+        rows = [(run.issue_id, run.channel, run.state, local_time(run.finished_at or run.started_at, zone), run) for run in runs]
+        rows += [(entry.issue_id, entry.channels, entry.state, entry.due, entry) for entry in ahead]
+        rows.sort(key=lambda row: row[0])
+        widths = [max(len(row[n]) for row in rows) for n in range(3)]
+        for issue, channel, state, when, item in rows:
+            planned = isinstance(item, Upcoming)
+            tally = "" if planned else _tally(ledger, item)
+            click.echo(f"{issue:<{widths[0]}}  {channel:<{widths[1]}}  {state:<{widths[2]}}  {when}  {tally}".rstrip())
+            for line in ([f"note: {item.note}"] if item.note else []) if planned else _details(ledger, item):
+                click.echo(f"    {line}")
 
 
-def _setup_logging(timestamps: bool = False) -> None:
+def _tally(ledger, run) -> str:
+    """``sent 3, failed 0, pending 0`` for channels with recipients, else nothing."""
+    counts = ledger.counts(run.issue_id, run.channel)
+    return f"sent {counts['sent']}, failed {counts['failed']}, pending {counts['pending']}" if any(counts.values()) else ""
+
+
+def _details(ledger, run) -> list[str]:
+    """The lines under a run's row: its remote ids, then why it was skipped or its last error."""
+    lines = [f"{key}: {value}" for key, value in sorted(run.remote.items())]
+    error = run.last_error or ledger.last_error(run.issue_id, run.channel)
+    if error:
+        lines.append(f"{'why' if run.state == 'skipped' else 'last error'}: {error}")
+    return lines
+
+
+def _setup_logging(timestamps: bool = False, zone: tzinfo | None = None) -> None:
     """Log lines on stderr: with time and source for the long-running commands (scheduler,
     serve), whose logs are read later; for a command a person watches, in the CLI's own form
-    (``warning: …``) so that they read like its other messages."""
+    (``warning: …``) so that they read like its other messages.
+
+    Timestamps are in ``zone`` (the site's) with the offset, ``2026-11-21 20:58:17 +08:00``, as
+    `publish status` shows times: a log line and a status line about one send agree."""
     import logging
 
     if timestamps:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+        class Stamped(logging.Formatter):
+            def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+                moment = datetime.fromtimestamp(record.created, timezone.utc).astimezone(zone)
+                offset = moment.strftime("%z")
+                return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(Stamped("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
         return
 
     class Plain(logging.Formatter):
@@ -179,8 +218,8 @@ def serve(obj: Context, host: str, port: int) -> None:
     PUBLISH_CONFIG=/path/to/config.yaml."""
     from .web import create_app, make_server
 
-    _setup_logging(timestamps=True)
     config = obj.config
+    _setup_logging(timestamps=True, zone=config.site.tz)
     if not (config.output_dir / "index.html").is_file():
         click.echo(f"note: {config.output_dir} has no index.html yet; run `publish build` to serve the archive", err=True)
     try:

@@ -139,10 +139,14 @@ def test_publish_logs_read_like_the_cli_and_the_scheduler_keeps_timestamps(examp
     result = run("issue", "2024-09-30", "--channel", "wechat", cwd=example)
     assert result.returncode == 0, result.stderr
     warned = [line for line in result.stderr.splitlines() if "32" in line]
-    assert warned and all(line.startswith("warning: 2024-09-30: wechat:") for line in warned), result.stderr
+    # first the check's warning, where to fix it; then the channel's, what it did
+    assert len(warned) == 2, result.stderr
+    assert warned[0].startswith("issues/2024-09-30/issue.yaml:1: warning: title has 40 characters; WeChat allows 32"), result.stderr
+    assert warned[1].startswith("warning: 2024-09-30: wechat: title shortened from 40 to 32"), result.stderr
     assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", result.stderr, re.M), result.stderr
     once = run("scheduler", "--once", "--clock", "2024-10-01T00:00:00+00:00", cwd=example)
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO pipeline\.", once.stderr, re.M), once.stderr
+    # the site's zone (Asia/Shanghai) with its offset, as `publish status` shows times
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00 INFO pipeline\.", once.stderr, re.M), once.stderr
 
 
 def test_outputs_are_readable_by_a_web_server(example):
@@ -176,7 +180,7 @@ def test_issue_twice_then_status_and_scheduler_once(example):
     # times in the site's zone (Asia/Shanghai), as the editors read them
     assert re.search(r"2024-09-30  email\s+done\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00  sent 3, failed 0, pending 0", status), status
     assert re.search(r"2024-04-28  email\s+skipped", status), status
-    assert "why: due 2024-04-28T08:00:00+08:00, more than 2 days ago" in status
+    assert "why: due 2024-04-28 08:00:00 +08:00, more than 2 days ago" in status  # the form of every other time
     assert len(list((example / "outbox" / "maildir" / "new").iterdir())) == 3  # the skipped issue sent nobody mail
 
 
@@ -189,3 +193,141 @@ def test_a_removed_issue_leaves_the_site_and_the_feeds(example):
     assert not (public / "issues/2024-04-28").exists()
     assert "2024-04-28" not in (public / "index.html").read_text() and "2024-04-28" not in (public / "rss.xml").read_text()
     assert (public / "issues/2024-09-30/index.html").is_file()
+
+
+# ---------------------------------------------------------------- example text, --test-to, status, scheduler exit
+
+
+def ready_scaffold(example: Path, day: str = "2024-10-07", slug: str = "scaffold") -> str:
+    """`publish new DAY --slug SLUG --title 测试`, then `draft: true` deleted: the reviewer's steps."""
+    assert run("new", day, "--slug", slug, "--title", "测试", cwd=example).returncode == 0
+    path = example / "issues" / f"{day}-{slug}" / "issue.yaml"
+    path.write_text(re.sub(r"(?m)^draft:.*\n", "", path.read_text("utf-8")), "utf-8")
+    return f"{day}-{slug}"
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    return line
+
+
+def maildir(example: Path) -> list:
+    import email
+    import email.policy
+
+    folder = example / "outbox" / "maildir" / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.iterdir())] if folder.is_dir() else []
+
+
+def test_an_issue_with_example_text_is_refused_naming_each_place(example):
+    issue_id = ready_scaffold(example)
+    folder = f"issues/{issue_id}"
+    assert run("check", issue_id, cwd=example).returncode == 0  # only warnings: a fresh scaffold checks
+    places = [f"{folder}/issue.yaml:2: error: summary is still the example text from `publish new`",
+              f"{folder}/issue.yaml:3: error: intro is still the example text from `publish new`",
+              f"{folder}/01-example.md:11: error: 7 paragraphs or list items are still example text from `publish new`, the first on this line"]
+    for extra in (["--dry-run"], []):
+        result = run("issue", issue_id, *extra, cwd=example)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout == ""  # no channel ran
+        for place in places:
+            assert place in result.stderr.splitlines(), result.stderr
+        assert "warning: summary is still" not in result.stderr  # each place once, as the error
+        assert error_line(result) == (
+            f"error: {issue_id} still holds example text from `publish new` (issue.yaml:2, issue.yaml:3, 01-example.md:11); "
+            f"nothing was published — write your own text in those places or delete it, then `publish check {issue_id}`; "
+            "`--test-to ADDRESS` mails you a preview as it is")
+        assert "Traceback" not in result.stderr
+    assert maildir(example) == [] and run("status", issue_id, cwd=example).stdout.split()[3] == "refused"
+
+    # A preview still works, example text and all, and its warnings are shown.
+    preview = run("issue", issue_id, "--test-to", "编辑 <editor@example.org>", cwd=example)
+    assert preview.returncode == 0, preview.stderr
+    assert f"{folder}/issue.yaml:2: warning: summary is still the example text" in preview.stderr
+    [copy] = maildir(example)
+    assert copy["To"].addresses[0].addr_spec == "editor@example.org" and copy["Subject"] == "测试"
+    assert "一两句话的导语" in copy.get_body(("plain",)).get_content()
+
+
+def test_other_warnings_are_printed_by_issue_and_do_not_block(example):
+    issue_id = ready_scaffold(example)
+    folder = example / "issues" / issue_id
+    long_title = "很长的标题" * 8
+    write(folder / "issue.yaml", f"title: {long_title}\nsummary: 本期一篇关于自动化证明的论文。\n")
+    write(folder / "01-example.md", "---\ntitle: Proof Automation\nauthors: [M Lu]\narxiv: '2501.01234'\n---\n用大模型自动生成 Coq 证明。\n\n## 研究背景\n\n形式化验证代价高。\n")
+    dry = run("issue", issue_id, "--dry-run", "--channel", "email", cwd=example)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stderr.splitlines() == [f"issues/{issue_id}/issue.yaml:1: warning: title has 40 characters; WeChat allows 32, it will be shortened there: shorten it"]
+    assert dry.stdout.startswith("email: would send\n  would send to 3 recipients")
+    sent = run("issue", issue_id, "--channel", "email", cwd=example)
+    assert sent.returncode == 0 and "WeChat allows 32" in sent.stderr
+    assert [m["Subject"] for m in maildir(example)] == [long_title] * 3
+
+
+def test_test_to_says_which_selection_lacks_an_email_channel(example):
+    result = run("issue", "2024-09-30", "--channel", "feed", "--test-to", "editor@example.org", cwd=example)
+    assert result.returncode == 2
+    assert error_line(result) == ("error: --test-to mails a copy through an email channel, and the selected channels (feed) include none"
+                                  " — drop --channel, or pick the email channel: --channel email")
+    path = example / "issues/2024-09-30/issue.yaml"
+    path.write_text(path.read_text("utf-8") + "channels: [feed, wechat]\n", "utf-8")
+    result = run("issue", "2024-09-30", "--test-to", "editor@example.org", cwd=example)
+    assert result.returncode == 2 and "2024-09-30's channels (channels: in issue.yaml: feed, wechat) include none" in error_line(result)
+    assert error_line(result).endswith("— add --channel email to preview it anyway")
+    picked = run("issue", "2024-09-30", "--channel", "email", "--test-to", "editor@example.org", cwd=example)
+    assert picked.returncode == 0 and [m["To"] for m in maildir(example)] == ["editor@example.org"]
+
+
+def test_an_unknown_channel_is_a_usage_error_before_the_schedule_is_looked_at(example):
+    from datetime import date, timedelta
+
+    day = (date.today() + timedelta(days=30)).isoformat()
+    write(example / "issues" / day / "issue.yaml", "title: 未来的一期\nsummary: 还没到发送的时候。\n")
+    write(example / "issues" / day / "01-paper.md", "---\ntitle: A Paper\nauthors: [张三]\n---\n导语。\n")
+    result = run("issue", day, "--channel", "nosuch", cwd=example)
+    assert result.returncode == 2
+    assert error_line(result) == "error: no channel named 'nosuch' in config.yaml — configured channels: feed, email, wechat"
+    assert not (example / "public").exists()  # refused before anything was built
+
+
+def test_status_lists_scheduled_issues_and_aligns_slugged_ids(example):
+    from datetime import date, timedelta
+
+    day = (date.today() + timedelta(days=30)).isoformat()
+    for issue_id in (day, f"{day}-b"):
+        write(example / "issues" / issue_id / "issue.yaml", f"title: 未来的一期 {issue_id}\nsummary: 还没到发送的时候。\n")
+        write(example / "issues" / issue_id / "01-paper.md", "---\ntitle: A Paper\nauthors: [张三]\n---\n导语。\n")
+    write(example / "issues" / f"{day}-draft" / "issue.yaml", "title: 草稿\ndraft: true\n")
+    write(example / "issues" / f"{day}-draft" / "01-paper.md", "---\ntitle: A Paper\nauthors: [张三]\n---\n导语。\n")
+    assert run("issue", "2024-09-30", cwd=example).returncode == 0
+    lines = run("status", cwd=example).stdout.splitlines()
+    rows = [line for line in lines if not line.startswith("    ")]
+    assert rows[-2:] == [f"{day}    (all channels)  scheduled  {day} 08:00:00 +08:00",
+                         f"{day}-b  (all channels)  scheduled  {day} 08:00:00 +08:00"], lines
+    assert not any("draft" in row for row in rows)  # drafts are not scheduled
+    # channel, state and time start at the same place on every row (columns are 2+ spaces apart)
+    starts = {tuple(m.start() for m in re.finditer(r"(?<=  )\S", row))[:3] for row in rows}
+    assert len(starts) == 1, rows
+    one = run("status", day, cwd=example).stdout
+    assert one == (f"{day}  (all channels)  scheduled  {day} 08:00:00 +08:00\n"
+                   f"    note: the scheduler sends it then; `publish issue {day} --now` sends it now\n")
+    assert run("status", f"{day}-draft", cwd=example).stdout.split()[3] == "draft"
+
+
+def test_scheduler_once_exits_1_when_a_channel_failed(example):
+    config = example / "config.yaml"
+    plain = config.read_text("utf-8")
+    config.write_text(plain.replace("    maildir: outbox/maildir\n", "    maildir: outbox/maildir\n    smtp:\n      host: 127.0.0.1\n"
+                                    "      port: 2525\n      security: none\n      username: 编辑\n      password: ${NOPE_PW}\n"), "utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "NOPE_PW"}
+    once = subprocess.run([sys.executable, "-m", "pipeline", "scheduler", "--once", "--clock", "2024-09-30T09:00:00+08:00"], cwd=example,
+                          env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    assert once.returncode == 1, once.stderr  # cron notices
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00"
+    assert re.search(rf"^{stamp} WARNING pipeline\.scheduler: 2024-09-30 email: failed: .*\$\{{NOPE_PW\}}, which is not set", once.stderr, re.M), once.stderr
+    assert re.search(rf"^{stamp} INFO pipeline\.scheduler: 2024-09-30 feed: done", once.stderr, re.M), once.stderr
+    # Fixed (mail to the Maildir again): the next pass sends it and exits 0.
+    config.write_text(plain, "utf-8")
+    again = run("scheduler", "--once", "--clock", "2024-09-30T09:05:00+08:00", cwd=example)
+    assert again.returncode == 0, again.stderr
+    assert len(maildir(example)) == 3

@@ -240,7 +240,10 @@ def test_scheduler_clock_is_checked(example):
 def test_status_of_an_unknown_issue_is_an_error_like_bib_and_issue(example):
     for command in ("status", "bib", "issue"):
         assert_user_error(run(command, "2099-01-01", cwd=example), 2, "no issue '2099-01-01'")
-    assert run("status", ISSUE, cwd=example).stdout == f"nothing published yet for {ISSUE}\n"
+    # never sent, and due longer ago than catch_up: the scheduler leaves it, and status says so
+    assert run("status", ISSUE, cwd=example).stdout == (
+        f"{ISSUE}  (all channels)  not sent  {ISSUE} 08:00:00 +08:00\n"
+        f"    note: due more than 2 days ago: the scheduler leaves it; `publish issue {ISSUE}` sends it\n")
 
 
 def test_counts_are_deduplicated_and_in_plural_form(example, tmp_path):

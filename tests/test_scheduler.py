@@ -187,3 +187,160 @@ def test_a_failed_send_of_an_old_issue_waits_for_a_person(site):
         assert "publish issue 2025-03-01 --channel hook" in failed[0].detail
         assert announced(server) == []
         assert states(config)[(OLD, "hook")] == "failed"
+
+
+# ---------------------------------------------------------------- example text, failures, status
+
+
+def scaffold_issue(config, day: str, slug: str = "scaffold") -> str:
+    """An issue as `publish new` writes it, made ready (draft line removed) and nothing else."""
+    from pipeline.scaffold import new_issue
+
+    folder = new_issue(config, day, slug, "测试")
+    path = folder / "issue.yaml"
+    path.write_text("".join(line for line in path.read_text("utf-8").splitlines(True) if not line.startswith("draft:")), "utf-8")
+    return folder.name
+
+
+def test_example_text_is_found_on_the_loaded_issue_with_its_lines(site):
+    from pipeline.errors import SCAFFOLD_TEXT
+    from pipeline.publisher import example_text_left, load_one
+
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        issue_id = scaffold_issue(config, DUE)
+        found = example_text_left(load_one(config, issue_id))
+        folder = config.issues_dir / issue_id
+        assert [(Path(p.path), p.line, p.code, p.is_error) for p in found] == [
+            (folder / "issue.yaml", 2, SCAFFOLD_TEXT, True),     # summary
+            (folder / "issue.yaml", 3, SCAFFOLD_TEXT, True),     # intro
+            (folder / "01-example.md", 11, SCAFFOLD_TEXT, True),  # the entry's lead, first of 7 paragraphs and items
+        ]
+        assert "7 paragraphs or list items" in found[2].message
+        # Written issues hold none; the outro's example line may stay (an editor may keep it).
+        assert example_text_left(load_one(config, DUE)) == []
+        (folder / "issue.yaml").write_text("title: 测试\nsummary: 本期一篇论文。\nintro: 为什么选它。\noutro: |\n  欢迎转发给需要的朋友。\n", "utf-8")
+        assert [(Path(p.path).name, p.line) for p in example_text_left(load_one(config, issue_id))] == [("01-example.md", 11)]
+
+
+def test_an_issue_with_example_text_is_refused_and_the_others_go_on(site, caplog):
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        issue_id = scaffold_issue(config, DUE)
+        with caplog.at_level("INFO", logger="pipeline.scheduler"):
+            assert run_forever(config, once=True, now=lambda: at("2025-03-10T09:00:00+08:00")) == 1  # cron sees it
+        assert announced(server) == [DUE]  # the written issue went out, the scaffold did not
+        [refused] = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert refused.levelname == "WARNING"
+        message = refused.getMessage()
+        assert message.startswith(f"{issue_id} feed, hook: refused: still holds example text from `publish new` at ")
+        for place in (f"issues/{issue_id}/issue.yaml:2", f"issues/{issue_id}/issue.yaml:3", f"issues/{issue_id}/01-example.md:11"):
+            assert place in message
+        assert (issue_id, "hook") not in states(config) and (issue_id, "feed") not in states(config)  # nothing recorded
+        # Refused on every pass until written; then the next pass sends it.
+        again = run_pass(config, now=at("2025-03-10T09:01:00+08:00"))
+        assert [(e.issue_id, e.status) for e in again] == [(issue_id, "refused")]
+        folder = config.issues_dir / issue_id
+        write(folder / "issue.yaml", "title: 测试\nsummary: 本期一篇关于证明的论文。\n")
+        write(folder / "01-example.md", paper_md("Proof Automation"))
+        entries = run_pass(config, now=at("2025-03-10T09:02:00+08:00"))
+        assert {(e.issue_id, e.channel, e.status) for e in entries} == {(issue_id, "feed", "done"), (issue_id, "hook", "done")}
+        assert announced(server) == [DUE, issue_id]
+
+
+def test_publish_issue_refuses_example_text_but_previews_are_no_sends(site):
+    from pipeline.errors import IssueError
+    from pipeline.publisher import publish_issue
+
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        issue_id = scaffold_issue(config, DUE)
+        now = at("2025-03-10T09:00:00+08:00")
+        for dry_run in (False, True):  # a dry run says what the real run would do
+            with pytest.raises(IssueError) as caught:
+                publish_issue(config, issue_id, now=now, dry_run=dry_run)
+            assert str(caught.value) == (f"{issue_id} still holds example text from `publish new` "
+                                         "(issue.yaml:2, issue.yaml:3, 01-example.md:11); nothing was published")
+            assert f"`publish check {issue_id}`" in caught.value.hint and "--test-to" in caught.value.hint
+        assert announced(server) == [] and states(config) == {}
+
+
+def test_once_exits_1_when_a_channel_failed_and_logs_it_as_a_warning(site, caplog):
+    with FakeHTTP(script=[Answer(400, "暂时配置错误")]) as server:
+        config = site(server, issues=(DUE,))
+        with caplog.at_level("INFO", logger="pipeline.scheduler"):
+            assert run_forever(config, once=True, now=lambda: at("2025-03-10T09:00:00+08:00")) == 1
+        levels = {r.getMessage().split(":")[0]: r.levelname for r in caplog.records if r.getMessage().startswith(DUE)}
+        assert levels == {f"{DUE} feed": "INFO", f"{DUE} hook": "WARNING"}
+        # The next pass retries and succeeds: exit 0.
+        assert run_forever(config, once=True, now=lambda: at("2025-03-10T09:01:00+08:00")) == 0
+        assert states(config)[(DUE, "hook")] == "done"
+
+
+def test_a_paused_send_makes_once_exit_1(site, caplog):
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE,))
+        with Ledger(config.state_path) as ledger:
+            ledger.start_run(DUE, "hook", "hash")
+            ledger.finish_run(DUE, "hook", "paused", "paused: 50 failures passed max_errors")
+        with caplog.at_level("INFO", logger="pipeline.scheduler"):
+            assert run_forever(config, once=True, now=lambda: at("2025-03-10T09:00:00+08:00")) == 1
+        assert [r.levelname for r in caplog.records if "hook: paused" in r.getMessage()] == ["WARNING"]
+
+
+def test_the_long_running_scheduler_goes_on_after_a_failed_pass(site):
+    import threading
+
+    with FakeHTTP(script=[Answer(400, "暂时配置错误")]) as server:
+        config = site(server, issues=(DUE,))
+        stop = threading.Event()
+
+        def stop_when_sent() -> None:
+            for _ in range(200):
+                if len(server.requests) >= 2:
+                    break
+                threading.Event().wait(0.05)
+            stop.set()
+
+        watcher = threading.Thread(target=stop_when_sent)
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # run_forever sets its own
+        watcher.start()
+        try:  # poll: 1 second; the first pass fails, the second retries
+            assert run_forever(config, now=lambda: at("2025-03-10T09:00:00+08:00"), stop=stop) == 0
+        finally:
+            stop.set()
+            watcher.join()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        assert len(server.requests) == 2 and states(config)[(DUE, "hook")] == "done"
+
+
+def test_skip_reason_gives_the_due_time_in_the_site_zone(site):
+    with FakeHTTP() as server:
+        config = site(server, issues=(OLD,))
+        [skipped] = [e for e in run_pass(config, now=at("2025-03-10T09:00:00+08:00")) if e.status == "skipped"]
+        assert skipped.detail.startswith(f"due {OLD} 08:00:00 +08:00, more than 2 days ago; ")
+        with Ledger(config.state_path) as ledger:
+            assert ledger.run(OLD, "hook").last_error == skipped.detail  # what `publish status` shows as why:
+
+
+def test_upcoming_lists_unsent_issues_with_their_due_time(site):
+    from pipeline.scheduler import upcoming
+
+    with FakeHTTP() as server:
+        config = site(server, issues=(DUE, FUTURE))
+        draft = config.issues_dir / "2025-03-21" / "issue.yaml"
+        write(draft, "title: 草稿\ndraft: true\n")
+        write(draft.parent / "01-paper.md", paper_md("Draft"))
+        write(config.issues_dir / "2025-03-22" / "issue.yaml", "summary: 还没有标题\n")  # half written
+        now = at("2025-03-10T07:00:00+08:00")  # DUE is due at 08:00
+        with Ledger(config.state_path) as ledger:
+            rows = [(u.issue_id, u.channels, u.state, u.due) for u in upcoming(config, ledger, now)]
+            assert rows == [(DUE, "(all channels)", "scheduled", f"{DUE} 08:00:00 +08:00"),
+                            (FUTURE, "(all channels)", "scheduled", f"{FUTURE} 08:00:00 +08:00"),
+                            ("2025-03-22", "(all channels)", "invalid", "-")]
+            [one] = upcoming(config, ledger, now, "2025-03-21")  # named: shown whatever its state
+            assert (one.state, one.due) == ("draft", "2025-03-21 08:00:00 +08:00") and "draft: true" in one.note
+        run_pass(config, now=at("2025-03-10T09:00:00+08:00"))
+        with Ledger(config.state_path) as ledger:  # DUE is in the ledger now: only FUTURE and the broken one are left
+            assert [u.issue_id for u in upcoming(config, ledger, at("2025-03-10T09:00:00+08:00"))] == [FUTURE, "2025-03-22"]
