@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import logging
 import mailbox
+import os
 import quopri
 import random
+import socket
+import subprocess
+import sys
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -17,7 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from conftest import NOW
+from conftest import NOW, REPO
+from servers import SMTPServer, free_port
 
 from pipeline import subscribers
 from pipeline.channels.email import send_one
@@ -178,7 +184,7 @@ def test_dry_run_names_recipients_and_sends_nothing(news, smtp_server):
     config = configure(news, smtp_server.port)
     result = publish(config, dry_run=True)
     assert result.status == "would send"
-    assert result.plan[0] == f"would send to {len(READERS)} recipients via smtp 127.0.0.1:{smtp_server.port} (1 suppressed/skipped)"
+    assert result.plan[0] == f"would send to {len(READERS)} recipients via smtp 127.0.0.1:{smtp_server.port} (1 suppressed)"
     assert "张伟 <zhang.wei@example.com>" in result.plan
     assert not smtp_server.messages
     with Ledger(config.state_path) as ledger:
@@ -343,6 +349,178 @@ def test_a_refused_login_fails_the_channel_without_showing_the_password(news, sm
     assert b"s3cret" not in config.state_path.read_bytes() and not smtp_server.messages
     with Ledger(config.state_path) as ledger:
         assert ledger.counts(ISSUE, "email")["pending"] == len(READERS)  # nobody burnt: all still pending
+
+
+# ---- a server that cannot be reached: the transport's failure, not the recipients' -------
+
+
+def pending_only(config: Config) -> bool:
+    with Ledger(config.state_path) as ledger:
+        return ledger.counts(ISSUE, "email") == {"sent": 0, "failed": 0, "pending": len(READERS)}
+
+
+def test_a_refused_connection_stops_the_send_in_seconds_and_a_rerun_continues(news, caplog):
+    port = free_port()  # bound and released: nothing listens there
+    config = configure(news, port, retry_delay=2)  # a recipient's 4xx backoff must not apply to reconnecting
+    caplog.set_level(logging.INFO, logger="pipeline")
+    started = time.monotonic()
+    result = publish(config)
+    elapsed = time.monotonic() - started
+    assert result.status == "failed" and elapsed < 5, (elapsed, result.line())
+    assert f"127.0.0.1:{port}: connection refused (gave up after 3 attempts)" in result.detail
+    assert "smtp.host and smtp.port" in result.detail and "465 with security: ssl" in result.detail
+    assert result.detail.endswith("again to continue")
+    assert pending_only(config)  # nobody marked failed, nobody deferred: the rerun sends to all
+    retries = [r for r in caplog.records if "trying again" in r.getMessage()]
+    # one warning per reconnect (not per worker, not per recipient), none saying a recipient failed
+    assert [(r.levelno, "connection refused" in r.getMessage()) for r in retries] == [(logging.WARNING, True)] * 2
+    assert not any("not delivered" in r.getMessage() or "temporary failure" in r.getMessage() for r in caplog.records)
+    with SMTPServer(port=port) as server:
+        assert publish(config).status == "done"
+        assert sorted(a for m in server.messages for a in m.rcpt_tos) == sorted(a for a, _ in READERS)
+
+
+def test_ssl_against_a_plain_server_is_not_retried_and_says_to_change_security(news, smtp_server, caplog):
+    config = configure(news, smtp_server.port, smtp={"host": "127.0.0.1", "port": smtp_server.port, "security": "ssl", "timeout": 5})
+    caplog.set_level(logging.INFO, logger="pipeline")
+    started = time.monotonic()
+    result = publish(config)
+    assert result.status == "failed" and time.monotonic() - started < 3
+    assert f"127.0.0.1:{smtp_server.port} with TLS (security: ssl)" in result.detail and "WRONG_VERSION_NUMBER" in result.detail
+    assert "set smtp.security: starttls (usually port 587) or none (port 25)" in result.detail
+    assert not any("trying again" in r.getMessage() for r in caplog.records)  # the same settings fail the same way
+    assert pending_only(config) and not smtp_server.messages
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word, like a TLS port reached with plain SMTP."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self.held.append(self.sock.accept()[0])
+        except OSError:  # closed by close()
+            return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_server_that_never_greets_points_at_security_ssl(news):
+    server = SilentServer()
+    try:
+        smtp = {"host": "127.0.0.1", "port": server.port, "security": "starttls", "timeout": 0.5}
+        config = configure(news, server.port, smtp=smtp, connections=2)
+        started = time.monotonic()
+        result = publish(config)
+        assert result.status == "failed" and time.monotonic() - started < 3  # a timeout is not repeated
+    finally:
+        server.close()
+    assert f"cannot connect to smtp 127.0.0.1:{server.port}: no answer within 0.5s" in result.detail
+    assert "expects TLS from the start (usually 465), set smtp.security: ssl" in result.detail
+    assert pending_only(config)
+
+
+def test_a_server_that_goes_away_mid_send_leaves_the_rest_pending(news):
+    many = [(f"reader{i:02d}@example.com", f"读者{i}") for i in range(20)]
+    write_csv(news, many)
+    server = SMTPServer()
+    config = configure(news, server.port, connections=2)
+    server.handler.delay = 0.02
+    running = threading.Event()
+
+    def progress(channel: str, done: int, total: int) -> None:
+        if done >= 4 and running.is_set():
+            running.clear()
+            server.controller.stop()  # the relay is shut down while messages are on the wire
+
+    server.controller.start()
+    running.set()
+    started = time.monotonic()
+    try:
+        result = publish(config, progress=progress)
+    finally:
+        if running.is_set():
+            server.controller.stop()
+    assert result.status == "failed" and time.monotonic() - started < 10
+    assert "connection refused (gave up after 3 attempts)" in result.detail
+    with Ledger(config.state_path) as ledger:
+        counts = ledger.counts(ISSUE, "email")
+    assert counts["failed"] == 0 and counts["sent"] + counts["pending"] == 20 and counts["pending"] > 0
+    with SMTPServer(port=server.port) as again:
+        assert publish(config).status == "done"
+    reached = {a for m in server.messages + again.messages for a in m.rcpt_tos}
+    assert reached == {a for a, _ in many}
+
+
+def test_a_maildir_that_cannot_be_created_stops_the_send_with_what_to_check(news):
+    config = configure(news, maildir="subscribers.csv/maildir")  # under a file: no folder can be made there
+    result = publish(config)
+    assert result.status == "failed" and "cannot create the Maildir" in result.detail
+    assert "check `maildir:` in the email channel" in result.detail and pending_only(config)
+
+
+def test_send_one_to_a_refused_port_fails_fast_with_what_to_check(news):
+    config = configure(news, free_port())
+    started = time.monotonic()
+    with pytest.raises(ChannelError, match="connection refused") as caught:
+        send_one(config, "email", "new.reader@example.org", "新读者", "请确认订阅", "确认")
+    assert time.monotonic() - started < 5 and "smtp.port" in (caught.value.hint or "")
+
+
+def test_warnings_name_the_address_and_the_command_line_shows_them_as_warnings(news, smtp_server):
+    config = configure(news, smtp_server.port, retries=2, connections=1)
+    smtp_server.handler.defer["li.na@example.net"] = 3
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "pipeline", "--config", str(news / "config.yaml"), "issue", ISSUE, "--channel", "email"]
+    done = subprocess.run(command, cwd=news, env=env, capture_output=True, text=True, timeout=60)
+    assert "warning: temporary failure for li.na@example.net (attempt 1 of 2): RCPT TO: 451 4.3.0" in done.stderr
+    assert "warning: not delivered to li.na@example.net (still pending: the next run tries again): RCPT TO: 451" in done.stderr
+    assert "zhang.wei@example.com" not in done.stderr  # only the address concerned
+    with Ledger(config.state_path) as ledger:
+        assert ledger.delivery(ISSUE, "email", "li.na@example.net")["state"] == "pending"
+
+
+# ---- who is not mailed, counted over the whole list ----------------------------------------
+
+
+def test_the_plan_and_the_summary_count_every_suppressed_address(news, smtp_server):
+    write_csv(news, READERS, extra="former@example.org,已退订,unsubscribed\nnew@example.org,待确认,pending\n")
+    config = configure(news, smtp_server.port)
+    with Ledger(config.state_path) as ledger:
+        for i in range(3):  # left through the website: in the ledger only, not in the CSV
+            subscribers.add(ledger, f"left{i}@example.com", "")
+            subscribers.unsubscribe(ledger, f"left{i}@example.com", method="one-click")
+        subscribers.suppress(ledger, "bounced@example.com", "bounced", method="bounce")
+        subscribers.unsubscribe(ledger, "chen.jing@example.com", method="one-click")  # active in the CSV
+    # 4 in the ledger only + chen.jing + former (the CSV's own unsubscribe)
+    expected = "6 suppressed, 1 not confirmed"
+    plan = publish(config, dry_run=True).plan[0]
+    assert plan.endswith(f"({expected})") and plan.startswith(f"would send to {len(READERS) - 1} recipients via")
+    result = publish(config)
+    assert result.status == "done" and result.detail.endswith(expected)
+    assert len(smtp_server.messages) == len(READERS) - 1
+    resend = publish(config, dry_run=True, resend=True).plan[0]
+    assert resend.endswith(f"({expected})")  # the same count once the CSV is merged
+
+
+def test_database_subscribers_show_their_suppressed_count_too(news, smtp_server):
+    config = configure(news, smtp_server.port, subscribers="database")
+    with Ledger(config.state_path) as ledger:
+        subscribers.add(ledger, "reader@example.org", "读者")
+        for address in ("gone@example.org", "left@example.org"):
+            subscribers.add(ledger, address, "")
+            subscribers.unsubscribe(ledger, address, method="cli")
+    assert publish(config, dry_run=True).plan[0].endswith("via smtp 127.0.0.1:%d (2 suppressed)" % smtp_server.port)
+    assert publish(config).detail.endswith("2 suppressed")
 
 
 def test_the_throttle_spaces_sends_and_keeps_an_hourly_window():

@@ -10,7 +10,8 @@ The send is made of three steps, each safe to cut short by a kill:
 
 A run started again after a kill re-sends only what is still pending, so a duplicate can
 only reach someone whose message was accepted and not yet recorded (at most the pool's
-window). Failures past ``max_errors`` pause the send instead of burning the list.
+window). Failures past ``max_errors`` pause the send instead of burning the list; a
+server that cannot be reached stops it within seconds, with nobody marked failed.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class EmailChannel(Channel):
                 first.append(f"{recipient.name} <{recipient.email}>" if recipient.name else recipient.email)
         count = len(seen) - already
         extra = f", {already} already sent" if already else ""
-        lines = [f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.skipped} suppressed/skipped{extra})"]
+        lines = [f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.describe()}{extra})"]
         lines.append(f"subject: {job.issue.title}")
         lines += first
         if count > len(first):
@@ -132,7 +133,7 @@ def _send_test(job: Job, message: IssueMessage, transport) -> Result:
         pool.submit(address, message.personalise(address))
         outcome = pool.next_outcome()
     if outcome.state != "sent":
-        raise ChannelError(f"test copy to {address} not sent: {outcome.error}")
+        raise ChannelError(f"test copy to {address} not sent: {outcome.error}", hint=outcome.hint)
     return Result(job.channel, "done", f"test copy sent to {address} via {transport.label} ({outcome.response}); nothing recorded")
 
 
@@ -143,8 +144,9 @@ class _Send:
         self.job, self.message, self.label = job, message, transport.label
         self.ledger: Ledger = job.ledger
         self.max_errors = int(job.options.get("max_errors", 50))
-        self.sent = self.failed = self.deferred = self.skipped = 0
+        self.sent = self.failed = self.deferred = self.skipped = 0  # skipped: suppressed after the send began
         self.fatal: str | None = None
+        self.fatal_hint: str | None = None  # which setting to check, when the transport said
         self.last_error: str | None = None
         self.started = time.monotonic()
         counts = self.ledger.counts(job.issue.id, job.channel)
@@ -180,9 +182,11 @@ class _Send:
     def settle(self, outcome: Outcome) -> None:
         """Record one outcome at once, in its own transaction."""
         issue, channel, ledger = self.job.issue.id, self.job.channel, self.ledger
-        if outcome.fatal:
-            self.fatal = outcome.error
-        elif outcome.state == "sent":
+        if outcome.fatal:  # the transport's failure, not the recipient's: it stays pending
+            if self.fatal is None:
+                self.fatal, self.fatal_hint = outcome.error, outcome.hint
+            return
+        if outcome.state == "sent":
             ledger.record(issue, channel, outcome.recipient, "sent", response=outcome.response)
             self.sent += 1
         elif outcome.state == "failed":
@@ -195,9 +199,12 @@ class _Send:
             state = "failed" if give_up else "pending"  # pending: the next run tries again
             ledger.record(issue, channel, outcome.recipient, state, response=outcome.error, error=outcome.error)
             self.deferred += 1
+            later = "recorded as failed" if give_up else "still pending: the next run tries again"
+            self.job.log.warning("not delivered to %s (%s): %s", outcome.recipient, later, outcome.error)
+        if outcome.state == "failed":
+            self.job.log.warning("not delivered to %s (recorded as failed): %s", outcome.recipient, outcome.error)
         if outcome.state in ("failed", "deferred"):
             self.last_error = f"{outcome.recipient}: {outcome.error}"
-            self.job.log.warning("not delivered to a recipient: %s", outcome.error)
         if outcome.state in ("sent", "failed"):
             self.done += 1
         self._progress()
@@ -214,10 +221,10 @@ class _Send:
         counts = self.ledger.counts(job.issue.id, job.channel)
         summary = (f"{self.sent} sent in {elapsed:.1f}s ({self.sent / elapsed:.0f}/s) via {self.label}; "
                    f"{counts['sent']} of {self.total} sent in all, {counts['failed']} failed, {counts['pending']} pending, "
-                   f"{tally.skipped + self.skipped} suppressed/skipped")
+                   f"{tally.describe(self.skipped)}")
         again = f"run `publish issue {job.issue.id} --channel {job.channel}` again to continue"
         if self.fatal:
-            raise ChannelError(f"{self.fatal}; {summary}", hint=again)
+            raise ChannelError(f"{self.fatal}; {summary}", hint=f"{self.fatal_hint}, then {again}" if self.fatal_hint else again)
         if self.errors > self.max_errors:
             return Result(job.channel, "paused", f"paused: {self.errors} failures passed max_errors ({self.max_errors}); "
                           f"last: {self.last_error}. Check the server and the list, then {again}. {summary}")
@@ -250,4 +257,4 @@ def send_one(config: Config, channel_name: str, to_addr: str, to_name: str, subj
         pool.submit(address, data)
         outcome = pool.next_outcome()
     if outcome.state != "sent":
-        raise ChannelError(f"message to {address} not sent: {outcome.error}")
+        raise ChannelError(f"message to {address} not sent: {outcome.error}", hint=outcome.hint)
