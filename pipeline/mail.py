@@ -86,12 +86,11 @@ def parse_sender(value: str, reply_to: str | None = None, key: str = "from") -> 
 def unsubscribe_placeholder(config: Config) -> str:
     """Where each recipient's unsubscribe URL goes in the built email parts (see the module doc).
 
-    A web reader of the public copy who follows it reaches the signup page of ``publish serve``
-    (which has an email channel to serve, so that endpoint runs wherever unsubscribe links
-    must work), or the archive's front page when there is no email channel.
+    A web reader of the public copy who follows it reaches the subscription page, whose
+    ``#unsubscribe`` section says how to unsubscribe: served by ``publish serve`` and also
+    written by the build (``public/subscribe/index.html``), so it works on a static host too.
     """
-    signup = any(channel.type == "email" for channel in config.channels.values())
-    url = config.site.absolute("subscribe") if signup else config.site.url
+    url = config.site.absolute("subscribe")
     # Percent-encoded, so that it needs no escaping in HTML and holds no "=" for QP to encode.
     return quote(url.split("#", 1)[0], safe=":/?@!$()*+,;%~") + UNSUBSCRIBE_FRAGMENT
 

@@ -182,7 +182,7 @@ def test_footer_links(rich):
     html, _ = rendered(issue, ctx)
     hrefs = [a["href"] for a in Page(html).all("a")]
     placeholder = unsubscribe_placeholder(ctx.config)
-    assert placeholder == "https://digest.example.org/#unsubscribe"  # no email channel: the archive
+    assert placeholder == "https://digest.example.org/subscribe#unsubscribe"  # the page that says how to unsubscribe
     assert hrefs.count(placeholder) == 1
     assert ctx.issue_url(ISSUE) in hrefs
     assert hrefs.index(placeholder) > hrefs.index("https://arxiv.org/pdf/2404.14662v2")
