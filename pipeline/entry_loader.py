@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import Problem
-from .loadchecks import Collector, check_link_or_file, check_types, is_url, parse_mapping, read_text
+from .loadchecks import Collector, check_hidden, check_link_or_file, check_types, is_url, parse_mapping, read_text
 from .model import ARXIV_ID, Markdown, Paper, Section
 from .textchecks import scaffold_text
 from .yamlio import key_line
@@ -72,6 +72,7 @@ def load_entry(path: Path, folder: Path, problems: list[Problem]) -> Entry:
     meta = parse_mapping(front, 2, out, "front matter must be a block of `key: value` lines")
     valid = check_types(meta, PAPER_KEYS, out, _PAPER_TITLE_HINT) if meta is not None else {}
     arxiv = _check_paper_values(valid, out)
+    check_hidden(PAPER_KEYS, out, _PAPER_TITLE_HINT, lambda one: _check_paper_values(one, out))
     # The body does not depend on the front matter: checked even when that is broken.
     lead, sections = _load_body(body, body_line, folder, out)
     base = ARXIV_ID.match(arxiv).group(1) if arxiv else None
@@ -105,17 +106,17 @@ def _check_paper_values(valid: dict[str, Any], out: Collector) -> str | None:
     if arxiv is not None:
         arxiv = arxiv.strip().removeprefix("arXiv:").removeprefix("arxiv:")
         if not ARXIV_ID.match(arxiv):
-            out.error(f"arxiv: {valid['arxiv']!r} is not an arXiv id like 2409.14274 or 2409.14274v2", key="arxiv")
+            out.error(f"arxiv: {valid['arxiv']!r} is not an arXiv id like 2409.14274 or 2409.14274v2: copy the id from the paper's arxiv.org address", key="arxiv")
             arxiv = None
     for key in ("url", "pdf"):
         if valid.get(key) and not is_url(valid[key]):
-            out.error(f"{key}: {valid[key]!r} is not an http(s) URL", key=key)
+            out.error(f"{key}: {valid[key]!r} is not an http(s) URL: write the full address, starting with https://", key=key)
     rating = valid.get("rating")
     if rating is not None and not 0 <= rating <= 10:
-        out.error(f"rating: {rating} is outside 0..10", key="rating")
+        out.error(f"rating: {rating} is outside 0..10: give a score from 0 to 10", key="rating")
     year = valid.get("year")
     if year is not None and not 1900 <= year <= 2200:
-        out.error(f"year: {year} does not look like a year", key="year")
+        out.error(f"year: {year} does not look like a year: write the four-digit year of publication, e.g. year: 2024", key="year")
     return arxiv
 
 
@@ -131,8 +132,9 @@ def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple
             if token.type != "inline":
                 continue
             line = body_line + token.map[0] if token.map else fragment.line
-            if token.content in examples:
-                leftover.append((token.content, line))
+            content = token.content
+            if content in examples:
+                leftover.append((content, line))
             for child in token.children or ():
                 if child.type == "image":
                     check_link_or_file(str(child.attrGet("src") or ""), folder, out, "image", line, encoded=True)
@@ -143,7 +145,8 @@ def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple
         names = ", ".join(f"## {title} (line {line})" for title, line in empty)
         out.warning(f"empty section{'s' if len(empty) > 1 else ''} {names}: write {'them' if len(empty) > 1 else 'it'} or delete the heading{'s' if len(empty) > 1 else ''}", empty[0][1])
     if not sections and (lead is None or lead.is_empty):
-        out.warning("entry has no text: add a lead paragraph and `## ` sections", body_line)
+        # at the front matter's closing line: the body may have no line of its own
+        out.warning("entry has no text after its front matter: add a lead paragraph and `## ` sections below this line", body_line - 1)
     return lead, sections
 
 

@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Config
 from .entry_loader import check_duplicates, load_entry, split_front_matter
 from .errors import Problem
 from .folders import featured_papers, fingerprint, issue_folders
-from .loadchecks import Collector, check_link_or_file, check_types, is_url, parse_mapping, read_text
+from .loadchecks import Collector, check_hidden, check_link_or_file, check_types, is_url, parse_mapping, read_text
 from .model import Issue, Markdown, Paper, is_issue_id
 from .textchecks import scaffold_text
 from .yamlio import key_line
@@ -90,14 +90,16 @@ def load_issue(folder: Path, config: Config, problems: list[Problem], content_ha
         problems.append(Problem(folder, None, "folder name is not an issue id: use YYYY-MM-DD or YYYY-MM-DD-slug (slug: a-z, 0-9, -)"))
         return None
     meta_path = folder / "issue.yaml"
-    meta, meta_text = _read_issue_yaml(meta_path, problems)
+    # one collector from parsing to checking: it knows the keys given twice
+    meta_out = Collector(meta_path, problems)
+    meta = _read_issue_yaml(meta_path, meta_out)
     files, misnamed = _entry_files(folder, problems)
     entries = [load_entry(path, folder, problems) for path in files]
     check_duplicates(entries, problems)
     issue = None
     if meta is not None:
         papers = tuple(e.paper for e in entries if e.paper is not None)
-        issue = _build_issue(folder, meta, meta_text, papers, config, Collector(meta_path, problems, meta_text), content_hash)
+        issue = _build_issue(folder, meta, papers, config, meta_out, content_hash)
     if not files and not misnamed:  # entries that failed to load are reported already
         problems.append(Problem(folder, None, "issue has no paper entries (NN-slug.md files)", "warning"))
     if any(p.is_error for p in problems[before:]):
@@ -105,15 +107,16 @@ def load_issue(folder: Path, config: Config, problems: list[Problem], content_ha
     return issue
 
 
-def _read_issue_yaml(path: Path, problems: list[Problem]) -> tuple[dict[str, Any] | None, str]:
+def _read_issue_yaml(path: Path, out: Collector) -> dict[str, Any] | None:
+    """issue.yaml's keys, or None after reporting why there are none; ``out`` gets its text."""
     if not path.is_file():
-        problems.append(Problem(path, None, "missing issue.yaml: every issue folder needs one with at least `title:`"))
-        return None, ""
-    text = read_text(path, problems)
+        out.problems.append(Problem(path, None, "missing issue.yaml: every issue folder needs one with at least `title:`"))
+        return None
+    text = read_text(path, out.problems)
     if text is None:
-        return None, ""
-    data = parse_mapping(text, 1, Collector(path, problems, text), "issue.yaml must be a block of `key: value` lines")
-    return data, text
+        return None
+    out.text = text
+    return parse_mapping(text, 1, out, "issue.yaml must be a block of `key: value` lines")
 
 
 def _entry_files(folder: Path, problems: list[Problem]) -> tuple[list[Path], int]:
@@ -130,49 +133,65 @@ def _entry_files(folder: Path, problems: list[Problem]) -> tuple[list[Path], int
     return entries, misnamed
 
 
-def _build_issue(folder: Path, meta: dict[str, Any], text: str, papers: tuple[Paper, ...], config: Config, out: Collector, content_hash: str | None) -> Issue | None:
+class _Checked(NamedTuple):
+    """The values of issue.yaml that checking turns into something else (None: refused)."""
+
+    date: date | None
+    publish_at: datetime | None
+    intro: Markdown | None
+    outro: Markdown | None
+
+
+def _build_issue(folder: Path, meta: dict[str, Any], papers: tuple[Paper, ...], config: Config, out: Collector, content_hash: str | None) -> Issue | None:
     valid = check_types(meta, ISSUE_KEYS, out, _ISSUE_TITLE_HINT)
+    checked = _check_values(valid, folder, config, out)
+    check_hidden(ISSUE_KEYS, out, _ISSUE_TITLE_HINT, lambda one: _check_values(one, folder, config, out))
+    summary = _summary(meta, valid, out)
+    examples = scaffold_text().issue
+    if (valid.get("intro") or "").strip() == examples.get("intro"):
+        out.warning("intro is still the example text from `publish new`: say why these papers, or delete the intro", key="intro")
+    if out.errors or checked.date is None or checked.publish_at is None:
+        return None
+    channels = valid.get("channels")
+    return Issue(
+        id=folder.name,
+        folder=folder,
+        date=checked.date,
+        title=valid.get("title", "").strip(),
+        publish_at=checked.publish_at,
+        papers=papers,
+        summary=summary,
+        intro=checked.intro,
+        outro=checked.outro,
+        cover=valid.get("cover"),
+        tags=tuple(t.strip() for t in valid.get("tags") or ()),
+        channels=tuple(channels) if channels is not None else None,
+        draft=bool(valid.get("draft", False)),
+        source=valid.get("source"),
+        content_hash=content_hash if content_hash is not None else fingerprint(folder),
+    )
+
+
+def _check_values(valid: dict[str, Any], folder: Path, config: Config, out: Collector) -> _Checked:
+    """Check the values that have a shape beyond their type (a key given twice: each value)."""
     folder_date = date.fromisoformat(folder.name[:10])
     issue_date = _issue_date(valid.get("date"), folder_date, out)
     publish_at = _publish_at(valid.get("publish_at"), folder_date, config, out)
     title = valid.get("title", "").strip()
     if len(title) > 32:
-        out.warning(f"title has {len(title)} characters; WeChat allows 32, it will be shortened there", key="title")
-    summary = _summary(meta, valid, out)
+        out.warning(f"title has {len(title)} characters; WeChat allows 32, it will be shortened there: keep it to 32 to avoid that", key="title")
     cover = valid.get("cover")
     if cover:
-        check_link_or_file(cover, folder, out, "cover", key_line(text, "cover"))
+        check_link_or_file(cover, folder, out, "cover", out.line_of("cover"))
     source = valid.get("source")
     if source and not is_url(source):
-        out.error(f"source: {source!r} is not an http(s) URL", key="source")
-    channels = valid.get("channels")
-    for name in channels or ():
+        out.error(f"source: {source!r} is not an http(s) URL: write the full address of the original post, starting with https://", key="source")
+    for name in valid.get("channels") or ():
         if name not in config.channels:
-            out.error(f"channels: {name!r} is not a channel in config.yaml (configured: {', '.join(config.channels) or 'none'})", key="channels")
-    intro = _fragment(valid.get("intro"), text, "intro", folder, out)
-    outro = _fragment(valid.get("outro"), text, "outro", folder, out)
-    examples = scaffold_text().issue
-    if (valid.get("intro") or "").strip() == examples.get("intro"):
-        out.warning("intro is still the example text from `publish new`: say why these papers, or delete the intro", key="intro")
-    if out.errors or issue_date is None or publish_at is None:
-        return None
-    return Issue(
-        id=folder.name,
-        folder=folder,
-        date=issue_date,
-        title=title,
-        publish_at=publish_at,
-        papers=papers,
-        summary=summary,
-        intro=intro,
-        outro=outro,
-        cover=cover,
-        tags=tuple(t.strip() for t in valid.get("tags") or ()),
-        channels=tuple(channels) if channels is not None else None,
-        draft=bool(valid.get("draft", False)),
-        source=source,
-        content_hash=content_hash if content_hash is not None else fingerprint(folder),
-    )
+            out.error(f"channels: {name!r} is not a channel in config.yaml (configured: {', '.join(config.channels) or 'none'}): use one of those names", key="channels")
+    intro = _fragment(valid.get("intro"), "intro", folder, out)
+    outro = _fragment(valid.get("outro"), "outro", folder, out)
+    return _Checked(issue_date, publish_at, intro, outro)
 
 
 def _summary(meta: dict[str, Any], valid: dict[str, Any], out: Collector) -> str | None:
@@ -195,7 +214,7 @@ def _issue_date(value: Any, folder_date: date, out: Collector) -> date | None:
         try:
             value = date.fromisoformat(value)
         except ValueError:
-            out.error(f"date: {value!r} is not a date (YYYY-MM-DD)", key="date")
+            out.error(f"date: {value!r} is not a date: write it as YYYY-MM-DD, e.g. date: {folder_date}, or delete the line (the folder's date is the default)", key="date")
             return None
     if isinstance(value, datetime):
         value = value.date()
@@ -222,15 +241,23 @@ def _publish_at(value: Any, folder_date: date, config: Config, out: Collector) -
     return value
 
 
-def _fragment(value: str | None, text: str, key: str, folder: Path, out: Collector) -> Markdown | None:
+def _fragment(value: str | None, key: str, folder: Path, out: Collector) -> Markdown | None:
     if not value or not value.strip():
         return None
     from . import markdown  # markdown-it loads only when an issue is parsed, not on a no-op build
 
-    line = key_line(text, key) or 1
-    fragment = markdown.parse(value, line)
-    for src, _ in markdown.image_sources(fragment):
-        check_link_or_file(src, folder, out, f"{key} image", line, encoded=True)
+    line = out.line_of(key) or 1
+    # In a `|` block the Markdown's lines are the file's, from the next line on; other forms of
+    # YAML text join or re-indent lines, so problems there are put at the key's line.
+    literal = out.is_literal_block(key)
+    fragment = markdown.parse(value, line + 1 if literal else line)
+    for token in fragment.tokens:
+        if token.type != "inline":
+            continue
+        at = fragment.line + token.map[0] if literal and token.map else line
+        for child in token.children or ():
+            if child.type == "image":
+                check_link_or_file(str(child.attrGet("src") or ""), folder, out, f"{key} image", at, encoded=True)
     return fragment
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,16 @@ class DuplicateKey:
     key: Any
     line: int  # the repeat, in the file's numbering
     first_line: int  # where the key was first given
+    # The occurrence this repeat hides (the one just before it): its line and value, so that the
+    # value YAML drops is still checked. Not part of equality: the key and lines say which repeat.
+    hidden_line: int = field(default=0, compare=False)
+    hidden: Any = field(default=None, compare=False, repr=False)
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     """The safe loader, noting every key that repeats within one mapping (0-based lines)."""
 
-    repeats: Sequence[tuple[Any, int, int]] = ()  # an instance's own list once it finds one (no __init__ to run)
+    repeats: Sequence[tuple[Any, int, int, int, Any]] = ()  # an instance's own list once it finds one (no __init__ to run)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         own = node.value  # flatten_mapping deletes `<<` keys from this list and prepends merged ones to a new list
@@ -38,17 +42,23 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         return mapping
 
     def _note_repeats(self, pairs: list[tuple[Any, Any]]) -> None:
-        seen: dict[Any, int] = {}
-        for key_node, _ in pairs:
+        seen: dict[Any, tuple[int, int, Any]] = {}  # key → (first line, latest line, latest value node)
+        for key_node, value_node in pairs:
             key = self.construct_object(key_node)  # already built: construct_object caches by node
+            line = key_node.start_mark.line
             try:
-                first = seen.get(key)
+                before = seen.get(key)
             except TypeError:  # an unhashable key: construct_mapping has refused it already
                 continue
-            if first is None:
-                seen[key] = key_node.start_mark.line
-            else:
-                self.__dict__.setdefault("repeats", []).append((key, key_node.start_mark.line, first))
+            if before is None:
+                seen[key] = (line, line, value_node)
+                continue
+            first, hidden_line, hidden_node = before
+            # The hidden value is built already (cached by node); a list or mapping is filled in
+            # by the time get_single_data returns, as the value in use is.
+            hidden = self.construct_object(hidden_node)
+            self.__dict__.setdefault("repeats", []).append((key, line, first, hidden_line, hidden))
+            seen[key] = (first, line, value_node)
 
 
 class YamlSyntaxError(Exception):
@@ -83,7 +93,7 @@ def parse_yaml(text: str, first_line: int = 1, duplicates: list[DuplicateKey] | 
         raise YamlSyntaxError(line, f"invalid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from None
-    repeats = [DuplicateKey(key, line + first_line, first + first_line) for key, line, first in loader.repeats]
+    repeats = [DuplicateKey(key, line + first_line, first + first_line, hidden_line + first_line, hidden) for key, line, first, hidden_line, hidden in loader.repeats]
     if repeats and duplicates is None:
         raise YamlSyntaxError(repeats[0].line, duplicate_message(repeats[0]))
     if repeats:

@@ -54,14 +54,14 @@ def test_sections_lead_and_order(newsletter):
         ({"issue.yaml": "summary: 没有标题\n"}, "issue.yaml: error: required key 'title' is missing"),
         ({"issue.yaml": "title: 好\ncolour: red\n"}, "issue.yaml:2: error: unknown key 'colour'"),
         ({"issue.yaml": "title: 好\ndate: 2024-10-01\n"}, "issue.yaml:2: error: date 2024-10-01 does not match the folder's date 2024-09-30"),
-        ({"issue.yaml": "title: 好\ndraft: maybe\n"}, "issue.yaml:2: error: 'draft' must be true or false"),
+        ({"issue.yaml": "title: 好\ndraft: maybe\n"}, "issue.yaml:2: error: draft: maybe is not true or false: write draft: true or draft: false"),
         ({"issue.yaml": "title: 好\nchannels: [nowhere]\n"}, "'nowhere' is not a channel in config.yaml"),
         ({"issue.yaml": "title: 好\ncover: images/missing.png\n"}, "issue.yaml:2: error: cover: file 'images/missing.png' does not exist"),
         ({"issue.yaml": "title: 好\nsource: not a url\n"}, "issue.yaml:2: error: source: 'not a url' is not an http(s) URL"),
         ({"01-a.md": "no front matter\n"}, "01-a.md:1: error: no front matter"),
         ({"01-a.md": "---\ntitle: A\n"}, "01-a.md:1: error: the front matter opened here is never closed: add a `---` line after the last key"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 11\n---\n正文\n"}, "01-a.md:4: error: rating: 11 is outside 0..10"),
-        ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 八\n---\n正文\n"}, "01-a.md:4: error: 'rating' must be a whole number"),
+        ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 八\n---\n正文\n"}, "01-a.md:4: error: rating: 八 is not written in digits: write rating: 8"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\narxiv: '2409.1'\n---\n正文\n"}, "01-a.md:4: error: arxiv: '2409.1' is not an arXiv id"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nurl: ftp//x\n---\n正文\n"}, "01-a.md:4: error: url: 'ftp//x' is not an http(s) URL"),
         ({"01-a.md": "---\ntitle: A\n---\n正文\n"}, "01-a.md: error: required key 'authors' is missing"),
@@ -176,9 +176,9 @@ def test_a_type_error_does_not_hide_the_other_problems_of_an_entry(newsletter):
     write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 三篇论文。\n")
     write(root / "issues/2024-09-30/01-a.md", "---\ntitle: 证明自动化\nauthors: [张三]\nyear: 二〇二四\n评分: 9\nrating: 11\n---\n导语。\n\n![示意图](images/图1.png)\n")
     assert lines_of(root) == [
-        "issues/2024-09-30/01-a.md:4: error: 'year' must be a whole number, found '二〇二四'",
-        f"issues/2024-09-30/01-a.md:5: error: unknown key '评分' (known keys: {KNOWN_PAPER_KEYS})",
-        "issues/2024-09-30/01-a.md:6: error: rating: 11 is outside 0..10",
+        "issues/2024-09-30/01-a.md:4: error: year: 二〇二四 is not written in digits: write year: 2024",
+        f"issues/2024-09-30/01-a.md:5: error: unknown key '评分': did you mean 'rating'? (known keys: {KNOWN_PAPER_KEYS})",
+        "issues/2024-09-30/01-a.md:6: error: rating: 11 is outside 0..10: give a score from 0 to 10",
         "issues/2024-09-30/01-a.md:10: error: image: file 'images/图1.png' does not exist in 2024-09-30/",
     ]
 
@@ -189,7 +189,7 @@ def test_an_unknown_key_does_not_hide_the_date_mismatch(newsletter):
     write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
     result, messages = problems_of(root)
     assert messages == [
-        f"issues/2024-09-30/issue.yaml:2: error: unknown key 'colour' (known keys: {KNOWN_ISSUE_KEYS})",
+        f"issues/2024-09-30/issue.yaml:2: error: unknown key 'colour': delete it or rename it to one of the known keys: {KNOWN_ISSUE_KEYS}",
         "issues/2024-09-30/issue.yaml:3: error: date 2024-10-01 does not match the folder's date 2024-09-30: rename the folder or fix the date",
     ]
     assert result.issues == []
@@ -202,10 +202,10 @@ def test_the_same_paper_twice_is_found_while_the_entries_have_other_errors(newsl
     write(root / "issues/2024-09-30/02-b.md", paper_md("B", "2409.00001v2", year="明年"))
     write(root / "issues/2024-09-30/03-c.md", paper_md("C", "24.1"))  # a broken id is not compared
     assert lines_of(root) == [
-        "issues/2024-09-30/01-a.md:5: error: 'rating' must be a whole number, found '十'",
+        "issues/2024-09-30/01-a.md:5: error: rating: 十 is not written in digits: write rating: 10",
         "issues/2024-09-30/02-b.md:4: error: arXiv 2409.00001 is already in this issue as 01-a.md",
-        "issues/2024-09-30/02-b.md:5: error: 'year' must be a whole number, found '明年'",
-        "issues/2024-09-30/03-c.md:4: error: arxiv: '24.1' is not an arXiv id like 2409.14274 or 2409.14274v2",
+        "issues/2024-09-30/02-b.md:5: error: year: 明年 is not a number: write it in digits, e.g. year: 2024",
+        "issues/2024-09-30/03-c.md:4: error: arxiv: '24.1' is not an arXiv id like 2409.14274 or 2409.14274v2: copy the id from the paper's arxiv.org address",
     ]
 
 
@@ -296,7 +296,7 @@ def test_no_entries_warning_only_when_there_are_none(newsletter):
     write(root / "issues/2024-10-07/issue.yaml", "title: 第二期\nsummary: 还没有论文。\n")
     assert lines_of(root) == [
         "issues/2024-09-30/01-a.md:1: error: the front matter opened here is never closed: add a `---` line after the last key (title, authors, …)",
-        "issues/2024-09-30/02-b.md:4: error: rating: 20 is outside 0..10",
+        "issues/2024-09-30/02-b.md:4: error: rating: 20 is outside 0..10: give a score from 0 to 10",
         "issues/2024-10-07: warning: issue has no paper entries (NN-slug.md files)",
     ]
 
@@ -307,9 +307,9 @@ def test_duplicate_keys_are_errors_at_the_second_key(newsletter):
     write(root / "issues/2024-09-30/01-a.md", "---\ntitle: A\nauthors: [张三]\nrating: 8\nrating: 11\n---\n正文。\n")
     assert lines_of(root) == [
         "issues/2024-09-30/01-a.md:5: error: key 'rating' is given twice (first at line 4); YAML would silently keep only this later value: delete one of them",
-        "issues/2024-09-30/01-a.md:5: error: rating: 11 is outside 0..10",  # the value YAML keeps, at its line
+        "issues/2024-09-30/01-a.md:5: error: rating: 11 is outside 0..10: give a score from 0 to 10",  # the value YAML keeps, at its line
         "issues/2024-09-30/issue.yaml:3: error: key 'title' is given twice (first at line 1); YAML would silently keep only this later value: delete one of them",
-        f"issues/2024-09-30/issue.yaml:4: error: unknown key 'colour' (known keys: {KNOWN_ISSUE_KEYS})",
+        f"issues/2024-09-30/issue.yaml:4: error: unknown key 'colour': delete it or rename it to one of the known keys: {KNOWN_ISSUE_KEYS}",
     ]
 
 
@@ -415,3 +415,120 @@ def test_featured_papers_leave_drafts_out(newsletter):
     assert lines_of(root) == [  # the draft of 10-14 repeats a paper of 10-07
         "issues/2024-10-14/01-b.md:4: warning: arXiv 2409.00002 was already featured in issue 2024-10-07",
     ]
+
+
+# a type error says what to write instead, with the key's own value ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_lines", "expected"),
+    [
+        ("arxiv: 2409.14270", '4: error: arxiv: 2409.14270 is a number to YAML (read as 2409.1427: it drops trailing zeros): write it in quotes, arxiv: "2409.14270"'),
+        ("arxiv: 2409.14274   # 第一篇", '4: error: arxiv: 2409.14274 is a number to YAML: write it in quotes, arxiv: "2409.14274"'),
+        ("title_translated: 2024", '4: error: title_translated: 2024 is a number to YAML: write it in quotes, title_translated: "2024"'),
+        ("venue: yes", '4: error: venue: yes is true/false to YAML: write it in quotes, venue: "yes"'),
+        ("tags: 大模型", "4: error: tags: 大模型 is one text, not a list: write it in brackets, tags: [大模型]"),
+        ("tags: 大模型，对齐、RLHF", "4: error: tags: 大模型，对齐、RLHF is one text, not a list: write it in brackets (one item per comma), tags: [大模型, 对齐, RLHF]"),
+        ("tags: [大模型, 2024]", '4: error: tags: the 2nd tag, 2024, is a number to YAML, not text: put it in quotes, tags: [大模型, "2024"]'),
+        ('year: "2024"', "4: error: year: \"2024\" is text because of the quotes: write the number without them, year: 2024"),
+        ("year: 二〇二四", "4: error: year: 二〇二四 is not written in digits: write year: 2024"),
+        ("rating: 8/10", "4: error: rating: 8/10 is text, not a number: write only the number, rating: 8"),
+        ("rating: 8.5", "4: error: rating: 8.5 is not a whole number: write a whole number, e.g. rating: 9"),
+        ("rating: 很高", "4: error: rating: 很高 is not a number: write it in digits, e.g. rating: 8"),
+    ],
+)
+def test_paper_type_errors_give_the_line_to_write(newsletter, key_lines, expected):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", f"---\ntitle: A\nauthors: [张三]\n{key_lines}\n---\n正文。\n")
+    assert lines_of(root) == [f"issues/2024-09-30/01-a.md:{expected}"]
+
+
+@pytest.mark.parametrize(
+    ("authors", "expected"),
+    [
+        ('authors: [张三, ""]', "3: error: authors: the 2nd author is empty: delete it, authors: [张三]"),
+        ("authors:\n  - 张三\n  -\n  - 李四", "3: error: authors: the 2nd author is empty: delete it, authors: [张三, 李四]"),
+        ("authors: 张三, 李四", "3: error: authors: 张三, 李四 is one text, not a list: write it in brackets (one item per comma), authors: [张三, 李四]"),
+        ('authors: ""', '3: error: authors: "" is empty text, not a list: write authors: [] for none, or a list, e.g. authors: [张三, 李四]'),
+        ("authors:\n  - name: 张三", "3: error: authors: the 1st author is a mapping (name: value pairs), not text: write each author as plain text, e.g. authors: [张三, 李四]"),
+    ],
+)
+def test_authors_name_the_bad_item(newsletter, authors, expected):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", f"---\ntitle: A\n{authors}\n---\n正文。\n")
+    assert lines_of(root) == [f"issues/2024-09-30/01-a.md:{expected}"]
+
+
+@pytest.mark.parametrize(
+    ("key_line_text", "expected"),
+    [
+        ('draft: "true"', "2: error: draft: \"true\" is text because of the quotes: write it without them, draft: true"),
+        ("draft: 是", "2: error: draft: 是 is not true or false: write draft: true or draft: false"),
+        ("tags: 大模型", "2: error: tags: 大模型 is one text, not a list: write it in brackets, tags: [大模型]"),
+        ("channels: feed", "2: error: channels: feed is one text, not a list: write it in brackets, channels: [feed]"),
+        ("publish_at: 8:00", "2: error: publish_at: 8:00 is a number to YAML, not a date and time: write it like publish_at: 2024-09-30T08:00:00+08:00"),
+        ("date: 20240930", "2: error: date: 20240930 is a number to YAML, not a date: write it like date: 2024-09-30"),
+        ("date: 2024/09/30", "2: error: date: '2024/09/30' is not a date: write it as YYYY-MM-DD, e.g. date: 2024-09-30, or delete the line (the folder's date is the default)"),
+        ("summary: 2024", '2: error: summary: 2024 is a number to YAML: write it in quotes, summary: "2024"'),
+        ("标题: 第一期", "2: error: unknown key '标题': did you mean 'title'? (known keys: " + "title, date, publish_at, summary, intro, outro, cover, tags, channels, draft, source)"),
+        ("titel: 第一期", "2: error: unknown key 'titel': did you mean 'title'? (known keys: " + "title, date, publish_at, summary, intro, outro, cover, tags, channels, draft, source)"),
+    ],
+)
+def test_issue_type_errors_give_the_line_to_write(newsletter, key_line_text, expected):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", f"title: 第一期\n{key_line_text}\n" + ("" if key_line_text.startswith("summary") else "summary: 一篇论文。\n"))
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    assert lines_of(root, severity="error") == [f"issues/2024-09-30/issue.yaml:{expected}"]
+
+
+# a key given twice: each value is still checked, at its own line ------------------------------
+
+
+def test_a_repeated_key_does_not_hide_the_first_value(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", "---\ntitle: A\nauthors: [张三]\nrating: 11\nrating: 5\n---\n正文。\n")
+    write(root / "issues/2024-09-30/02-b.md", "---\ntitle: B\nauthors: [张三]\nrating: 12\nrating: 八\nrating: 7\n---\n正文。\n")
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:4: error: rating: 11 is outside 0..10: give a score from 0 to 10",
+        "issues/2024-09-30/01-a.md:5: error: key 'rating' is given twice (first at line 4); YAML would silently keep only this later value: delete one of them",
+        "issues/2024-09-30/02-b.md:4: error: rating: 12 is outside 0..10: give a score from 0 to 10",
+        "issues/2024-09-30/02-b.md:5: error: key 'rating' is given twice (first at line 4); YAML would silently keep only this later value: delete one of them",
+        "issues/2024-09-30/02-b.md:5: error: rating: 八 is not written in digits: write rating: 8",
+        "issues/2024-09-30/02-b.md:6: error: key 'rating' is given twice (first at line 4); YAML would silently keep only this later value: delete one of them",
+    ]
+
+
+def test_a_repeated_issue_key_checks_each_value(newsletter):
+    root = newsletter()
+    issue_yaml = (
+        "title: |\n  第一期\n  第二行\ntitle: 第一期\nsummary: 一篇论文。\n"  # 1-5
+        "date: 2024-10-01\ndate: 2024-09-30\ncover: images/甲.png\ncover: images/乙.png\n"  # 6-9
+        "intro: |\n  导语。\n\n  ![图](images/丙.png)\nintro: 导语。\n"  # 10-14
+    )
+    write(root / "issues/2024-09-30/issue.yaml", issue_yaml)
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    twice = "YAML would silently keep only this later value: delete one of them"
+    assert lines_of(root) == [
+        "issues/2024-09-30/issue.yaml:1: error: title: '第一期\\n第二行' has a line break (U+000A); this must be one line: join the lines",
+        f"issues/2024-09-30/issue.yaml:4: error: key 'title' is given twice (first at line 1); {twice}",
+        "issues/2024-09-30/issue.yaml:6: error: date 2024-10-01 does not match the folder's date 2024-09-30: rename the folder or fix the date",
+        f"issues/2024-09-30/issue.yaml:7: error: key 'date' is given twice (first at line 6); {twice}",
+        "issues/2024-09-30/issue.yaml:8: error: cover: file 'images/甲.png' does not exist in 2024-09-30/",
+        f"issues/2024-09-30/issue.yaml:9: error: key 'cover' is given twice (first at line 8); {twice}",
+        "issues/2024-09-30/issue.yaml:9: error: cover: file 'images/乙.png' does not exist in 2024-09-30/",
+        "issues/2024-09-30/issue.yaml:13: error: intro image: file 'images/丙.png' does not exist in 2024-09-30/",
+        f"issues/2024-09-30/issue.yaml:14: error: key 'intro' is given twice (first at line 10); {twice}",
+    ]
+
+
+def test_an_entry_with_only_front_matter_is_warned_at_its_closing_line(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 两篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", ""))  # 5 lines, no body
+    write(root / "issues/2024-09-30/02-b.md", paper_md("B", "2409.00002", "\n\n"))
+    message = "warning: entry has no text after its front matter: add a lead paragraph and `## ` sections below this line"
+    assert (root / "issues/2024-09-30/01-a.md").read_text("utf-8").count("\n") == 5
+    assert lines_of(root) == [f"issues/2024-09-30/01-a.md:5: {message}", f"issues/2024-09-30/02-b.md:5: {message}"]
