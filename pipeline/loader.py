@@ -179,7 +179,7 @@ def _check_values(valid: dict[str, Any], folder: Path, config: Config, out: Coll
     publish_at = _publish_at(valid.get("publish_at"), folder_date, config, out)
     title = valid.get("title", "").strip()
     if len(title) > 32:
-        out.warning(f"title has {len(title)} characters; WeChat allows 32, it will be shortened there: keep it to 32 to avoid that", key="title")
+        out.warning(f"title has {len(title)} characters; WeChat allows 32, it will be shortened there: shorten it", key="title")
     cover = valid.get("cover")
     if cover:
         check_link_or_file(cover, folder, out, "cover", out.line_of("cover"))
