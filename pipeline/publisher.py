@@ -13,13 +13,13 @@ from .build import build
 from .channels import channel_class
 from .channels.base import Job, Result
 from .config import Config, require_env
-from .errors import SCAFFOLD_TEXT, IssueError, Problem, PublishError, UsageError
+from .errors import IssueError, Problem, PublishError, UsageError
 from .ledger import Ledger, local_time
 from .folders import issue_folders
 from .loader import load_issue
 from .locks import channel_lock
-from .model import Issue, Markdown
-from .yamlio import key_line
+from .textchecks import example_text_left
+from .model import Issue
 
 log = logging.getLogger("pipeline.publish")
 
@@ -112,45 +112,6 @@ def refuse_unready(issue: Issue, now: datetime, early: bool = False, leftovers: 
     if issue.publish_at > now and not early:
         raise PublishError(f"{issue.id} is scheduled for {_when(issue.publish_at)}; the scheduler sends it then",
                            hint="to send it now, add --now")
-
-
-def example_text_left(issue: Issue) -> list[Problem]:
-    """Errors (code SCAFFOLD_TEXT) where the issue still holds the example text `publish new`
-    wrote: its summary, its intro, and per entry the first of its example paragraphs.
-
-    The loader only warns about these (a fresh scaffold must check clean enough to build);
-    publishing them would mail an instruction to every subscriber, so the publisher refuses.
-    Found on the loaded issue itself, not by reading the loader's messages.
-    """
-    from .textchecks import scaffold_text
-
-    examples = scaffold_text()
-    yaml_path = issue.folder / "issue.yaml"
-    found = []
-    for key, value in (("summary", issue.summary), ("intro", issue.intro.source if issue.intro else None)):
-        if value is not None and value.strip() == examples.issue.get(key):
-            line = key_line(yaml_path.read_text("utf-8"), key)
-            found.append(Problem(yaml_path, line, f"{key} is still the example text from `publish new`", code=SCAFFOLD_TEXT))
-    for paper in issue.papers:
-        lines = [line for fragment in _fragments(paper.lead, *(s.body for s in paper.sections)) for line in _example_lines(fragment, examples.entry)]
-        if lines:
-            what = f"{len(lines)} paragraphs or list items are" if len(lines) > 1 else "a paragraph is"
-            found.append(Problem(paper.path, lines[0], f"{what} still example text from `publish new`, the first on this line", code=SCAFFOLD_TEXT))
-    return found
-
-
-def _fragments(*fragments: Markdown | None) -> list[Markdown]:
-    return [f for f in fragments if f is not None]
-
-
-def _example_lines(fragment: Markdown, examples: frozenset[str]) -> list[int]:
-    """File lines of the fragment's paragraphs and list items that are example text."""
-    maps = [t.map[0] for t in fragment.tokens if t.map]
-    if not maps:
-        return []
-    # Token maps count from the start of the entry's body; fragment.line is its first line in the file.
-    offset = fragment.line - maps[0]
-    return [offset + t.map[0] for t in fragment.tokens if t.type == "inline" and t.map and t.content in examples]
 
 
 def _places(problems: list[Problem]) -> str:

@@ -8,7 +8,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+from .errors import SCAFFOLD_TEXT, Problem
+from .yamlio import key_line
+
+if TYPE_CHECKING:
+    from .model import Issue, Markdown
 
 # Text keys that may span lines. Every other text value (and every list item) is one line: it
 # becomes an email subject, a page <title>, a feed title or a line of the plain-text mail, where
@@ -67,3 +73,40 @@ def scaffold_text() -> ScaffoldText:
     # every paragraph and list item; headings (研究背景 …) are the real section names to keep
     entry = frozenset(t.content for i, t in enumerate(tokens) if t.type == "inline" and tokens[i - 1].type != "heading_open")
     return ScaffoldText(issue, entry)
+
+
+def example_text_left(issue: Issue) -> list[Problem]:
+    """Errors (code SCAFFOLD_TEXT) where the issue still holds the example text `publish new`
+    wrote: its summary, its intro, and per entry the first of its example paragraphs.
+
+    The loader only warns about these (a fresh scaffold must check clean enough to build);
+    publishing them would mail an instruction to every subscriber, so the publisher refuses.
+    Found on the loaded issue itself, not by reading the loader's messages.
+    """
+    examples = scaffold_text()
+    yaml_path = issue.folder / "issue.yaml"
+    found = []
+    for key, value in (("summary", issue.summary), ("intro", issue.intro.source if issue.intro else None)):
+        if value is not None and value.strip() == examples.issue.get(key):
+            line = key_line(yaml_path.read_text("utf-8"), key)
+            found.append(Problem(yaml_path, line, f"{key} is still the example text from `publish new`", code=SCAFFOLD_TEXT))
+    for paper in issue.papers:
+        lines = [line for fragment in _fragments(paper.lead, *(s.body for s in paper.sections)) for line in _example_lines(fragment, examples.entry)]
+        if lines:
+            what = f"{len(lines)} paragraphs or list items are" if len(lines) > 1 else "a paragraph is"
+            found.append(Problem(paper.path, lines[0], f"{what} still example text from `publish new`, the first on this line", code=SCAFFOLD_TEXT))
+    return found
+
+
+def _fragments(*fragments: Markdown | None) -> list[Markdown]:
+    return [f for f in fragments if f is not None]
+
+
+def _example_lines(fragment: Markdown, examples: frozenset[str]) -> list[int]:
+    """File lines of the fragment's paragraphs and list items that are example text."""
+    maps = [t.map[0] for t in fragment.tokens if t.map]
+    if not maps:
+        return []
+    # Token maps count from the start of the entry's body; fragment.line is its first line in the file.
+    offset = fragment.line - maps[0]
+    return [offset + t.map[0] for t in fragment.tokens if t.type == "inline" and t.map and t.content in examples]

@@ -331,3 +331,22 @@ def test_scheduler_once_exits_1_when_a_channel_failed(example):
     again = run("scheduler", "--once", "--clock", "2024-09-30T09:05:00+08:00", cwd=example)
     assert again.returncode == 0, again.stderr
     assert len(maildir(example)) == 3
+
+
+def test_an_issue_with_example_text_stays_out_of_the_index_and_feeds(example):
+    """Built for preview like a draft, but not listed or fed while `publish new`'s text is in it."""
+    assert run("new", "2024-10-07", "--slug", "scaffold", cwd=example).returncode == 0
+    yaml_path = example / "issues/2024-10-07-scaffold/issue.yaml"
+    yaml_path.write_text(re.sub(r"(?m)^draft:.*\n", "", yaml_path.read_text("utf-8")), "utf-8")
+    assert run("build", cwd=example).returncode == 0
+    public = example / "public"
+    assert (public / "issues/2024-10-07-scaffold/index.html").is_file()  # the preview
+    for name in ("index.html", "rss.xml", "atom.xml", "feed.json"):
+        assert "2024-10-07-scaffold" not in (public / name).read_text("utf-8"), name
+    # Once the example text is replaced, the next build lists and feeds it.
+    folder = yaml_path.parent
+    yaml_path.write_text("title: 第 18 期\nsummary: 本期三篇论文讲长上下文。\n", "utf-8")
+    write(folder / "01-example.md", "---\ntitle: Own Paper\nauthors: [张三]\narxiv: '2410.00001'\n---\n自己写的导语。\n\n## 研究背景\n\n自己写的背景。\n")
+    assert run("build", cwd=example).returncode == 0
+    for name in ("index.html", "rss.xml", "atom.xml", "feed.json"):
+        assert "2024-10-07-scaffold" in (public / name).read_text("utf-8"), name

@@ -35,13 +35,16 @@ class Card:
     draft: bool
     cover_url: str | None
     papers: list[dict[str, Any]] = field(default_factory=list)
+    # Still holds the example text of `publish new`: built for preview, but like a draft kept
+    # out of the index and the feeds, as the publisher refuses to send it.
+    unfinished: bool = False
 
     @property
     def published(self) -> datetime:
         return datetime.fromisoformat(self.publish_at)
 
     def is_public(self, now: datetime) -> bool:
-        return not self.draft and self.published <= now
+        return not self.draft and not self.unfinished and self.published <= now
 
     def to_json(self) -> dict[str, Any]:
         """The card as JSON-ready data: what dataclasses.asdict gives, ~5x faster."""
@@ -148,6 +151,7 @@ def paper_links(paper: Paper) -> list[tuple[str, str]]:
 
 
 def make_card(issue: Issue, ctx: RenderContext) -> Card:
+    from ..textchecks import example_text_left
     from .papers import paper_summary  # the paper feeds' item text
 
     return Card(
@@ -158,6 +162,7 @@ def make_card(issue: Issue, ctx: RenderContext) -> Card:
         summary=issue.summary,
         tags=list(issue.tags),
         draft=issue.draft,
+        unfinished=not issue.draft and bool(example_text_left(issue)),
         cover_url=ctx.asset_url(issue, issue.cover) if issue.cover else None,
         papers=[
             {
