@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from .errors import Problem
 from .loadchecks import Collector, check_hidden, check_link_or_file, check_types, is_url, parse_mapping, read_text
+from .markupchecks import markup_warning
 from .model import ARXIV_ID, Markdown, Paper, Section
 from .textchecks import scaffold_text
 from .yamlio import key_line
@@ -135,6 +136,10 @@ def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple
             content = token.content
             if content in examples:
                 leftover.append((content, line))
+            if "|" in content or "<" in content:  # what may be a table or HTML: looked at closer
+                markup = markup_warning(token)
+                if markup is not None:
+                    out.warning(markup[0], line + markup[1])
             for child in token.children or ():
                 if child.type == "image":
                     check_link_or_file(str(child.attrGet("src") or ""), folder, out, "image", line, encoded=True)

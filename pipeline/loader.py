@@ -25,6 +25,7 @@ from .entry_loader import check_duplicates, load_entry, split_front_matter
 from .errors import Problem
 from .folders import featured_papers, fingerprint, issue_folders
 from .loadchecks import Collector, check_hidden, check_link_or_file, check_types, is_url, parse_mapping, read_text
+from .markupchecks import markup_warning
 from .model import Issue, Markdown, Paper, is_issue_id
 from .textchecks import scaffold_text
 from .yamlio import key_line
@@ -258,6 +259,9 @@ def _fragment(value: str | None, key: str, folder: Path, out: Collector) -> Mark
         for child in token.children or ():
             if child.type == "image":
                 check_link_or_file(str(child.attrGet("src") or ""), folder, out, f"{key} image", at, encoded=True)
+        markup = markup_warning(token)
+        if markup is not None:
+            out.warning(f"{key}: {markup[0]}", at + markup[1] if literal else at)
     return fragment
 
 

@@ -532,3 +532,78 @@ def test_an_entry_with_only_front_matter_is_warned_at_its_closing_line(newslette
     message = "warning: entry has no text after its front matter: add a lead paragraph and `## ` sections below this line"
     assert (root / "issues/2024-09-30/01-a.md").read_text("utf-8").count("\n") == 5
     assert lines_of(root) == [f"issues/2024-09-30/01-a.md:5: {message}", f"issues/2024-09-30/02-b.md:5: {message}"]
+
+
+# what CommonMark without raw HTML shows as source text ---------------------------------------
+
+
+def test_pipe_tables_and_raw_html_are_warned_at_their_lines(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    body = (
+        "导语。\n\n## 实验效果\n\n"  # lines 6-9
+        "结果如下：\n| 方法 | 准确率 | 速度 |\n|:---|---:|---|\n| PALM | 90% | 2x |\n\n"  # 10-14
+        "<b>强烈推荐</b>，详见 <a href=\"https://arxiv.org/abs/2409.00001\">原文</a>。\n\n"  # 15-16
+        "- 第一点\n- 第二点<br>换行\n\n"  # 17-19
+        "<!-- 待补充 -->\n\n"  # 20-21
+        "方法 | 结果\n--- | ---\n甲 | 乙\n"  # 22-24
+    )
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    table = "tables are not supported: the rows show as | text in every output (run together in the plain-text email): write it as a list, one item per row, e.g."
+    assert lines_of(root) == [
+        f"issues/2024-09-30/01-a.md:11: warning: {table} - PALM: 准确率 90%, 速度 2x",
+        "issues/2024-09-30/01-a.md:15: warning: raw HTML is shown as text, tags and all: write **强烈推荐** instead of <b>强烈推荐</b>",
+        "issues/2024-09-30/01-a.md:18: warning: raw HTML <br> is shown as text: delete it and leave an empty line where a new paragraph starts",
+        "issues/2024-09-30/01-a.md:20: warning: an HTML comment <!-- … --> is shown to readers as text: delete it",
+        f"issues/2024-09-30/01-a.md:22: warning: {table} - 甲: 结果 乙",
+    ]
+
+
+def test_links_to_raw_html_get_the_markdown_link(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", "详见 <a href=\"https://example.org/论文\">原文</a> 与 <span>注</span>。\n"))
+    assert lines_of(root) == [
+        "issues/2024-09-30/01-a.md:6: warning: raw HTML is shown as text, tags and all: write [原文](https://example.org/论文) instead of <a href=\"https://example.org/论文\">原文</a>",
+    ]
+
+
+def test_text_that_only_looks_like_tables_or_html_is_not_warned(newsletter):
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    body = (
+        "用 `<b>` 加粗，或写 \\<b\\> 本身；序列以 <s> 开始、以 </s> 结束，类型是 List<T>，链接 <https://arxiv.org>。\n\n"
+        "准确率 a | b 两种设置，a<b 时更快。\n\n"
+        "```\n| 代码 | 里 |\n|---|---|\n<b>代码</b>\n```\n\n"
+        "    | 缩进 | 代码 |\n    |---|---|\n\n"
+        "![图](<https://example.org/a b.png>)\n"
+    )
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    assert lines_of(root) == []
+
+
+def test_intro_and_outro_tables_and_html_are_warned(newsletter):
+    root = newsletter()
+    issue_yaml = "title: 第一期\nsummary: 一篇论文。\nintro: |\n  导语。\n\n  | 甲 | 乙 |\n  |---|---|\n  | 1 | 2 |\noutro: 欢迎 <i>转发</i>。\n"
+    write(root / "issues/2024-09-30/issue.yaml", issue_yaml)
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001"))
+    result, _ = problems_of(root)
+    assert not result.errors and result.issues[0].intro.line == 4  # the block's first line
+    assert lines_of(root) == [
+        "issues/2024-09-30/issue.yaml:6: warning: intro: tables are not supported: the rows show as | text in every output (run together in the plain-text email): write it as a list, one item per row, e.g. - 1: 乙 2",
+        "issues/2024-09-30/issue.yaml:9: warning: outro: raw HTML is shown as text, tags and all: write *转发* instead of <i>转发</i>",
+    ]
+
+
+def test_markup_checks_leave_the_shared_tokens_as_parsed(newsletter):
+    from pipeline import markdown
+
+    root = newsletter()
+    write(root / "issues/2024-09-30/issue.yaml", "title: 第一期\nsummary: 一篇论文。\n")
+    body = "<b>强烈推荐</b>\n\n| 方法 | 准确率 |\n|---|---|\n| PALM | 90% |\n"
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    result, messages = problems_of(root)
+    lead = result.issues[0].papers[0].lead
+    assert len(messages) == 2 and lead.tokens == markdown.parse(body).tokens
+    html = markdown.to_html(lead)
+    assert "&lt;b&gt;强烈推荐&lt;/b&gt;" in html and "<table" not in html  # still shown as text: raw HTML stays off
