@@ -32,6 +32,8 @@ _CHINESE_KEYS = {
     "日期": "date", "发布时间": "publish_at", "导语": "intro", "结语": "outro", "封面": "cover", "草稿": "draft",
 }
 
+_MISSING_HINTS = {"authors": "add a line `authors: [张三, 李四]` (or `authors: []` when the paper names none)"}
+
 
 class Collector:
     """Problems about one file, with the file's text at hand for finding key lines."""
@@ -141,7 +143,7 @@ def check_types(data: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], 
         value = data.get(key)
         if value is None:
             if required and key not in data:
-                out.error(f"required key {key!r} is missing" + (f": {title_hint}" if key == "title" else ""))
+                out.error(f"required key {key!r} is missing: " + (title_hint if key == "title" else _MISSING_HINTS.get(key, f"add a `{key}:` line")))
             elif required and key != "authors":  # `authors:` with nothing after it is an empty list
                 out.error(f"{key!r} must not be empty" + (f": {title_hint}" if key == "title" else ""), key=key)
             continue

@@ -64,7 +64,7 @@ def test_sections_lead_and_order(newsletter):
         ({"01-a.md": "---\ntitle: A\nauthors: []\nrating: 八\n---\n正文\n"}, "01-a.md:4: error: rating: 八 is not written in digits: write rating: 8"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\narxiv: '2409.1'\n---\n正文\n"}, "01-a.md:4: error: arxiv: '2409.1' is not an arXiv id"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nurl: ftp//x\n---\n正文\n"}, "01-a.md:4: error: url: 'ftp//x' is not an http(s) URL"),
-        ({"01-a.md": "---\ntitle: A\n---\n正文\n"}, "01-a.md: error: required key 'authors' is missing"),
+        ({"01-a.md": "---\ntitle: A\n---\n正文\n"}, "01-a.md: error: required key 'authors' is missing: add a line `authors: [张三, 李四]` (or `authors: []` when the paper names none)"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\nabstract: x\n---\n正文\n"}, "01-a.md:4: error: unknown key 'abstract'"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\n  bad: [\n---\n正文\n"}, "01-a.md:4: error: invalid YAML"),
         ({"01-a.md": "---\ntitle: A\nauthors: []\n---\n正文\n\n![图](images/nope.png)\n"}, "01-a.md:7: error: image: file 'images/nope.png' does not exist"),
