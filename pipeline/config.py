@@ -13,7 +13,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta, tzinfo
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -192,6 +191,8 @@ def _value_problem(f: Field, value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f.range_problem(value)
     if f.address and isinstance(value, str) and "${" not in value:  # a ${VAR} is checked when read
+        from email.utils import parseaddr  # here, not at the top: every command loads the config
+
         local, _, domain = parseaddr(value)[1].partition("@")  # the rule mail.parse_sender applies
         if not (local and domain) or any(ord(c) < 32 for c in value):
             return "is not an email address: write e.g. 论文速递 <digest@example.org>"
