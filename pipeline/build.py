@@ -4,9 +4,9 @@ An issue is rendered again only when its key changes: the hash of its folder's b
 config, the templates and the tool's version. The folder's bytes are hashed again only when
 a file's size, times or inode changed (as git does), so an unchanged folder is not read.
 The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys
-and cards, and the feed HTML of the newest issues: an older one is rendered again on the rare
-build whose feeds reach back to it). Many issues to render are shared among forked
-worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
+and cards, see :mod:`pipeline.build_state`, and the feed HTML of the newest issues: an older
+one is rendered again on the rare build whose feeds reach back to it). Many issues to render
+are shared among forked worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
 A build that meets an invalid selected issue writes nothing and raises IssueError.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,16 +22,14 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from . import __version__
-from .atomic import Staging, write_atomic
+from .atomic import Staging
+from .build_state import Manifest, card_hash, environment_key, forget_removed, issue_key, site_key
 from .config import Config
 from .errors import IssueError, Problem, RenderError
 from .folders import fingerprint, folder_signature, issue_folders
 from .loader import load_issue
 from .model import Issue
-from .render import Card, RenderContext, make_card, templates_fingerprint
+from .render import Card, RenderContext, make_card
 
 
 class _Lazy:
@@ -74,41 +71,6 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)  # unchanged issues
     written: list[Path] = field(default_factory=list)  # output files that changed
     problems: list[Problem] = field(default_factory=list)  # warnings (errors raise)
-
-
-class Manifest:
-    """The build's memory: per issue its key and card; per site-level output its key, the
-    issues whose content it read and the files it wrote."""
-
-    def __init__(self, config: Config) -> None:
-        self.dir = config.state_dir / "build"
-        self.path = self.dir / "manifest.json"
-        try:
-            data = orjson.loads(self.path.read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
-            data = {}
-        if data.get("version") != __version__:
-            data = {}
-        self.issues: dict[str, dict] = data.get("issues", {})
-        self.site: dict[str, dict] = data.get("site", {})
-
-    def content_path(self, issue_id: str) -> Path:
-        return self.dir / "content" / f"{issue_id}.html"
-
-    def save(self) -> None:
-        data = {"version": __version__, "site": self.site, "issues": self.issues}
-        # A cache: a torn write after a power cut only costs a full rebuild, so no fsync.
-        # orjson: the manifest holds every issue's card (~6 MB for 500 issues), and the json
-        # module's encoding and decoding of it took a quarter of a one-issue rebuild.
-        write_atomic(self.path, orjson.dumps(data, option=orjson.OPT_SORT_KEYS), durable=False)
-
-
-def environment_key(config: Config) -> str:
-    """What every output depends on besides the issue itself."""
-    digest = hashlib.sha256()
-    digest.update(__version__.encode() + b"\0" + config.raw_bytes + b"\0")
-    digest.update(templates_fingerprint(config).encode())
-    return digest.hexdigest()
 
 
 def build(
@@ -168,7 +130,7 @@ def build(
                 content = cached["content"]  # no file was touched since it was hashed
             else:
                 content = fingerprint(folder)
-            key = _issue_key(env_key, content)
+            key = issue_key(env_key, content)
             fresh = cached and cached["key"] == key and (config.output_dir / "issues" / issue_id / "index.html").is_file()
             if fresh and not force:
                 report.skipped.append(issue_id)
@@ -193,10 +155,10 @@ def build(
             elif card_json is None:  # an issue the user did not ask for never stops this build
                 problems.append(Problem(job.folder, None, "not built: this issue has errors (`publish check` shows them)", "warning"))
             if card_json is not None:
-                key = job.key or _issue_key(env_key, content)
+                key = job.key or issue_key(env_key, content)
                 if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
                     stale.append(job.issue_id)
-                manifest.issues[job.issue_id] = {"key": key, "card": card_json, "card_hash": _card_hash(card_json), "files": job.files, "content": content, "feed_html": job.feed}
+                manifest.issues[job.issue_id] = {"key": key, "card": card_json, "card_hash": card_hash(card_json), "files": job.files, "content": content, "feed_html": job.feed}
                 cards.append(Card.from_json(card_json))
                 report.built.append(job.issue_id)
         report.problems = [p for p in problems if not p.is_error]
@@ -212,7 +174,7 @@ def build(
     for issue_id in stale:
         if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
             manifest.content_path(issue_id).unlink(missing_ok=True)
-    removed = _forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
+    removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
@@ -230,11 +192,6 @@ class _Job:
     files: str | None  # folder_signature, kept in the manifest
     content: str | None  # fingerprint, kept in the manifest; None: not hashed yet
     feed: bool = True  # keep its feed HTML: it is among the issues the feeds may show
-
-
-def _issue_key(env_key: str, content: str) -> str:
-    """The key an issue's outputs were rendered under: settings, templates, tool and folder."""
-    return hashlib.sha256(f"{env_key}:{content}".encode()).hexdigest()
 
 
 # A file changed less than this long ago may change again without its times showing it
@@ -385,38 +342,16 @@ def _render_site(cards: list[Card], ctx: RenderContext, staging: Staging, manife
         # Each card's hash is kept with it: encoding 500 cards again costs ~70 ms per build.
         entry = manifest.issues.get(card.id)
         if entry is not None and "card_hash" not in entry:  # a manifest from before hashes were kept
-            entry["card_hash"] = _card_hash(entry["card"])
-        digest.update(f"{card.id}={entry['card_hash'] if entry else _card_hash(card.to_json())}\n".encode())
+            entry["card_hash"] = card_hash(entry["card"])
+        digest.update(f"{card.id}={entry['card_hash'] if entry else card_hash(card.to_json())}\n".encode())
     cards_key = digest.hexdigest()
     for name, render in SITE_OUTPUTS.items():
         last = manifest.site.get(name)
-        if (not force and last and last["key"] == _site_key(cards_key, name, last["reads"], manifest)
+        if (not force and last and last["key"] == site_key(cards_key, name, last["reads"], manifest)
                 and all((ctx.config.output_dir / path).is_file() for path in last["files"])):
             continue  # rendering is a function of these inputs: it would give the same bytes
         reads.clear()
         files = render(public, ctx)
         for relative, data in files.items():
             staging.add(relative, data)
-        manifest.site[name] = {"key": _site_key(cards_key, name, reads, manifest), "reads": sorted(set(reads)), "files": sorted(files)}
-
-
-def _card_hash(card_json: dict) -> str:
-    return hashlib.sha256(orjson.dumps(card_json, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _site_key(cards_key: str, name: str, reads: Iterable[str], manifest: Manifest) -> str:
-    digest = hashlib.sha256(f"{cards_key}:{name}".encode())
-    for issue_id in sorted(set(reads)):
-        digest.update(f":{issue_id}={manifest.issues.get(issue_id, {}).get('key', '')}".encode())
-    return digest.hexdigest()
-
-
-def _forget_removed(manifest: Manifest, present: set[str], output_dir: Path) -> bool:
-    """Drop issues whose folders are gone, with the pages built for them; True if there were any."""
-    gone = [issue_id for issue_id in manifest.issues if issue_id not in present]
-    for issue_id in gone:
-        del manifest.issues[issue_id]
-        manifest.content_path(issue_id).unlink(missing_ok=True)
-        # Only a folder this build made for that issue id (the manifest knew it) is removed.
-        shutil.rmtree(output_dir / "issues" / issue_id, ignore_errors=True)
-    return bool(gone)
+        manifest.site[name] = {"key": site_key(cards_key, name, reads, manifest), "reads": sorted(set(reads)), "files": sorted(files)}

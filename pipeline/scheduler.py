@@ -19,7 +19,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from .build import Manifest, build
+from .build import build
+from .build_state import Manifest
 from .config import Config
 from .errors import IssueError, Problem, PublishError
 from .ledger import Ledger, local_time
