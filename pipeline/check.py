@@ -23,11 +23,17 @@ class CheckReport(LoadResult):
 
 def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     """Load the issues, collect every problem, and measure what only rendering shows."""
+    result = load_issues(config, ids)
+    report = CheckReport(issues=result.issues, problems=[*config_problems(config), *result.problems], issue_count=len(issue_folders(config, ids)))
+    check_rendered(config, report)
+    return report
+
+
+def check_rendered(config: Config, report: CheckReport) -> None:
+    """Add what only rendering shows of ``report``'s loaded issues: email sizes, WeChat limits."""
     from .mail import unsubscribe_placeholder
     from .render import email, wechat
 
-    result = load_issues(config, ids)
-    report = CheckReport(issues=result.issues, problems=[*config_problems(config), *result.problems], issue_count=len(issue_folders(config, ids)))
     ctx = RenderContext(config, datetime.now(timezone.utc))
     mail_channels = [c for c in config.channels.values() if c.type == "email"]
     eight_bit = all(c.options.get("eight_bit", True) for c in mail_channels)
@@ -44,7 +50,6 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
             if message.startswith(("title ", "digest ")):
                 continue  # the loader already warns about these, with the line in issue.yaml
             report.problems.append(Problem(issue.folder / "issue.yaml", None, f"WeChat: {message}", "warning"))
-    return report
 
 
 def config_problems(config: Config) -> list[Problem]:

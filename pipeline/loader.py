@@ -76,7 +76,7 @@ def load_issues(config: Config, ids: Iterable[str] | None = None) -> LoadResult:
         issue = load_issue(folder, config, result.problems)
         if issue is not None:
             result.issues.append(issue)
-    _warn_repeated_papers(config, result)
+    warn_repeated_papers(config, result)
     return result
 
 
@@ -265,7 +265,8 @@ def _fragment(value: str | None, key: str, folder: Path, out: Collector) -> Mark
     return fragment
 
 
-def _warn_repeated_papers(config: Config, result: LoadResult) -> None:
+def warn_repeated_papers(config: Config, result: LoadResult) -> None:
+    """Add a warning for each paper of ``result``'s issues that an earlier issue featured."""
     featured = featured_papers(config)
     for issue in result.issues:
         for paper in issue.papers:

@@ -26,10 +26,11 @@ log = logging.getLogger("pipeline.publish")
 EXAMPLE_TEXT_HINT = "write your own text in those places or delete it"
 
 
-def load_one(config: Config, issue_id: str) -> Issue:
-    """Load one issue by id (validated), raising IssueError with every problem."""
+def load_one(config: Config, issue_id: str, problems: list[Problem] | None = None) -> Issue:
+    """Load one issue by id (validated), raising IssueError with every problem; its warnings
+    are added to ``problems`` when given."""
     [(_, folder)] = issue_folders(config, [issue_id])
-    problems: list[Problem] = []
+    problems = [] if problems is None else problems
     issue = load_issue(folder, config, problems)
     if issue is None:
         raise IssueError(problems, f"issue {issue_id} has errors; nothing was published")
@@ -80,13 +81,14 @@ def publish_issue(
     now = now or datetime.now(timezone.utc)
     check_channel_names(config, channels)  # a typo is a usage error before any other verdict
     build(config, [issue_id], now=now)
-    issue = load_one(config, issue_id)
+    loaded: list[Problem] = []
+    issue = load_one(config, issue_id, loaded)
     names = select_channels(config, issue, channels)
     if test_to:
         names = _email_channels(config, issue, names, chosen=bool(channels))
     leftovers = example_text_left(issue)
     if warn is not None:
-        warn(_other_warnings(config, issue, leftovers if not test_to else []))
+        warn(_other_warnings(config, issue, loaded, leftovers if not test_to else []))
     if not test_to:
         refuse_unready(issue, now, early, leftovers)
     stop = stop or threading.Event()
@@ -119,14 +121,19 @@ def _places(problems: list[Problem]) -> str:
     return ", ".join(f"{Path(p.path).name}:{p.line}" if p.line else Path(p.path).name for p in problems)
 
 
-def _other_warnings(config: Config, issue: Issue, refused: list[Problem]) -> list[Problem]:
+def _other_warnings(config: Config, issue: Issue, loaded: list[Problem], refused: list[Problem]) -> list[Problem]:
     """The issue's warnings as `publish check ID` gives them, less those at the places that
-    ``refused`` reports as errors (the loader warns about example text too)."""
-    from .check import check_issues
+    ``refused`` reports as errors (the loader warns about example text too). ``loaded``: the
+    loader's own warnings for this issue, so that it is not loaded a second time."""
+    from .check import CheckReport, check_rendered
+    from .loader import warn_repeated_papers
 
+    report = CheckReport(issues=[issue], problems=list(loaded))
+    warn_repeated_papers(config, report)
+    check_rendered(config, report)
     taken = {(Path(p.path).resolve(), p.line) for p in refused}
     folder = issue.folder.resolve()
-    return [p for p in check_issues(config, [issue.id]).warnings
+    return [p for p in report.warnings
             if Path(p.path).resolve().is_relative_to(folder) and (Path(p.path).resolve(), p.line) not in taken]
 
 
