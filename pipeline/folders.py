@@ -106,7 +106,8 @@ def folder_papers(folder: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.md")):
         # entries.py writes `arxiv:` before the authors, so the head of the file is enough
-        head = path.read_text("utf-8", errors="replace")[:4000]
+        with path.open("rb") as handle:  # the head only: this runs over every entry of the archive
+            head = handle.read(4000).decode("utf-8", errors="replace")
         match = _ARXIV_LINE.search(head)
         if match:
             found.setdefault(match.group(1), path.name)
