@@ -48,33 +48,161 @@ TARGETS = {  # figure → (limit, aim); seconds unless noted
 
 # ---------------------------------------------------------------- content
 
-ZH_SUBJECTS = ["大模型", "这类方法", "作者团队", "现有工作", "该框架", "新的训练策略", "推理阶段的缓存", "检索模块",
-               "评测基准", "开源社区", "多模态模型", "小规模模型", "强化学习信号", "长上下文窗口", "注意力机制"]
-ZH_VERBS = ["显著提升了", "重新审视了", "系统地分析了", "有效缓解了", "首次揭示了", "大幅降低了", "进一步扩展了",
-            "巧妙地结合了", "在多个基准上验证了", "从理论上解释了", "依然难以处理", "往往忽视了"]
-ZH_OBJECTS = ["推理效率", "显存占用", "训练成本", "泛化能力", "数据污染问题", "幻觉现象", "指令遵循能力",
-              "长文本理解", "代码生成质量", "数学推理能力", "对齐效果", "鲁棒性", "可解释性", "安全边界"]
-ZH_TAILS = ["，这一点在实际部署中尤为关键", "，而且几乎不需要额外的标注数据", "，同时保持了原有的生成质量",
-            "，但代价是更长的训练时间", "，其效果在更大规模的模型上更加明显", "，为后续研究提供了清晰的基线", ""]
-EN_TERMS = ["KV cache", "Transformer", "RLHF", "chain-of-thought", "mixture-of-experts", "LoRA", "retrieval-augmented generation",
-            "in-context learning", "speculative decoding", "FlashAttention", "instruction tuning", "reward model",
-            "tokenizer", "beam search", "contrastive learning", "distillation", "sparse attention", "RoPE"]
-EN_SENTENCES = ["The key insight is that most tokens contribute little to the final prediction.",
-                "In short, the model learns *when* to stop reasoning, not only *how*.",
-                "Ablations show that each component matters, but the retrieval step matters most.",
-                "This is a simple idea that turns out to scale surprisingly well.",
-                "Results hold across model sizes from 1B to 70B parameters.",
-                "The authors release code, data and checkpoints under a permissive license."]
-CODE_BITS = ["`top_k=32`", "`torch.compile`", "`max_new_tokens`", "`attn_mask`", "`kv_cache.evict()`", "`temperature=0.7`",
-             "`--window 4096`", "`pass@1`", "`BLEU-4`", "`lr=3e-4`"]
-LINKS = [("项目主页", "https://github.com/example/{slug}"), ("论文 PDF", "https://arxiv.org/pdf/{arxiv}"),
-         ("官方博客", "https://blog.example.org/{slug}"), ("Hugging Face", "https://huggingface.co/example/{slug}")]
-TAGS = ["大语言模型", "长上下文", "代码智能", "AI 安全", "多模态", "强化学习", "检索增强", "模型压缩", "推理加速",
-        "形式化验证", "可解释性", "数据集", "评测", "对齐", "智能体"]
-TITLE_WORDS = ["Efficient", "Scalable", "Robust", "Adaptive", "Sparse", "Long-Context", "Self-Improving", "Verifiable",
-               "Multimodal", "Retrieval-Augmented", "Reasoning", "Alignment", "Compression", "Agents", "Memory", "Decoding"]
-ZH_TITLE_WORDS = ["高效", "可扩展", "鲁棒", "自适应", "稀疏", "长上下文", "自我改进", "可验证", "多模态", "检索增强",
-                  "推理", "对齐", "压缩", "智能体", "记忆", "解码"]
+ZH_SUBJECTS = [
+    "大模型",
+    "这类方法",
+    "作者团队",
+    "现有工作",
+    "该框架",
+    "新的训练策略",
+    "推理阶段的缓存",
+    "检索模块",
+    "评测基准",
+    "开源社区",
+    "多模态模型",
+    "小规模模型",
+    "强化学习信号",
+    "长上下文窗口",
+    "注意力机制",
+]
+ZH_VERBS = [
+    "显著提升了",
+    "重新审视了",
+    "系统地分析了",
+    "有效缓解了",
+    "首次揭示了",
+    "大幅降低了",
+    "进一步扩展了",
+    "巧妙地结合了",
+    "在多个基准上验证了",
+    "从理论上解释了",
+    "依然难以处理",
+    "往往忽视了",
+]
+ZH_OBJECTS = [
+    "推理效率",
+    "显存占用",
+    "训练成本",
+    "泛化能力",
+    "数据污染问题",
+    "幻觉现象",
+    "指令遵循能力",
+    "长文本理解",
+    "代码生成质量",
+    "数学推理能力",
+    "对齐效果",
+    "鲁棒性",
+    "可解释性",
+    "安全边界",
+]
+ZH_TAILS = [
+    "，这一点在实际部署中尤为关键",
+    "，而且几乎不需要额外的标注数据",
+    "，同时保持了原有的生成质量",
+    "，但代价是更长的训练时间",
+    "，其效果在更大规模的模型上更加明显",
+    "，为后续研究提供了清晰的基线",
+    "",
+]
+EN_TERMS = [
+    "KV cache",
+    "Transformer",
+    "RLHF",
+    "chain-of-thought",
+    "mixture-of-experts",
+    "LoRA",
+    "retrieval-augmented generation",
+    "in-context learning",
+    "speculative decoding",
+    "FlashAttention",
+    "instruction tuning",
+    "reward model",
+    "tokenizer",
+    "beam search",
+    "contrastive learning",
+    "distillation",
+    "sparse attention",
+    "RoPE",
+]
+EN_SENTENCES = [
+    "The key insight is that most tokens contribute little to the final prediction.",
+    "In short, the model learns *when* to stop reasoning, not only *how*.",
+    "Ablations show that each component matters, but the retrieval step matters most.",
+    "This is a simple idea that turns out to scale surprisingly well.",
+    "Results hold across model sizes from 1B to 70B parameters.",
+    "The authors release code, data and checkpoints under a permissive license.",
+]
+CODE_BITS = [
+    "`top_k=32`",
+    "`torch.compile`",
+    "`max_new_tokens`",
+    "`attn_mask`",
+    "`kv_cache.evict()`",
+    "`temperature=0.7`",
+    "`--window 4096`",
+    "`pass@1`",
+    "`BLEU-4`",
+    "`lr=3e-4`",
+]
+LINKS = [
+    ("项目主页", "https://github.com/example/{slug}"),
+    ("论文 PDF", "https://arxiv.org/pdf/{arxiv}"),
+    ("官方博客", "https://blog.example.org/{slug}"),
+    ("Hugging Face", "https://huggingface.co/example/{slug}"),
+]
+TAGS = [
+    "大语言模型",
+    "长上下文",
+    "代码智能",
+    "AI 安全",
+    "多模态",
+    "强化学习",
+    "检索增强",
+    "模型压缩",
+    "推理加速",
+    "形式化验证",
+    "可解释性",
+    "数据集",
+    "评测",
+    "对齐",
+    "智能体",
+]
+TITLE_WORDS = [
+    "Efficient",
+    "Scalable",
+    "Robust",
+    "Adaptive",
+    "Sparse",
+    "Long-Context",
+    "Self-Improving",
+    "Verifiable",
+    "Multimodal",
+    "Retrieval-Augmented",
+    "Reasoning",
+    "Alignment",
+    "Compression",
+    "Agents",
+    "Memory",
+    "Decoding",
+]
+ZH_TITLE_WORDS = [
+    "高效",
+    "可扩展",
+    "鲁棒",
+    "自适应",
+    "稀疏",
+    "长上下文",
+    "自我改进",
+    "可验证",
+    "多模态",
+    "检索增强",
+    "推理",
+    "对齐",
+    "压缩",
+    "智能体",
+    "记忆",
+    "解码",
+]
 SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Smith", "Garcia", "Müller", "Kim", "Nguyen", "Rossi", "Sato"]
 
 
@@ -126,7 +254,10 @@ def paper_body(rng: random.Random, slug: str, arxiv: str, rating: int, target: i
             parts.append(_paragraph(rng, per_section // 3))
             parts.append(_bullets(rng, 4))
         elif title == "如何解决":
-            parts.append(_paragraph(rng, per_section // 3) + f"实现上主要依赖 {rng.choice(CODE_BITS)} 与 {_link(rng, slug, arxiv)}。")
+            parts.append(
+                _paragraph(rng, per_section // 3)
+                + f"实现上主要依赖 {rng.choice(CODE_BITS)} 与 {_link(rng, slug, arxiv)}。"
+            )
             parts.append(_bullets(rng, 3, ordered=True))
         else:
             parts.append(_paragraph(rng, per_section // 2))
@@ -148,9 +279,16 @@ class GenPaper:
 
     def markdown(self) -> str:
         """The entry file: YAML front matter (as FORMAT.md) and the body."""
-        front = {"title": self.title, "title_translated": self.title_zh, "authors": self.authors,
-                 "venue": f"arXiv preprint arXiv:{self.arxiv}", "year": self.year, "arxiv": self.arxiv,
-                 "rating": self.rating, "tags": self.tags}
+        front = {
+            "title": self.title,
+            "title_translated": self.title_zh,
+            "authors": self.authors,
+            "venue": f"arXiv preprint arXiv:{self.arxiv}",
+            "year": self.year,
+            "arxiv": self.arxiv,
+            "rating": self.rating,
+            "tags": self.tags,
+        }
         lines = ["---"]
         for key, value in front.items():
             lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
@@ -170,11 +308,13 @@ class GenIssue:
 
     def yaml(self) -> str:
         intro = "\n".join(f"  {line}" if line else "" for line in self.intro.splitlines())
-        return (f"title: {json.dumps(self.title, ensure_ascii=False)}\n"
-                f"summary: {json.dumps(self.summary, ensure_ascii=False)}\n"
-                f"intro: |\n{intro}\n"
-                f"outro: \"以上就是本期全部内容，我们下期见。\"\n"
-                f"tags: {json.dumps(self.tags, ensure_ascii=False)}\n")
+        return (
+            f"title: {json.dumps(self.title, ensure_ascii=False)}\n"
+            f"summary: {json.dumps(self.summary, ensure_ascii=False)}\n"
+            f"intro: |\n{intro}\n"
+            f'outro: "以上就是本期全部内容，我们下期见。"\n'
+            f"tags: {json.dumps(self.tags, ensure_ascii=False)}\n"
+        )
 
 
 def generate(issues: int, papers: int, seed: int = 20240930) -> list[GenIssue]:
@@ -189,23 +329,38 @@ def generate(issues: int, papers: int, seed: int = 20240930) -> list[GenIssue]:
             slug = f"{j + 1:02d}-{TITLE_WORDS[words[0]].lower()}-{i}-{j}"
             arxiv = f"{day.year % 100:02d}{day.month:02d}.{10000 + i * papers + j:05d}"
             rating = rng.randint(5, 10)
-            gen_papers.append(GenPaper(
-                slug=slug,
-                title=" ".join(TITLE_WORDS[w] for w in words) + f" for Large Language Models ({i}.{j})",
-                title_zh="面向大模型的" + "、".join(ZH_TITLE_WORDS[w] for w in words) + "方法",
-                authors=[f"{rng.choice('ABCDEFGHJKLMNPRSTWYZ')} {rng.choice(SURNAMES)}" for _ in range(rng.randint(2, 6))],
-                arxiv=arxiv, year=day.year, rating=rating, tags=rng.sample(TAGS, 3),
-                body=paper_body(rng, slug, arxiv, rating),
-            ))
+            gen_papers.append(
+                GenPaper(
+                    slug=slug,
+                    title=" ".join(TITLE_WORDS[w] for w in words) + f" for Large Language Models ({i}.{j})",
+                    title_zh="面向大模型的" + "、".join(ZH_TITLE_WORDS[w] for w in words) + "方法",
+                    authors=[
+                        f"{rng.choice('ABCDEFGHJKLMNPRSTWYZ')} {rng.choice(SURNAMES)}" for _ in range(rng.randint(2, 6))
+                    ],
+                    arxiv=arxiv,
+                    year=day.year,
+                    rating=rating,
+                    tags=rng.sample(TAGS, 3),
+                    body=paper_body(rng, slug, arxiv, rating),
+                )
+            )
         tags = ["大语言模型", "论文速递", *rng.sample(TAGS[1:], 2)]
-        intro = (f"本期精选 {papers} 篇大模型论文，覆盖**{tags[2]}**与**{tags[3]}**两条主线。\n\n"
-                 f"- {_sentence(rng)}\n- {_sentence(rng)}\n\n每篇末尾附有 `x/10` 形式的推荐阅读指数。")
-        result.append(GenIssue(
-            id=day.isoformat(), day=day, number=i + 1,
-            title=f"{SITE_TITLE} · 第{i + 1}期：{tags[2]}与{tags[3]}",
-            summary=f"本期 {papers} 篇：{'、'.join(p.title_zh[6:14] for p in gen_papers[:3])}等。",
-            intro=intro, tags=tags, papers=gen_papers,
-        ))
+        intro = (
+            f"本期精选 {papers} 篇大模型论文，覆盖**{tags[2]}**与**{tags[3]}**两条主线。\n\n"
+            f"- {_sentence(rng)}\n- {_sentence(rng)}\n\n每篇末尾附有 `x/10` 形式的推荐阅读指数。"
+        )
+        result.append(
+            GenIssue(
+                id=day.isoformat(),
+                day=day,
+                number=i + 1,
+                title=f"{SITE_TITLE} · 第{i + 1}期：{tags[2]}与{tags[3]}",
+                summary=f"本期 {papers} 篇：{'、'.join(p.title_zh[6:14] for p in gen_papers[:3])}等。",
+                intro=intro,
+                tags=tags,
+                papers=gen_papers,
+            )
+        )
     return result
 
 
@@ -239,7 +394,7 @@ PELICAN_CONF = f"""\
 # Minimal Pelican settings for the benchmark: default theme, no cache, absolute URLs.
 AUTHOR = {AUTHOR!r}
 SITENAME = {SITE_TITLE!r}
-SITEURL = {SITE_URL.rstrip('/')!r}
+SITEURL = {SITE_URL.rstrip("/")!r}
 PATH = "content"
 TIMEZONE = "Asia/Shanghai"
 DEFAULT_LANG = "zh"
@@ -267,12 +422,21 @@ def write_ours(root: Path, issues: list[GenIssue]) -> None:
 
 def pelican_article(issue: GenIssue) -> str:
     """One Pelican article per issue with the same text: papers as ##, their sections as ###."""
-    meta = [f"Title: {issue.title}", f"Date: {issue.day.isoformat()} 08:00", f"Category: {CATEGORY}",
-            f"Tags: {', '.join(issue.tags)}", f"Author: {AUTHOR}", f"Slug: {issue.id}", f"Summary: {issue.summary}"]
+    meta = [
+        f"Title: {issue.title}",
+        f"Date: {issue.day.isoformat()} 08:00",
+        f"Category: {CATEGORY}",
+        f"Tags: {', '.join(issue.tags)}",
+        f"Author: {AUTHOR}",
+        f"Slug: {issue.id}",
+        f"Summary: {issue.summary}",
+    ]
     parts = [issue.intro]
     for paper in issue.papers:
-        parts.append(f"## {paper.title_zh}\n\n*{paper.title}* — {', '.join(paper.authors)} · "
-                     f"[arXiv:{paper.arxiv}](https://arxiv.org/abs/{paper.arxiv}) · 推荐 {paper.rating}/10")
+        parts.append(
+            f"## {paper.title_zh}\n\n*{paper.title}* — {', '.join(paper.authors)} · "
+            f"[arXiv:{paper.arxiv}](https://arxiv.org/abs/{paper.arxiv}) · 推荐 {paper.rating}/10"
+        )
         parts.append(paper.body.replace("\n## ", "\n### "))
     parts.append("以上就是本期全部内容，我们下期见。")
     return "\n".join(meta) + "\n\n" + "\n\n".join(parts) + "\n"
@@ -354,12 +518,20 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, sample: bo
         sampler.stop.set()
         sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    result = Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, (sampler.peak_kb / 1024) if sampler else 0.0,
-                 out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace"))
+    result = Run(
+        seconds,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        (sampler.peak_kb / 1024) if sampler else 0.0,
+        out_path.read_text("utf-8", "replace"),
+        err_path.read_text("utf-8", "replace"),
+    )
     out_path.unlink()
     err_path.unlink()
     if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        raise SystemExit(
+            f"failed ({proc.returncode}): {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -374,7 +546,18 @@ def child_env() -> dict[str, str]:
 
 def ours_cmd(*args: str, profile: Path | None = None) -> list[str]:
     if profile is not None:
-        return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "pipeline", "--config", "config.yaml", *args]
+        return [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(profile),
+            "-m",
+            "pipeline",
+            "--config",
+            "config.yaml",
+            *args,
+        ]
     return [sys.executable, "-m", "pipeline", "--config", "config.yaml", *args]
 
 
@@ -433,8 +616,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=1, help="cold builds of each tool (best reported)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out", help="where content is generated")
     parser.add_argument("--no-pelican", action="store_true", help="time our build only")
-    parser.add_argument("--profile", choices=("cold", "nochange", "edit"), action="append", default=[],
-                        help="also write a cProfile of that build to OUT/ and print its top functions")
+    parser.add_argument(
+        "--profile",
+        choices=("cold", "nochange", "edit"),
+        action="append",
+        default=[],
+        help="also write a cProfile of that build to OUT/ and print its top functions",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.issues, args.papers = 50, 10
@@ -449,12 +637,14 @@ def main(argv: list[str] | None = None) -> int:
     write_pelican(pelican, issues)
     chars = [len(p.body) for i in issues for p in i.papers]
     print(f"generated {args.issues} issues × {args.papers} papers in {time.perf_counter() - started:.1f}s under {work}")
-    print(f"  paper bodies: {statistics.mean(chars):.0f} characters on average ({min(chars)}–{max(chars)}); "
-          f"CPUs: {os.cpu_count()}; Python {sys.version.split()[0]}")
+    print(
+        f"  paper bodies: {statistics.mean(chars):.0f} characters on average ({min(chars)}–{max(chars)}); "
+        f"CPUs: {os.cpu_count()}; Python {sys.version.split()[0]}"
+    )
     env = child_env()
     pelican_cmd = [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-o", "out"]
     # Bytecode for both tools is compiled once before anything is timed.
-    run([sys.executable, "-c", "import pipeline.build"], REPO, env)
+    run([sys.executable, "-c", "import pipeline.build.builder"], REPO, env)
     if not args.no_pelican:
         run([sys.executable, "-c", "import pelican, markdown"], pelican, env)
     print(f"load before timing: {os.getloadavg()[0]:.2f} (other processes compete for the CPUs when > 0.5)")
@@ -464,14 +654,18 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.cold_runs):
         clean_ours(ours)
         colds.append(run(ours_cmd("build"), ours, env, sample=True))
-        print(f"ours cold:      {colds[-1].seconds:6.2f}s wall {colds[-1].cpu_seconds:6.2f}s CPU  "
-              f"{colds[-1].max_rss_mb:4.0f} MB max RSS {colds[-1].tree_pss_mb:4.0f} MB PSS all processes  "
-              f"{built_counts(colds[-1].stdout)}; {count_files(ours / 'public')} files")
+        print(
+            f"ours cold:      {colds[-1].seconds:6.2f}s wall {colds[-1].cpu_seconds:6.2f}s CPU  "
+            f"{colds[-1].max_rss_mb:4.0f} MB max RSS {colds[-1].tree_pss_mb:4.0f} MB PSS all processes  "
+            f"{built_counts(colds[-1].stdout)}; {count_files(ours / 'public')} files"
+        )
         if not args.no_pelican:
             shutil.rmtree(pelican / "out", ignore_errors=True)
             pels.append(run(pelican_cmd, pelican, env, sample=True))
-            print(f"pelican cold:   {pels[-1].seconds:6.2f}s wall {pels[-1].cpu_seconds:6.2f}s CPU  "
-                  f"{pels[-1].max_rss_mb:4.0f} MB max RSS {pels[-1].tree_pss_mb:4.0f} MB PSS  {count_files(pelican / 'out')} files")
+            print(
+                f"pelican cold:   {pels[-1].seconds:6.2f}s wall {pels[-1].cpu_seconds:6.2f}s CPU  "
+                f"{pels[-1].max_rss_mb:4.0f} MB max RSS {pels[-1].tree_pss_mb:4.0f} MB PSS  {count_files(pelican / 'out')} files"
+            )
     cold = min(colds, key=lambda r: r.seconds)
     pel = min(pels, key=lambda r: r.seconds) if pels else None
 
@@ -511,18 +705,40 @@ def main(argv: list[str] | None = None) -> int:
     edit_s = statistics.median(r.seconds for r in edits)
     help_ms = min(r.seconds for r in helps) * 1000
     print(f"\nResults, {args.issues} issues × {args.papers} papers ({os.cpu_count()} CPUs):\n")
-    print_table([
-        ("figure", "value", "target (aim)", "verdict"),
-        ("cold build, ours (wall / CPU)", f"{cold.seconds:.2f} s / {cold.cpu_seconds:.2f} s", "", ""),
-        ("cold build, Pelican 4.12 (wall / CPU)", f"{pel.seconds:.2f} s / {pel.cpu_seconds:.2f} s" if pel else "skipped", "", ""),
-        ("cold ratio ours/Pelican, wall", f"{ratio:.2f}×" if ratio else "-", "≤ 0.5× (0.3×)", verdict(ratio, "cold_ratio")),
-        ("cold ratio ours/Pelican, CPU time", f"{cpu_ratio:.2f}×" if cpu_ratio else "-", "(for reference)", ""),
-        ("rebuild, nothing changed (median)", f"{nochange_s:.3f} s", "< 0.5 s (0.3 s)", verdict(nochange_s, "nochange")),
-        ("rebuild, one issue edited (median)", f"{edit_s:.3f} s", "< 0.5 s", verdict(edit_s, "edit")),
-        ("peak RSS, largest process", f"{peak:.0f} MB", "< 150 MB", verdict(peak, "peak_mb")),
-        ("peak PSS, all build processes", f"{pss:.0f} MB" if pss else "-", "< 150 MB", verdict(pss or None, "peak_mb")),
-        ("`publish --help` (best of 5)", f"{help_ms:.0f} ms", "< 150 ms", verdict(help_ms, "help_ms")),
-    ])
+    print_table(
+        [
+            ("figure", "value", "target (aim)", "verdict"),
+            ("cold build, ours (wall / CPU)", f"{cold.seconds:.2f} s / {cold.cpu_seconds:.2f} s", "", ""),
+            (
+                "cold build, Pelican 4.12 (wall / CPU)",
+                f"{pel.seconds:.2f} s / {pel.cpu_seconds:.2f} s" if pel else "skipped",
+                "",
+                "",
+            ),
+            (
+                "cold ratio ours/Pelican, wall",
+                f"{ratio:.2f}×" if ratio else "-",
+                "≤ 0.5× (0.3×)",
+                verdict(ratio, "cold_ratio"),
+            ),
+            ("cold ratio ours/Pelican, CPU time", f"{cpu_ratio:.2f}×" if cpu_ratio else "-", "(for reference)", ""),
+            (
+                "rebuild, nothing changed (median)",
+                f"{nochange_s:.3f} s",
+                "< 0.5 s (0.3 s)",
+                verdict(nochange_s, "nochange"),
+            ),
+            ("rebuild, one issue edited (median)", f"{edit_s:.3f} s", "< 0.5 s", verdict(edit_s, "edit")),
+            ("peak RSS, largest process", f"{peak:.0f} MB", "< 150 MB", verdict(peak, "peak_mb")),
+            (
+                "peak PSS, all build processes",
+                f"{pss:.0f} MB" if pss else "-",
+                "< 150 MB",
+                verdict(pss or None, "peak_mb"),
+            ),
+            ("`publish --help` (best of 5)", f"{help_ms:.0f} ms", "< 150 ms", verdict(help_ms, "help_ms")),
+        ]
+    )
     if pel:
         print(f"\n(Pelican: {pel.max_rss_mb:.0f} MB max RSS; load average now {os.getloadavg()[0]:.2f})")
     return 0

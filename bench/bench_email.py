@@ -50,7 +50,7 @@ class CountingSink:
         self.counter = counter
         self.latency = latency
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.latency:
             import asyncio
 
@@ -128,9 +128,9 @@ def scenario(config_path: Path) -> dict:
     sys.path.insert(0, str(REPO))
     from datetime import datetime, timezone
 
-    from pipeline.build import build
+    from pipeline.build.builder import build
     from pipeline.config import load_config
-    from pipeline.publisher import publish_issue
+    from pipeline.publish.publisher import publish_issue
 
     config = load_config(config_path)
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -145,14 +145,28 @@ def scenario(config_path: Path) -> dict:
     from pipeline.channels.base import Job
     from pipeline.channels.email import build_message
     from pipeline.ledger import Ledger
-    from pipeline.publisher import load_one
+    from pipeline.publish.publisher import load_one
 
     with Ledger(config.state_path) as ledger:
-        job = Job(load_one(config, ISSUE), "email", config, config.channels["email"].options, ledger, config.output_dir / "issues" / ISSUE)
+        job = Job(
+            load_one(config, ISSUE),
+            "email",
+            config,
+            config.channels["email"].options,
+            ledger,
+            config.output_dir / "issues" / ISSUE,
+        )
         message_bytes = len(build_message(job).personalise("reader000000@example0.com", "王伟"))
-    return {"status": result.status, "detail": result.detail, "seconds": seconds, "cpu": cpu, "rss_before_kib": before,
-            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "html_bytes": size,
-            "message_bytes": message_bytes}
+    return {
+        "status": result.status,
+        "detail": result.detail,
+        "seconds": seconds,
+        "cpu": cpu,
+        "rss_before_kib": before,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "html_bytes": size,
+        "message_bytes": message_bytes,
+    }
 
 
 def run_scenario(work: Path, count: int, connections: int, port: int, counter) -> dict:
@@ -160,7 +174,9 @@ def run_scenario(work: Path, count: int, connections: int, port: int, counter) -
     config_path = make_newsletter(folder, count, port, connections)
     at_start = counter.value
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, __file__, "--scenario", str(config_path)], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--scenario", str(config_path)], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"scenario {count}×{connections} failed:\n{done.stderr}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -171,20 +187,28 @@ def run_scenario(work: Path, count: int, connections: int, port: int, counter) -
 
 
 def report(rows: list[dict]) -> None:
-    print(f"{'subscribers':>11} {'conns':>5} {'received':>9} {'seconds':>8} {'msgs/s':>7} {'sender CPU/msg':>14} "
-          f"{'RSS before':>11} {'peak RSS':>9} {'added':>7}  status")
+    print(
+        f"{'subscribers':>11} {'conns':>5} {'received':>9} {'seconds':>8} {'msgs/s':>7} {'sender CPU/msg':>14} "
+        f"{'RSS before':>11} {'peak RSS':>9} {'added':>7}  status"
+    )
     for r in rows:
         added = r["peak_rss_kib"] - r["rss_before_kib"]
         per_message = r["cpu"] / max(r["received"], 1) * 1e6
-        print(f"{r['count']:>11,} {r['connections']:>5} {r['received']:>9,} {r['seconds']:>8.1f} {r['rate']:>7.0f} {per_message:>12.0f}µs "
-              f"{r['rss_before_kib'] / 1024:>9.1f}MB {r['peak_rss_kib'] / 1024:>7.1f}MB {added / 1024:>5.1f}MB  {r['status']}")
-    print(f"message: issue {ISSUE}, email.html {rows[0]['html_bytes']:,} bytes, {rows[0]['message_bytes']:,} bytes per message as sent")
+        print(
+            f"{r['count']:>11,} {r['connections']:>5} {r['received']:>9,} {r['seconds']:>8.1f} {r['rate']:>7.0f} {per_message:>12.0f}µs "
+            f"{r['rss_before_kib'] / 1024:>9.1f}MB {r['peak_rss_kib'] / 1024:>7.1f}MB {added / 1024:>5.1f}MB  {r['status']}"
+        )
+    print(
+        f"message: issue {ISSUE}, email.html {rows[0]['html_bytes']:,} bytes, {rows[0]['message_bytes']:,} bytes per message as sent"
+    )
     small = [r for r in rows if r["connections"] == max(x["connections"] for x in rows) and r is not rows[-1]]
     if len(rows) >= 3 and small:
         a, b = small[-1], rows[-1]
         grow = (b["peak_rss_kib"] - a["peak_rss_kib"]) / 1024
-        print(f"memory: {b['count']:,} subscribers peak {b['peak_rss_kib'] / 1024:.1f} MB vs {a['count']:,} peak "
-              f"{a['peak_rss_kib'] / 1024:.1f} MB ({grow:+.1f} MB for {b['count'] / a['count']:.0f}× the list)")
+        print(
+            f"memory: {b['count']:,} subscribers peak {b['peak_rss_kib'] / 1024:.1f} MB vs {a['count']:,} peak "
+            f"{a['peak_rss_kib'] / 1024:.1f} MB ({grow:+.1f} MB for {b['count'] / a['count']:.0f}× the list)"
+        )
 
 
 def main() -> None:
@@ -194,7 +218,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4], help="connection counts to time")
     parser.add_argument("--no-large", action="store_true", help="skip the memory scenario")
     parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 subscribers")
-    parser.add_argument("--latency", type=float, default=0.0, metavar="MS", help="the sink waits this long before each 250")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS", help="the sink waits this long before each 250"
+    )
     parser.add_argument("--scenario", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scenario:

@@ -6,7 +6,6 @@ import itertools
 import os
 from pathlib import Path
 
-
 _names = itertools.count()
 
 
@@ -29,7 +28,7 @@ def _temp_file(target: Path) -> tuple[int, str]:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:

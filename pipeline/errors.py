@@ -1,20 +1,39 @@
 """The exceptions the pipeline raises, and the one shape a user-facing problem takes.
 
-Library code raises these; only ``cli.py`` turns them into messages and exit codes.
+Library code raises these; only ``pipeline.cli`` turns them into messages and exit codes.
+Every exception class of the package is in this tree (``tests/test_architecture.py`` checks
+it against the code): those under PublishError reach the user as ``error: … — hint``; the
+others never leave the stage that raises them, which turns each into a result, a Problem
+with ``file:line`` or a PublishError.
 
-    PublishError                 base: a problem the user can act on (exit 1)
-    ├── UsageError               bad command-line input, e.g. an invalid issue id (exit 2)
-    ├── ConfigError              config.yaml is missing, malformed or names a missing ${VAR}
-    ├── IssueError               one or more issue folders are invalid; carries .problems
-    ├── RenderError              a template or converter failed on valid input
-    ├── ChannelError             a channel could not deliver (the reason is in the message)
-    │   └── TemporaryChannelError  the remote said "try again later" (retried with backoff)
-    ├── LedgerError              the state database is unusable
-    └── LockBusy                 another process is publishing the same issue+channel
+    Exception
+    ├── PublishError                 base: a problem the user can act on (exit 1)
+    │   ├── UsageError               bad command-line input, e.g. an invalid issue id (exit 2)
+    │   │   └── InvalidAddress       an email address that cannot be used (audience.subscribers)
+    │   ├── ConfigError              config.yaml is missing, malformed or names a missing ${VAR}
+    │   ├── IssueError               one or more issue folders are invalid; carries .problems
+    │   ├── RenderError              a template or converter failed on valid input
+    │   ├── ChannelError             a channel could not deliver (the reason is in the message)
+    │   │   ├── TemporaryChannelError  the remote said "try again later" (retried with backoff)
+    │   │   └── WechatError          the WeChat API answered an errcode (channels.wechat_api)
+    │   ├── LedgerError              the state database is unusable
+    │   ├── LockBusy                 another process is publishing the same issue+channel
+    │   ├── CsvFileError             a subscribers CSV that cannot be read; names file and line (audience.csvfile)
+    │   ├── ArxivError               the arXiv API gave no usable record (authoring.arxiv)
+    │   └── PaperError               some papers given to `publish add` were not added (authoring.add)
+    ├── YamlSyntaxError              yamlio: becomes a Problem at the file's line
+    ├── NotAReport                   audience.bounces: a message that is no DSN or complaint; skipped
+    ├── Temporary                    mail.transports: SMTP 4xx or a dropped connection; retried
+    ├── Permanent                    mail.transports: SMTP 5xx; that recipient fails
+    ├── Fatal                        mail.transports: nothing can be sent until the settings are fixed
+    │   └── Unreachable              the server could not be reached; the send stops in seconds
+    ├── Stopped                      channels.http: SIGTERM while waiting to retry; resumed next run
+    └── BadRequest                   web.files: a request the endpoint cannot read; an HTTP 4xx answer
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +58,8 @@ class Problem:
         """Render as ``path:line: severity: message`` (line left out when unknown)."""
         path = Path(self.path)
         if relative_to is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 path = path.resolve().relative_to(relative_to.resolve())
-            except ValueError:
-                pass
         where = f"{path}:{self.line}" if self.line else f"{path}"
         return f"{where}: {self.severity}: {self.message}"
 

@@ -14,13 +14,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from .errors import LedgerError
+from pipeline.errors import LedgerError
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -136,10 +136,8 @@ def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only (it holds every subscriber's
     address). SQLite gives the -wal and -shm files it creates the database file's mode, so
     they are owner-only too; an existing file keeps the mode it has (it may be shared on purpose)."""
-    try:
+    with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 class Ledger:
@@ -160,7 +158,9 @@ class Ledger:
             self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{path}: the state database cannot be used ({exc})", hint="move the file aside to start a fresh ledger") from None
+            raise LedgerError(
+                f"{path}: the state database cannot be used ({exc})", hint="move the file aside to start a fresh ledger"
+            ) from None
 
     def _use_wal(self, patience: float = 30.0) -> None:
         """Switch to WAL once (the mode is kept in the file). Changing the journal mode does not
@@ -177,7 +177,7 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,7 +254,10 @@ class Ledger:
             row = db.execute("SELECT remote FROM runs WHERE issue_id=? AND channel=?", (issue_id, channel)).fetchone()
             remote = json.loads(row["remote"]) if row else {}
             remote.update({k: v for k, v in values.items() if v is not None})
-            db.execute("UPDATE runs SET remote=? WHERE issue_id=? AND channel=?", (json.dumps(remote, ensure_ascii=False), issue_id, channel))
+            db.execute(
+                "UPDATE runs SET remote=? WHERE issue_id=? AND channel=?",
+                (json.dumps(remote, ensure_ascii=False), issue_id, channel),
+            )
 
     def remote(self, issue_id: str, channel: str) -> dict[str, Any]:
         run = self.run(issue_id, channel)
@@ -272,7 +275,15 @@ class Ledger:
         """Snapshot the recipients of a send; existing rows (sent or not) are kept. Returns rows added."""
         return self.add_pending_named(issue_id, channel, ((r, "") for r in recipients), content_hash)
 
-    def record(self, issue_id: str, channel: str, recipient: str, state: str, response: str | None = None, error: str | None = None) -> None:
+    def record(
+        self,
+        issue_id: str,
+        channel: str,
+        recipient: str,
+        state: str,
+        response: str | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record one attempt's outcome; its own transaction, committed before the next send."""
         with self.transaction() as db:
             db.execute(
@@ -327,7 +338,7 @@ class Ledger:
             "SELECT state, COUNT(*) FROM deliveries WHERE issue_id=? AND channel=? GROUP BY state", (issue_id, channel)
         ).fetchall()
         counts = {"sent": 0, "failed": 0, "pending": 0}
-        counts.update({state: n for state, n in rows})
+        counts.update(dict(rows))
         return counts
 
     def delivery(self, issue_id: str, channel: str, recipient: str = "") -> sqlite3.Row | None:
@@ -366,7 +377,7 @@ class Ledger:
         with self.transaction() as db:
             db.execute("DELETE FROM tokens WHERE key=?", (key,))
 
-    # subscribers (the suppression list lives here; managed by pipeline.subscribers) -----
+    # subscribers (the suppression list lives here; managed by pipeline.audience.subscribers) -----
 
     def suppressed(self, email: str) -> bool:
         row = self.db.execute("SELECT status FROM subscribers WHERE email=?", (email,)).fetchone()

@@ -22,7 +22,7 @@ from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
-from .model import Markdown
+from pipeline.model import Markdown
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +39,18 @@ def parser() -> MarkdownIt:
 # entry: 2% of loading an issue, spent asking the logging module whether debug is on. Nothing here
 # logs at debug level, so those modules get a logger whose debug() does nothing; the other
 # levels go to the module's logger, and the rules themselves are untouched (same tokens).
-_RULE_MODULES = ("blockquote", "code", "fence", "heading", "hr", "html_block", "lheading", "list", "paragraph", "reference")
+_RULE_MODULES = (
+    "blockquote",
+    "code",
+    "fence",
+    "heading",
+    "hr",
+    "html_block",
+    "lheading",
+    "list",
+    "paragraph",
+    "reference",
+)
 
 
 class _NoDebug:
@@ -133,7 +144,9 @@ class StyledRenderer(RendererHTML):
         # than rendering a short fragment costs) and keeps them as bound methods, a reference
         # cycle that kept every renderer, and the issue its callbacks see, alive until a full
         # garbage collection. The rules are looked up once per class and called with self.
-        self.rules_by_type, self._block_rules, self._inline_rules = _RULES.get(type(self)) or _rule_functions(type(self))
+        self.rules_by_type, self._block_rules, self._inline_rules = _RULES.get(type(self)) or _rule_functions(
+            type(self)
+        )
         self.rewrite_src = rewrite_src
         self.styles = styles or {}
         self.link_attrs = link_attrs or {}
@@ -171,20 +184,26 @@ class StyledRenderer(RendererHTML):
                 entry = tags.get((kind, token.tag, nesting)) or self._new_tag(token, tags)
                 if nesting == 1 and i < last:
                     following = tokens[i + 1]
-                    tight = following.type == "inline" or following.hidden or (following.nesting == -1 and following.tag == entry[2])
+                    tight = (
+                        following.type == "inline"
+                        or following.hidden
+                        or (following.nesting == -1 and following.tag == entry[2])
+                    )
                 else:
                     tight = False
                 text = entry[0] if tight else entry[1]
                 append("\n" + text if nesting != -1 and i and tokens[i - 1].hidden else text)
         return "".join(out)
 
-    def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:  # noqa: N802
+    def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
         """RendererHTML.renderInline with the class's rule functions and this output's tags."""
         out: list[str] = []
         self._inline(tokens, options, env, self._tag_table(options), out.append)
         return "".join(out)
 
-    def _inline(self, tokens: Sequence[Token], options: Any, env: Any, tags: TagTable, append: Callable[[str], None]) -> None:
+    def _inline(
+        self, tokens: Sequence[Token], options: Any, env: Any, tags: TagTable, append: Callable[[str], None]
+    ) -> None:
         """Each inline token's HTML, passed to ``append``."""
         rules = self._inline_rules
         text_kind = self._text_kind
@@ -194,7 +213,11 @@ class StyledRenderer(RendererHTML):
                 # RendererHTML.text, written out; most text has nothing to escape, and four
                 # membership tests cost less than four replace calls
                 content = token.content
-                append(escapeHtml(content) if "&" in content or "<" in content or ">" in content or '"' in content else content)
+                append(
+                    escapeHtml(content)
+                    if "&" in content or "<" in content or ">" in content or '"' in content
+                    else content
+                )
                 continue
             rule = rules.get(kind)
             if rule is not None:
@@ -209,7 +232,7 @@ class StyledRenderer(RendererHTML):
         rule = self.rules_by_type.get(tokens[idx].type)
         return rule(self, tokens, idx, options, env) if rule else self.renderToken(tokens, idx, options, env)
 
-    def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:  # noqa: N802
+    def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """RendererHTML.renderToken with this output's tag and extra attributes.
 
         Written out rather than rendering a modified copy of the token: copying every styled
@@ -319,7 +342,11 @@ _WRITTEN_INLINE = {"text": RendererHTML.text}
 def _rule_functions(cls: type) -> tuple[Rules, Rules, Rules]:
     """The rules RendererHTML would find on a renderer of this class, as functions of the class:
     all of them, then those the block and the inline loop call."""
-    found = {name: function for name, function in inspect.getmembers(cls, inspect.isfunction) if not name.startswith(("render", "_"))}
+    found = {
+        name: function
+        for name, function in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith(("render", "_"))
+    }
     block = {name: function for name, function in found.items() if _WRITTEN_BLOCK.get(name) is not function}
     inline = {name: function for name, function in found.items() if _WRITTEN_INLINE.get(name) is not function}
     _RULES[cls] = (found, block, inline)
@@ -372,6 +399,11 @@ def to_html(
     return html
 
 
-def _render_html(fragment: Markdown, rewrite_src: Callable[[str], str] | None, styles: Mapping[str, str] | None, link_attrs: Mapping[str, str] | None) -> str:
+def _render_html(
+    fragment: Markdown,
+    rewrite_src: Callable[[str], str] | None,
+    styles: Mapping[str, str] | None,
+    link_attrs: Mapping[str, str] | None,
+) -> str:
     renderer = StyledRenderer(rewrite_src, styles, link_attrs)
     return renderer.render(fragment.tokens, parser().options, {})

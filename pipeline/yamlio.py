@@ -31,7 +31,9 @@ class DuplicateKey:
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     """The safe loader, noting every key that repeats within one mapping (0-based lines)."""
 
-    repeats: Sequence[tuple[Any, int, int, int, Any]] = ()  # an instance's own list once it finds one (no __init__ to run)
+    repeats: Sequence[
+        tuple[Any, int, int, int, Any]
+    ] = ()  # an instance's own list once it finds one (no __init__ to run)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         own = node.value  # flatten_mapping deletes `<<` keys from this list and prepends merged ones to a new list
@@ -93,7 +95,10 @@ def parse_yaml(text: str, first_line: int = 1, duplicates: list[DuplicateKey] | 
         raise YamlSyntaxError(line, f"invalid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from None
-    repeats = [DuplicateKey(key, line + first_line, first + first_line, hidden_line + first_line, hidden) for key, line, first, hidden_line, hidden in loader.repeats]
+    repeats = [
+        DuplicateKey(key, line + first_line, first + first_line, hidden_line + first_line, hidden)
+        for key, line, first, hidden_line, hidden in loader.repeats
+    ]
     if repeats and duplicates is None:
         raise YamlSyntaxError(repeats[0].line, duplicate_message(repeats[0]))
     if repeats:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config, load_config
-from pipeline.loader import load_issues
+from pipeline.load.issues import load_issues
 from pipeline.model import Issue
-from pipeline.render import RenderContext
+from pipeline.render.context import RenderContext
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -39,7 +39,9 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def paper_md(title: str = "A Paper", arxiv: str | None = "2409.14274", body: str = "导语。\n\n## 研究背景\n\n内容。\n", **extra) -> str:
+def paper_md(
+    title: str = "A Paper", arxiv: str | None = "2409.14274", body: str = "导语。\n\n## 研究背景\n\n内容。\n", **extra
+) -> str:
     """The text of one paper entry with front matter."""
     lines = ["---", f"title: {json.dumps(title, ensure_ascii=False)}", "authors: [Ann Author, 张三]"]
     if arxiv:

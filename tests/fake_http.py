@@ -64,7 +64,7 @@ class FakeHTTP:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeHTTP":
+    def __enter__(self) -> FakeHTTP:
         self.thread.start()
         return self
 
@@ -83,7 +83,7 @@ class FakeHTTP:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 request = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -99,7 +99,7 @@ class FakeHTTP:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass

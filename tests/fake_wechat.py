@@ -258,8 +258,14 @@ class Api:
         answer: dict[str, Any] = {"publish_id": str(body["publish_id"]), "publish_status": status}
         if status == 0:
             article_id = f"ARTICLE_{body['publish_id']}"
-            answer.update(article_id=article_id, fail_idx=[],
-                          article_detail={"count": 1, "item": [{"idx": 1, "article_url": f"https://mp.weixin.qq.com/s/{article_id}"}]})
+            answer.update(
+                article_id=article_id,
+                fail_idx=[],
+                article_detail={
+                    "count": 1,
+                    "item": [{"idx": 1, "article_url": f"https://mp.weixin.qq.com/s/{article_id}"}],
+                },
+            )
         elif status != 1:
             answer["fail_idx"] = [1]
         return answer
@@ -279,7 +285,9 @@ ROUTES = {
 class FakeWechat:
     """The running server (context manager): ``url`` is the api_base to configure."""
 
-    def __init__(self, app_id: str = "wx1234567890abcdef", app_secret: str = "s3cr3t-应用密钥-0123456789abcdef", **faults: Any) -> None:
+    def __init__(
+        self, app_id: str = "wx1234567890abcdef", app_secret: str = "s3cr3t-应用密钥-0123456789abcdef", **faults: Any
+    ) -> None:
         self.state = State(app_id, app_secret, **faults)
         self.api = Api(self.state)
         self.lock = threading.Lock()
@@ -301,7 +309,7 @@ class FakeWechat:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeWechat":
+    def __enter__(self) -> FakeWechat:
         self.thread.start()
         return self
 
@@ -347,10 +355,10 @@ class FakeWechat:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._serve("POST")
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._serve("GET")
 
             def log_message(self, *args: object) -> None:

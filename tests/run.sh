@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the test dependencies and run the whole suite.
+# Set up a virtual environment with the test dependencies and run the whole suite
+# (SETUP_ONLY=1: only set up, as .ci/run does before linting).
 # The browser tests use Debian's chromium; as root it is installed here when missing,
 # otherwise those tests are skipped with a reason.
 set -euo pipefail
@@ -14,4 +15,7 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+if [ "${SETUP_ONLY:-}" = 1 ]; then
+  exit 0
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -44,7 +44,7 @@ class SMTPRecorder:
     delay: float = 0.0  # seconds to wait before answering DATA (to catch a process mid-send)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.fail:
             return "550 5.1.1 No such user here"
         with self.lock:
@@ -55,14 +55,16 @@ class SMTPRecorder:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.delay:
             import asyncio
 
             await asyncio.sleep(self.delay)
         with self.lock:
             data = bytes(envelope.original_content or envelope.content)
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data, list(envelope.mail_options)))
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), data, list(envelope.mail_options))
+            )
         return "250 2.0.0 Message accepted"
 
     def to(self, address: str) -> list[Received]:
@@ -77,7 +79,7 @@ class SMTPServer:
         self.port = port or free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "SMTPServer":
+    def __enter__(self) -> SMTPServer:
         self.controller.start()
         return self
 

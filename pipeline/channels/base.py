@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
-from ..config import Config, Options
-from ..ledger import Ledger
-from ..model import Issue
+from pipeline.config import Config, Options
+from pipeline.ledger import Ledger
+from pipeline.model import Issue
 
 
 @dataclass
@@ -51,7 +52,16 @@ class Result:
     detail: str = ""
     plan: list[str] = field(default_factory=list)  # dry run: what would be sent to whom
 
-    STATUSES: ClassVar[tuple[str, ...]] = ("done", "already done", "failed", "partial", "paused", "skipped", "would send", "stopped")
+    STATUSES: ClassVar[tuple[str, ...]] = (
+        "done",
+        "already done",
+        "failed",
+        "partial",
+        "paused",
+        "skipped",
+        "would send",
+        "stopped",
+    )
 
     @property
     def ok(self) -> bool:
@@ -68,6 +78,11 @@ class Channel(ABC):
     type: ClassVar[str]
     # Outputs whose bytes define "the content" the ledger hashes (a change is noticed, not resent).
     sends: ClassVar[tuple[str, ...]] = ()
+    # Sends to a subscriber list: it takes --test-to, and the web endpoint's signups join it.
+    mails_subscribers: ClassVar[bool] = False
+    # Shows the whole archive, so bringing an old issue to it is never a surprise: the
+    # scheduler's catch-up window (old issues are not sent on their own) does not apply.
+    mirrors_archive: ClassVar[bool] = False
 
     @abstractmethod
     def plan(self, job: Job) -> list[str]:

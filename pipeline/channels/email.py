@@ -2,10 +2,10 @@
 
 The send is made of three steps, each safe to cut short by a kill:
 
-1. the message is built and serialised once (:mod:`pipeline.mail`);
+1. the message is built and serialised once (:mod:`pipeline.mail.message`);
 2. the recipients are snapshotted into the ledger as ``pending`` in one transaction, so a
-   CSV edited mid-send cannot skip anyone (:mod:`pipeline.recipients`);
-3. the pending rows are streamed to a pool of sessions (:mod:`pipeline.sendpool`), and each
+   CSV edited mid-send cannot skip anyone (:mod:`pipeline.audience.recipients`);
+3. the pending rows are streamed to a pool of sessions (:mod:`pipeline.mail.pool`), and each
    outcome is recorded as soon as the server answers: ``sent`` only after its 250.
 
 A run started again after a kill re-sends only what is still pending, so a duplicate can
@@ -16,20 +16,24 @@ server that cannot be reached stops it within seconds, with nobody marked failed
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from ..config import Config, Options
-from ..errors import ChannelError, UsageError
-from ..ledger import Ledger
-from ..mail import IssueMessage, issue_message, list_id, parse_sender, simple_message, unsubscribe_placeholder
-from ..recipients import Tally, iter_recipients, normalise
-from ..sendpool import Outcome, Pool, Throttle
-from ..subscribers import suppress
-from ..tokens import load_secret, unsubscribe_url
-from ..transports import open_transport, transport_label
-from .base import Channel, Job, Result
+from pipeline.audience.recipients import Tally, iter_recipients, normalise
+from pipeline.audience.subscribers import suppress
+from pipeline.audience.tokens import load_secret, unsubscribe_url
+from pipeline.channels.base import Channel, Job, Result
+from pipeline.errors import ChannelError, UsageError
+from pipeline.ledger import Ledger
+from pipeline.mail.message import (
+    IssueMessage,
+    issue_message,
+    list_id,
+    parse_sender,
+    unsubscribe_placeholder,
+)
+from pipeline.mail.pool import Outcome, Pool, Throttle
+from pipeline.mail.transports import open_transport, transport_label
 
 PLAN_SHOWN = 5  # addresses listed by --dry-run
 MAX_DEFERRALS = 5  # runs in which an address may answer 4xx before it is recorded as failed
@@ -39,10 +43,11 @@ class EmailChannel(Channel):
     """Mail the issue's email.html + email.txt to every active subscriber."""
 
     type = "email"
+    mails_subscribers = True
     sends = ("email.html", "email.txt")
 
     def plan(self, job: Job) -> list[str]:
-        """"would send to N recipients via …" and the first few addresses; sends and records nothing."""
+        """ "would send to N recipients via …" and the first few addresses; sends and records nothing."""
         tally, seen, first, already = Tally(), set(), [], 0
         for recipient in iter_recipients(job.config, job.options, job.ledger, tally, merge=False):
             if recipient.email in seen:
@@ -56,7 +61,9 @@ class EmailChannel(Channel):
                 first.append(f"{recipient.name} <{recipient.email}>" if recipient.name else recipient.email)
         count = len(seen) - already
         extra = f", {already} already sent" if already else ""
-        lines = [f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.describe()}{extra})"]
+        lines = [
+            f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.describe()}{extra})"
+        ]
         lines.append(f"subject: {job.issue.title}")
         lines += first
         if count > len(first):
@@ -93,16 +100,23 @@ def build_message(job: Job) -> IssueMessage:
     try:
         text, html = job.read("email.txt").decode("utf-8"), job.read("email.html").decode("utf-8")
     except FileNotFoundError as exc:
-        raise ChannelError(f"{exc.filename}: the issue's email is not built", hint="run `publish build` first") from None
+        raise ChannelError(
+            f"{exc.filename}: the issue's email is not built", hint="run `publish build` first"
+        ) from None
     secret = load_secret(config)
     return issue_message(
-        subject=job.issue.title, envelope=envelope, text=text, html=html, date=datetime.now(timezone.utc),
+        subject=job.issue.title,
+        envelope=envelope,
+        text=text,
+        html=html,
+        date=datetime.now(timezone.utc),
         list_id=list_id(config.site.title, config.site.url, options.get("list_id")),
         placeholder=unsubscribe_placeholder(config),
         unsubscribe_url=lambda email: unsubscribe_url(config, secret, email),
         # No mailto unless configured: a request sent to an address nobody reads would be lost.
         unsubscribe_mailto=_mailto(options.get("unsubscribe_mailto")) if options.get("unsubscribe_mailto") else "",
-        id_prefix=job.issue.id, eight_bit=bool(options.get("eight_bit", True)),
+        id_prefix=job.issue.id,
+        eight_bit=bool(options.get("eight_bit", True)),
     )
 
 
@@ -120,8 +134,16 @@ def _pool(job: Job, transport, workers: int | None = None) -> Pool:
         history = [time.monotonic() - (now - when).total_seconds() for when in sent]
     throttle = Throttle(options.get("max_per_second"), per_hour, history)
     sender = parse_sender(options.get("from")).address
-    return Pool(transport, sender, throttle=throttle, retries=int(options.get("retries", 5)),
-                retry_delay=float(options.get("retry_delay", 2)), stop=job.stop, log=job.log, workers=workers)
+    return Pool(
+        transport,
+        sender,
+        throttle=throttle,
+        retries=int(options.get("retries", 5)),
+        retry_delay=float(options.get("retry_delay", 2)),
+        stop=job.stop,
+        log=job.log,
+        workers=workers,
+    )
 
 
 def _send_test(job: Job, message: IssueMessage, transport) -> Result:
@@ -134,7 +156,9 @@ def _send_test(job: Job, message: IssueMessage, transport) -> Result:
         outcome = pool.next_outcome()
     if outcome.state != "sent":
         raise ChannelError(f"test copy to {address} not sent: {outcome.error}", hint=outcome.hint)
-    return Result(job.channel, "done", f"test copy sent to {address} via {transport.label} ({outcome.response}); nothing recorded")
+    return Result(
+        job.channel, "done", f"test copy sent to {address} via {transport.label} ({outcome.response}); nothing recorded"
+    )
 
 
 class _Send:
@@ -219,42 +243,29 @@ class _Send:
         """The run's summary line (the same with or without a terminal)."""
         job, elapsed = self.job, max(time.monotonic() - self.started, 1e-6)
         counts = self.ledger.counts(job.issue.id, job.channel)
-        summary = (f"{self.sent} sent in {elapsed:.1f}s ({self.sent / elapsed:.0f}/s) via {self.label}; "
-                   f"{counts['sent']} of {self.total} sent in all, {counts['failed']} failed, {counts['pending']} pending, "
-                   f"{tally.describe(self.skipped)}")
+        summary = (
+            f"{self.sent} sent in {elapsed:.1f}s ({self.sent / elapsed:.0f}/s) via {self.label}; "
+            f"{counts['sent']} of {self.total} sent in all, {counts['failed']} failed, {counts['pending']} pending, "
+            f"{tally.describe(self.skipped)}"
+        )
         again = f"run `publish issue {job.issue.id} --channel {job.channel}` again to continue"
         if self.fatal:
-            raise ChannelError(f"{self.fatal}; {summary}", hint=f"{self.fatal_hint}, then {again}" if self.fatal_hint else again)
+            raise ChannelError(
+                f"{self.fatal}; {summary}", hint=f"{self.fatal_hint}, then {again}" if self.fatal_hint else again
+            )
         if self.errors > self.max_errors:
-            return Result(job.channel, "paused", f"paused: {self.errors} failures passed max_errors ({self.max_errors}); "
-                          f"last: {self.last_error}. Check the server and the list, then {again}. {summary}")
+            return Result(
+                job.channel,
+                "paused",
+                f"paused: {self.errors} failures passed max_errors ({self.max_errors}); "
+                f"last: {self.last_error}. Check the server and the list, then {again}. {summary}",
+            )
         if job.stop.is_set() and counts["pending"]:
             return Result(job.channel, "stopped", f"stopped; {summary}; {again}")
         if counts["failed"] or counts["pending"]:
-            return Result(job.channel, "partial", f"{summary}; last error: {self.last_error or self.ledger.last_error(job.issue.id, job.channel)}")
+            return Result(
+                job.channel,
+                "partial",
+                f"{summary}; last error: {self.last_error or self.ledger.last_error(job.issue.id, job.channel)}",
+            )
         return Result(job.channel, "done", summary)
-
-
-def send_one(config: Config, channel_name: str, to_addr: str, to_name: str, subject: str, text: str, html: str | None = None) -> None:
-    """Send one transactional message (e.g. a double opt-in confirmation) through the channel's transport.
-
-    Retries temporary failures like a newsletter send; raises ChannelError when it is not delivered.
-    """
-    settings = config.channels.get(channel_name)
-    if settings is None or settings.type != "email":
-        raise ChannelError(f"no email channel named {channel_name!r} in {config.path.name}")
-    options: Options = settings.options
-    address = normalise(to_addr)
-    if address is None:
-        raise ChannelError(f"{to_addr!r} is not an email address")
-    envelope = parse_sender(options.get("from"), options.get("reply_to"))
-    data = simple_message(envelope, address, to_name, subject, text, html, datetime.now(timezone.utc))
-    transport = open_transport(config, options)
-    throttle = Throttle(options.get("max_per_second"))
-    pool = Pool(transport, envelope.address, throttle=throttle, retries=int(options.get("retries", 5)),
-                retry_delay=float(options.get("retry_delay", 2)), stop=threading.Event(), workers=1)
-    with pool:
-        pool.submit(address, data)
-        outcome = pool.next_outcome()
-    if outcome.state != "sent":
-        raise ChannelError(f"message to {address} not sent: {outcome.error}", hint=outcome.hint)

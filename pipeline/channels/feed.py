@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ..errors import ChannelError, ConfigError
-from .base import Channel, Job, Result
-from .webhook import Stopped, host_of, post_with_retries
+from pipeline.channels.base import Channel, Job, Result
+from pipeline.channels.http import Stopped, host_of, post_with_retries
+from pipeline.errors import ChannelError, ConfigError
 
 FEEDS = ("rss.xml", "atom.xml", "feed.json")
 HUB_TIMEOUT = 15.0
@@ -38,6 +38,7 @@ class FeedChannel(Channel):
     """Check the built feeds; ping the WebSub hub after a change."""
 
     type = "feed"
+    mirrors_archive = True
 
     def plan(self, job: Job) -> list[str]:
         urls = [job.config.site.absolute(name) for name in FEEDS]
@@ -46,7 +47,10 @@ class FeedChannel(Channel):
         if hub:
             digest = feeds_hash(job.config.output_dir)
             told = digest is not None and job.ledger.token(self._key(hub)) == digest
-            lines.append(f"WebSub hub {hub}: " + ("already told about these feeds" if told else f"POST hub.mode=publish for {len(urls)} feed(s)"))
+            lines.append(
+                f"WebSub hub {hub}: "
+                + ("already told about these feeds" if told else f"POST hub.mode=publish for {len(urls)} feed(s)")
+            )
         return lines
 
     def is_done(self, job: Job) -> bool:
@@ -88,7 +92,9 @@ class FeedChannel(Channel):
             try:
                 response = post_with_retries(hub, data, headers, timeout=HUB_TIMEOUT, stop=job.stop, log=job.log)
                 if not 200 <= response.status_code < 300:
-                    raise ChannelError(f"WebSub hub {host_of(hub)} refused {url}: HTTP {response.status_code} {response.text[:200]}".rstrip())
+                    raise ChannelError(
+                        f"WebSub hub {host_of(hub)} refused {url}: HTTP {response.status_code} {response.text[:200]}".rstrip()
+                    )
             except ChannelError as exc:
                 job.ledger.record(job.issue.id, job.channel, url, "failed", error=str(exc))
                 raise

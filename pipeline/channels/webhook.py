@@ -3,102 +3,23 @@
 ``format`` picks the payload shape: a plain JSON document, or what Slack, Discord and Feishu
 incoming webhooks expect. The URL is a secret (whoever has it can post), so it comes from
 the environment and only its host ever appears in messages. 429 and 5xx answers are retried
-with backoff, honouring Retry-After; any other refusal fails at once.
+with backoff, honouring Retry-After (:mod:`pipeline.channels.http`); any other refusal fails at once.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..errors import ChannelError, ConfigError, TemporaryChannelError
-from ..model import Issue
-from .base import Channel, Job, Result
+from pipeline.channels.base import Channel, Job, Result
+from pipeline.channels.http import Stopped, host_of, post_with_retries
+from pipeline.errors import ChannelError, ConfigError
+from pipeline.model import Issue
 
-ATTEMPTS = 5  # tries per message, the first included
-BACKOFF = 1.0  # seconds before the first retry when the server gives no Retry-After; doubles each time
-MAX_WAIT = 300.0  # a Retry-After longer than this is not waited for: the run fails and is retried later
-USER_AGENT = f"paper-digest-publish/{__version__}"
 # Discord's documented limits for an embed; longer text is cut rather than refused.
 DISCORD_TITLE, DISCORD_DESCRIPTION = 256, 4096
-
-
-class Stopped(Exception):
-    """SIGTERM arrived while waiting to retry: nothing is in flight, the run resumes next time."""
-
-
-def host_of(url: str) -> str:
-    """What of a secret URL may be shown: scheme, host and port (no user, path or query)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}" if parts.hostname else "the endpoint"
-
-
-def retry_after(response: Any) -> float | None:
-    """Seconds a 429/503 asks us to wait: Retry-After (seconds or HTTP date), else Discord's body field."""
-    value = response.headers.get("Retry-After")
-    if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-    try:
-        return max(0.0, float(response.json()["retry_after"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def post_with_retries(url: str, data: bytes, headers: dict[str, str], *, timeout: float, stop: threading.Event,
-                      log: logging.Logger, attempts: int | None = None) -> Any:
-    """POST ``data``; retry connection failures, 429 and 5xx with backoff. Returns the final response.
-
-    Raises TemporaryChannelError when the endpoint keeps refusing, Stopped when ``stop`` is set
-    while waiting. Messages name the host only: the URL itself may be a secret.
-    """
-    import requests  # imported here: commands that do not publish stay fast
-
-    attempts = attempts or ATTEMPTS
-    where = host_of(url)
-    headers = {"User-Agent": USER_AGENT, **headers}
-    for attempt in range(1, attempts + 1):
-        delay = BACKOFF * 2 ** (attempt - 1)
-        try:
-            response = requests.post(url, data=data, headers=headers, timeout=timeout)
-        except requests.exceptions.ReadTimeout:
-            # The request may have arrived: sending it again could announce the issue twice.
-            raise TemporaryChannelError(f"{where} did not answer within {timeout:g}s (the message may have arrived)") from None
-        except requests.exceptions.RequestException as exc:
-            problem = f"cannot reach {where} ({type(exc).__name__})"
-        else:
-            if response.status_code != 429 and response.status_code < 500:
-                return response
-            problem = f"{where} answered HTTP {response.status_code}"
-            asked = retry_after(response)
-            if asked is not None:
-                if asked > MAX_WAIT:
-                    raise TemporaryChannelError(f"{problem} and asks to wait {asked:.0f}s; try again later", retry_after=asked)
-                delay = asked
-        if attempt == attempts:
-            raise TemporaryChannelError(f"{problem}; gave up after {attempts} attempts")
-        log.warning("%s; retrying in %.1fs (attempt %d of %d)", problem, delay, attempt + 1, attempts)
-        if stop.wait(delay):
-            raise Stopped(problem)
-    raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------- payloads
 
 
 def issue_link(job: Job) -> str:
@@ -109,9 +30,16 @@ def payload(fmt: str, issue: Issue, link: str, site_title: str) -> dict[str, Any
     """The message for one issue in the endpoint's format."""
     summary = issue.summary or ""
     if fmt == "slack":
-        return {"text": f"*<{link}|{_slack(issue.title).replace('|', '｜')}>*\n{_slack(summary)}".rstrip(), "unfurl_links": False}
+        return {
+            "text": f"*<{link}|{_slack(issue.title).replace('|', '｜')}>*\n{_slack(summary)}".rstrip(),
+            "unfurl_links": False,
+        }
     if fmt == "discord":
-        embed = {"title": _cut(issue.title, DISCORD_TITLE), "url": link, "description": _cut(summary, DISCORD_DESCRIPTION)}
+        embed = {
+            "title": _cut(issue.title, DISCORD_TITLE),
+            "url": link,
+            "description": _cut(summary, DISCORD_DESCRIPTION),
+        }
         # No @everyone or role pings, whatever the text says.
         return {"embeds": [{k: v for k, v in embed.items() if v}], "allowed_mentions": {"parse": []}}
     if fmt == "feishu":
@@ -153,7 +81,9 @@ def check_answer(fmt: str, response: Any) -> None:
             return
         code = body.get("code", body.get("StatusCode", 0)) if isinstance(body, dict) else 0
         if code:
-            raise ChannelError(f"Feishu refused the message: code {code} {body.get('msg') or body.get('StatusMessage') or ''}".rstrip())
+            raise ChannelError(
+                f"Feishu refused the message: code {code} {body.get('msg') or body.get('StatusMessage') or ''}".rstrip()
+            )
 
 
 # ---------------------------------------------------------------- the channel
@@ -178,12 +108,16 @@ class WebhookChannel(Channel):
         row = job.ledger.delivery(job.issue.id, job.channel)
         if row is not None and row["state"] == "sent":  # sent before a crash kept the run from finishing
             return Result(job.channel, "done", f"already sent at {row['updated_at']}")
-        body = json.dumps(payload(fmt, job.issue, issue_link(job), job.config.site.title), ensure_ascii=False).encode("utf-8")
+        body = json.dumps(payload(fmt, job.issue, issue_link(job), job.config.site.title), ensure_ascii=False).encode(
+            "utf-8"
+        )
         job.ledger.add_pending(job.issue.id, job.channel, [""], job.issue.content_hash)
         headers = {"Content-Type": "application/json; charset=utf-8"}
         started = time.monotonic()
         try:
-            response = post_with_retries(url, body, headers, timeout=float(job.options.get("timeout", 15)), stop=job.stop, log=job.log)
+            response = post_with_retries(
+                url, body, headers, timeout=float(job.options.get("timeout", 15)), stop=job.stop, log=job.log
+            )
             check_answer(fmt, response)
         except Stopped as exc:
             return Result(job.channel, "stopped", f"{exc}; not sent yet")
@@ -192,7 +126,9 @@ class WebhookChannel(Channel):
             raise
         answer = f"HTTP {response.status_code} {response.text[:200]}".strip()
         job.ledger.record(job.issue.id, job.channel, "", "sent", response=answer)
-        return Result(job.channel, "done", f"{fmt} message accepted by {host_of(url)} in {time.monotonic() - started:.1f}s")
+        return Result(
+            job.channel, "done", f"{fmt} message accepted by {host_of(url)} in {time.monotonic() - started:.1f}s"
+        )
 
     @staticmethod
     def _url(job: Job) -> str:

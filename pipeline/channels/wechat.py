@@ -15,25 +15,29 @@ from __future__ import annotations
 
 import html as htmllib
 import json
-from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..atomic import write_atomic
-from ..errors import ChannelError, ConfigError
-from ..render import RenderContext
-from ..render.wechat import WECHAT_LIMITS, WechatArticle, article, text_length
-from .base import Channel, Job, Result
+from pipeline.atomic import write_atomic
+from pipeline.channels.base import Channel, Job, Result
+from pipeline.errors import ChannelError, ConfigError
+from pipeline.render.wechat import WECHAT_LIMITS, WechatArticle, text_length
 
 DEFAULT_API = "https://api.weixin.qq.com"
 INLINE_MAX = 1_000_000  # uploadimg: "jpg/png, under 1 MB"
 COVER_MAX = 10 * 1024 * 1024  # add_material type=image: 10 MB, bmp/png/jpeg/jpg/gif
 POLL_FIRST, POLL_MAX, POLL_BUDGET = 2.0, 30.0, 600.0  # seconds between freepublish/get polls, and in all
-PUBLISH_STATES = {0: "published", 1: "publishing", 2: "原创声明失败 (originality check failed)", 3: "常规失败 (failed)",
-                  4: "平台审核不通过 (rejected by review)", 5: "deleted by the user after publishing",
-                  6: "banned by the platform after publishing"}
+PUBLISH_STATES = {
+    0: "published",
+    1: "publishing",
+    2: "原创声明失败 (originality check failed)",
+    3: "常规失败 (failed)",
+    4: "平台审核不通过 (rejected by review)",
+    5: "deleted by the user after publishing",
+    6: "banned by the platform after publishing",
+}
 CUT_NOTE = '<p style="margin:1em 0;color:#888;">（全文较长，余下内容请点击“阅读原文”查看。）</p>'
 
 
@@ -47,13 +51,19 @@ class WechatChannel(Channel):
         art = self._article(job)
         mode = self._mode(job)
         fields, warnings = self._fields(job, art)
-        lines = [f"{mode}: “{fields['title']}” by {fields['author']}, {len(art.images)} image(s), cover: {art.cover[0] if art.cover else 'none'}"]
+        lines = [
+            f"{mode}: “{fields['title']}” by {fields['author']}, {len(art.images)} image(s), cover: {art.cover[0] if art.cover else 'none'}"
+        ]
         if mode == "export":
             lines.append(f"write draft.json, article.html and images/ to {self._outbox(job)}")
         else:
             remote = job.ledger.remote(job.issue.id, job.channel)
             target = f"app {job.options.raw('app_id')} at {job.options.get('api_base', DEFAULT_API)}"
-            lines.append(f"draft already added (media_id {remote['media_id']})" if "media_id" in remote else f"upload, then draft/add to {target}")
+            lines.append(
+                f"draft already added (media_id {remote['media_id']})"
+                if "media_id" in remote
+                else f"upload, then draft/add to {target}"
+            )
             if mode == "publish":
                 lines.append("then freepublish/submit and wait for the result")
         return lines + [f"warning: {w}" for w in warnings]
@@ -67,7 +77,9 @@ class WechatChannel(Channel):
         remote = job.ledger.remote(job.issue.id, job.channel)
         media_id = remote.get("media_id") or self._add_draft(job, api, art, remote)
         if mode == "draft":
-            return Result(job.channel, "done", f"draft added (media_id {media_id}); publish it from the Official Account admin")
+            return Result(
+                job.channel, "done", f"draft added (media_id {media_id}); publish it from the Official Account admin"
+            )
         return self._publish(job, api, media_id, job.ledger.remote(job.issue.id, job.channel))
 
     # ------------------------------------------------------------ settings
@@ -81,19 +93,34 @@ class WechatChannel(Channel):
 
     @staticmethod
     def _article(job: Job) -> WechatArticle:
-        return article(job.issue, RenderContext(job.config, datetime.now(timezone.utc)))
+        try:
+            return WechatArticle.from_built(job.outputs)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a build from before wechat.json, or damaged
+            raise ChannelError(
+                f"{job.issue.id}: the built WeChat article in {job.outputs} cannot be read "
+                f"({type(exc).__name__}); run `publish build {job.issue.id} --force`"
+            ) from None
 
     def _api(self, job: Job):
-        from ..wechat_api import WechatAPI
+        from pipeline.channels.wechat_api import WechatAPI
 
         try:
             app_id, secret = job.options.get("app_id"), job.options.get("app_secret")
         except ConfigError as exc:  # a ${VAR} not set: say which, never a value
             raise ChannelError(str(exc)) from None
         if not app_id or not secret:
-            raise ChannelError(f"{job.options.key_path}: mode {self._mode(job)} needs app_id and app_secret (e.g. app_secret: ${{WECHAT_APP_SECRET}}); use mode: export to upload by hand")
-        return WechatAPI(job.options.get("api_base", DEFAULT_API), app_id, secret, job.ledger,
-                         timeout=float(job.options.get("timeout", 30)), stop=job.stop, logger=job.log)
+            raise ChannelError(
+                f"{job.options.key_path}: mode {self._mode(job)} needs app_id and app_secret (e.g. app_secret: ${{WECHAT_APP_SECRET}}); use mode: export to upload by hand"
+            )
+        return WechatAPI(
+            job.options.get("api_base", DEFAULT_API),
+            app_id,
+            secret,
+            job.ledger,
+            timeout=float(job.options.get("timeout", 30)),
+            stop=job.stop,
+            logger=job.log,
+        )
 
     def _outbox(self, job: Job) -> Path:
         return job.config.root / job.options.get("outbox", "outbox/wechat") / job.issue.id
@@ -113,9 +140,13 @@ class WechatChannel(Channel):
     def _payload(self, job: Job, art: WechatArticle, content: str, thumb_media_id: str) -> dict[str, Any]:
         """One article of the draft/add body, every field within WeChat's limits."""
         fields, warnings = self._fields(job, art)
-        content, cut = shorten_html(content, WECHAT_LIMITS["content_chars"] - 200, WECHAT_LIMITS["content_bytes"] - 4096, CUT_NOTE)
+        content, cut = shorten_html(
+            content, WECHAT_LIMITS["content_chars"] - 200, WECHAT_LIMITS["content_bytes"] - 4096, CUT_NOTE
+        )
         if cut:
-            warnings.append(f"content shortened to {text_length(content)} characters of text ({len(content.encode())} bytes); the rest is behind 阅读原文")
+            warnings.append(
+                f"content shortened to {text_length(content)} characters of text ({len(content.encode())} bytes); the rest is behind 阅读原文"
+            )
         for warning in warnings:
             job.log.warning("%s: wechat: %s", job.issue.id, warning)
         return {
@@ -149,7 +180,9 @@ class WechatChannel(Channel):
         draft = json.dumps({"articles": [article_body]}, ensure_ascii=False, indent=2) + "\n"
         write_atomic(folder / "draft.json", draft.encode("utf-8"))
         write_atomic(folder / "article.html", _preview(article_body).encode("utf-8"))
-        detail = f"exported to {folder}; upload the cover as thumb_media_id and the images with uploadimg, then draft/add"
+        detail = (
+            f"exported to {folder}; upload the cover as thumb_media_id and the images with uploadimg, then draft/add"
+        )
         if skipped:
             detail += f" ({len(skipped)} remote image(s) left as URLs)"
         return Result(job.channel, "done", detail)
@@ -160,8 +193,11 @@ class WechatChannel(Channel):
         """Upload what is not uploaded yet, then draft/add; each step recorded as it completes."""
         uploaded: dict[str, str] = dict(remote.get("images") or {})
         # Every image is read and checked before the first upload: a bad one fails the run early.
-        images = {src: _load(job, location, INLINE_MAX, ("png", "jpeg"))
-                  for src, location in art.images if src not in uploaded and not _on_wechat(location)}
+        images = {
+            src: _load(job, location, INLINE_MAX, ("png", "jpeg"))
+            for src, location in art.images
+            if src not in uploaded and not _on_wechat(location)
+        }
         cover = art.cover or (art.images[0] if art.images else None)
         if cover is None:
             raise ChannelError(f"{job.issue.id}: a WeChat article needs a cover image; set `cover:` in issue.yaml")
@@ -195,16 +231,30 @@ class WechatChannel(Channel):
             if status == 0:
                 items = (answer.get("article_detail") or {}).get("item") or [{}]
                 url = items[0].get("article_url")
-                job.ledger.set_remote(job.issue.id, job.channel, publish_status=0, article_url=url, article_id=answer.get("article_id"))
+                job.ledger.set_remote(
+                    job.issue.id, job.channel, publish_status=0, article_url=url, article_id=answer.get("article_id")
+                )
                 return Result(job.channel, "done", f"published: {url}")
             if status != 1:
                 reason = PUBLISH_STATES.get(status, f"unknown publish_status {status}")
-                job.ledger.set_remote(job.issue.id, job.channel, publish_status=status, publish_error=reason, fail_idx=answer.get("fail_idx"))
-                raise ChannelError(f"publish task {publish_id} ended with publish_status {status}: {reason}; the draft (media_id {media_id}) is kept, a rerun submits it again")
+                job.ledger.set_remote(
+                    job.issue.id,
+                    job.channel,
+                    publish_status=status,
+                    publish_error=reason,
+                    fail_idx=answer.get("fail_idx"),
+                )
+                raise ChannelError(
+                    f"publish task {publish_id} ended with publish_status {status}: {reason}; the draft (media_id {media_id}) is kept, a rerun submits it again"
+                )
             if waited >= POLL_BUDGET:
-                raise ChannelError(f"publish task {publish_id} still publishing after {waited:.0f}s; a rerun checks it again")
+                raise ChannelError(
+                    f"publish task {publish_id} still publishing after {waited:.0f}s; a rerun checks it again"
+                )
             if job.stop.wait(delay):
-                return Result(job.channel, "stopped", f"publish task {publish_id} still publishing; a rerun checks it again")
+                return Result(
+                    job.channel, "stopped", f"publish task {publish_id} still publishing; a rerun checks it again"
+                )
             waited += delay
             delay = min(POLL_MAX, delay * 2)
 
@@ -223,11 +273,11 @@ def _on_wechat(location: str) -> bool:
 
 
 def _read_local(job: Job, location: str) -> bytes:
-    """A file of the issue folder; paths leaving the folder are refused."""
+    """A file of the built issue (the build's copy of the issue folder's files); paths leaving it are refused."""
     path = Path(location).resolve()
-    folder = job.issue.folder.resolve()
+    folder = job.outputs.resolve()
     if folder not in path.parents:
-        raise ChannelError(f"{job.issue.id}: image {location} is outside the issue folder")
+        raise ChannelError(f"{job.issue.id}: image {location} is outside the built issue folder")
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -249,7 +299,9 @@ def _load(job: Job, location: str, limit: int, formats: tuple[str, ...]) -> tupl
         data, name = _read_local(job, location), Path(location).name
     kind = _image_kind(data)
     if kind not in formats:
-        raise ChannelError(f"{job.issue.id}: image {name} is {kind or 'not a known image format'}; WeChat takes {'/'.join(formats)} here")
+        raise ChannelError(
+            f"{job.issue.id}: image {name} is {kind or 'not a known image format'}; WeChat takes {'/'.join(formats)} here"
+        )
     if len(data) >= limit:
         raise ChannelError(f"{job.issue.id}: image {name} is {len(data)} bytes; WeChat takes less than {limit}")
     return name, data, f"image/{kind}"
@@ -285,7 +337,11 @@ class _Cutter(HTMLParser):
 
     def _emit(self, text: str, chars: int = 0) -> None:
         closing = sum(len(tag) + 3 for tag in self.stack) + 1024  # room to close what is open, and the note
-        if self.full or self.chars + chars > self.max_chars or self.size + len(text.encode()) + closing > self.max_bytes:
+        if (
+            self.full
+            or self.chars + chars > self.max_chars
+            or self.size + len(text.encode()) + closing > self.max_bytes
+        ):
             self.full = True
             return
         self.out.append(text)
@@ -326,6 +382,8 @@ def shorten_html(markup: str, max_chars: int, max_bytes: int, note: str) -> tupl
 def _preview(body: dict[str, Any]) -> str:
     """article.html: the content as a page, to look at before uploading."""
     title = htmllib.escape(body["title"])
-    return (f'<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n</head>\n'
-            f'<body style="max-width:677px;margin:0 auto;padding:16px;">\n<h1 style="font-size:22px;">{title}</h1>\n'
-            f'{body["content"]}</body>\n</html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n</head>\n'
+        f'<body style="max-width:677px;margin:0 auto;padding:16px;">\n<h1 style="font-size:22px;">{title}</h1>\n'
+        f"{body['content']}</body>\n</html>\n"
+    )

@@ -15,12 +15,22 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..model import Issue, Paper
-from . import RenderContext
+from pipeline.model import Issue, Paper
+from pipeline.render.context import RenderContext
 
 _LATEX = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%",
-    "#": r"\#", "_": r"\_", "^": r"\^{}", "~": r"\~{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 _LATEX_CHARS = re.compile("[" + re.escape("".join(_LATEX)) + "]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -29,19 +39,72 @@ _CONFERENCE = re.compile(
     r"cvpr|iccv|eccv|aaai|ijcai|kdd|sigir|sigmod|vldb|popl|pldi|oopsla|icse|fse|esec|ase|issta|cav|lics|usenix|osdi|sosp)\b|\bproc\.",
     re.IGNORECASE,
 )
-_JOURNAL = re.compile(r"\b(journal|transactions|letters|review|nature|science|volume)\b|\b(j|trans|vol)\.|\d+\s*\(\d{4}\)", re.IGNORECASE)
+_JOURNAL = re.compile(
+    r"\b(journal|transactions|letters|review|nature|science|volume)\b|\b(j|trans|vol)\.|\d+\s*\(\d{4}\)", re.IGNORECASE
+)
 # "COLM 2024", "CoRL'23", "SIGGRAPH Asia 2024": an acronym (two or more capitals) and a year is
 # how conferences are cited; journals cited that way are the exceptions listed below.
 _ACRONYM_YEAR = re.compile(r"^([A-Z][A-Za-z]*[A-Z][A-Za-z]*)\b[^\d]{0,12}?(?:(?:19|20)\d{2}|['’]\d{2})\b")
-_JOURNAL_ACRONYMS = {"JMLR", "TMLR", "TACL", "TPAMI", "PAMI", "IJCV", "TOG", "TIP", "TNNLS", "TKDE", "JAIR", "CACM", "PNAS", "CSUR", "TOSEM", "TSE"}
+_JOURNAL_ACRONYMS = {
+    "JMLR",
+    "TMLR",
+    "TACL",
+    "TPAMI",
+    "PAMI",
+    "IJCV",
+    "TOG",
+    "TIP",
+    "TNNLS",
+    "TKDE",
+    "JAIR",
+    "CACM",
+    "PNAS",
+    "CSUR",
+    "TOSEM",
+    "TSE",
+}
 _PREPRINT = re.compile(r"\b(arxiv|preprint|corr)\b", re.IGNORECASE)
 _CATEGORY = re.compile(
     r"^(cs|math|stat|eess|econ|q-bio|q-fin|physics|astro-ph|cond-mat|nlin|gr-qc|hep-ex|hep-lat|hep-ph|hep-th|"
     r"math-ph|nucl-ex|nucl-th|quant-ph)(\.[A-Za-z-]+)?$"
 )
 # Latin letters NFKD does not split into a base letter and an accent.
-_LETTERS = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "ı": "i"})
-_STOP_WORDS = {"a", "an", "the", "of", "on", "in", "for", "and", "to", "with", "via", "by", "from", "is", "are", "do", "does"}
+_LETTERS = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "ß": "ss",
+        "đ": "d",
+        "Đ": "D",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "þ": "th",
+        "ı": "i",
+    }
+)
+_STOP_WORDS = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "on",
+    "in",
+    "for",
+    "and",
+    "to",
+    "with",
+    "via",
+    "by",
+    "from",
+    "is",
+    "are",
+    "do",
+    "does",
+}
 
 
 def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
@@ -154,7 +217,7 @@ def _author(name: str) -> str:
 
 def _url(url: str) -> str:
     """A URL with the characters that would break the braced value percent-encoded."""
-    return "".join(f"%{ord(c):02X}" if c in "{}\\ \"" or ord(c) < 32 else c for c in url)
+    return "".join(f"%{ord(c):02X}" if c in '{}\\ "' or ord(c) < 32 else c for c in url)
 
 
 def _fold(text: str) -> str:

@@ -7,9 +7,9 @@ the same markdown-it tokens by :mod:`pipeline.render.plaintext`, not stripped HT
 
 Per-recipient values are not known here. Where the template says ``{{ unsubscribe_url }}``
 (the ``href`` of the footer's 退订 link; a line of its own in the text footer) both parts
-carry :func:`pipeline.mail.unsubscribe_placeholder`, a URL of the site's signup page that
+carry :func:`pipeline.mail.message.unsubscribe_placeholder`, a URL of the site's signup page that
 works for a web reader of these public files; the email channel replaces it with each
-recipient's signed link (:mod:`pipeline.mail`). Content is never evaluated, so it must not
+recipient's signed link (:mod:`pipeline.mail.message`). Content is never evaluated, so it must not
 be able to place such a link either: the templates are rendered with a random marker in
 place of the URL, every copy of the URL that came from content is escaped (HTML: its ``#``
 as ``&#35;``, which reads the same; text: the fragment's ``u`` as ``%75``, the same page),
@@ -33,12 +33,12 @@ from datetime import date
 
 from markupsafe import Markup
 
-from ..errors import RenderError
-from ..mail import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
-from ..markdown import to_html
-from ..model import Issue, Markdown, Paper
-from . import RenderContext, paper_links, source_line
-from .plaintext import heading, to_text, wrap
+from pipeline.errors import RenderError
+from pipeline.mail.message import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
+from pipeline.markdown import to_html
+from pipeline.model import Issue, Markdown, Paper
+from pipeline.render.context import RenderContext, paper_links, source_line
+from pipeline.render.plaintext import heading, to_text, wrap
 
 GMAIL_CLIP_BYTES = 102 * 1024
 # Inline styles only where a client that drops <style> would otherwise break the layout.
@@ -105,11 +105,11 @@ def measure(html: bytes, eight_bit: bool = True, placeholder: str | None = None)
     """``(raw bytes, bytes as sent)`` of the HTML part: what Gmail counts against its clip.
 
     "As sent" is the part's body encoded exactly as the email channel sends it
-    (:func:`pipeline.mail.encode_body`: 8bit when allowed, else the smaller of
+    (:func:`pipeline.mail.message.encode_body`: 8bit when allowed, else the smaller of
     quoted-printable and base64; CRLF line ends), with an unsubscribe URL of typical length
     in place of ``placeholder`` when given (without it, the figure is a few dozen bytes short).
     """
-    from ..mail import PLACEHOLDER, encode_body
+    from pipeline.mail.message import PLACEHOLDER, encode_body
 
     if placeholder is None:  # measured as it is: the encoder's default mark stays itself
         return len(html), len(encode_body(html.decode("utf-8"), eight_bit).encode(PLACEHOLDER.encode()))

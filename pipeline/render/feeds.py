@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -38,10 +39,10 @@ from jinja2 import TemplateError
 from lxml import etree
 from markupsafe import Markup
 
-from ..errors import RenderError
-from ..markdown import to_html
-from ..model import Issue, Paper
-from . import Card, RenderContext, paper_links, source_line
+from pipeline.errors import RenderError
+from pipeline.markdown import to_html
+from pipeline.model import Issue, Paper
+from pipeline.render.context import Card, RenderContext, paper_links, source_line
 
 ITEM_TEMPLATE = "feed_item.html"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -52,8 +53,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Characters XML 1.0 forbids (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # The cover is an image by contract; readers show only image/* enclosures.
-_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif"}
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+    ".avif": "image/avif",
+}
 
 
 # ---------------------------------------------------------------- item content
@@ -88,9 +96,7 @@ def _paper_view(paper: Paper, rewrite: Callable[[str], str]) -> dict[str, Any]:
         "source": source_line(paper),
         "rating": f"{paper.rating}/10" if paper.rating is not None else None,
         "lead_html": Markup(to_html(paper.lead, rewrite_src=rewrite)),
-        "sections": [
-            {"title": s.title, "html": Markup(to_html(s.body, rewrite_src=rewrite))} for s in paper.sections
-        ],
+        "sections": [{"title": s.title, "html": Markup(to_html(s.body, rewrite_src=rewrite))} for s in paper.sections],
         "links": paper_links(paper),
     }
 
@@ -121,11 +127,10 @@ class _Item:
 
 
 def feed_settings(ctx: RenderContext) -> FeedSettings:
-    """Read ``items`` and ``websub_hub`` from the config's feed channel."""
-    for channel in ctx.config.channels.values():
-        if channel.type == "feed":
-            items = channel.options.get("items", DEFAULT_ITEMS)
-            return FeedSettings(items=max(0, int(items)), hub=channel.options.get("websub_hub") or None)
+    """Read ``items`` and ``websub_hub`` from the channel that declares them (the feed channel)."""
+    for channel in ctx.config.channels_declaring("websub_hub"):
+        items = channel.options.get("items", DEFAULT_ITEMS)
+        return FeedSettings(items=max(0, int(items)), hub=channel.options.get("websub_hub") or None)
     return FeedSettings()
 
 
@@ -164,7 +169,7 @@ def _cover_size(card: Card, ctx: RenderContext) -> int:
     if not card.cover_url or not card.cover_url.startswith(prefix):
         return 0
     folder = (ctx.config.issues_dir / card.id).resolve()
-    path = (folder / card.cover_url[len(prefix):]).resolve()
+    path = (folder / card.cover_url[len(prefix) :]).resolve()
     try:
         return path.stat().st_size if path.is_relative_to(folder) and path.is_file() else 0
     except OSError:
@@ -194,8 +199,11 @@ def _feedgen(items: list[_Item], ctx: RenderContext, settings: FeedSettings, sel
     fg.description(_xml(_description(ctx)))
     fg.language(site.language)  # also Atom's xml:lang
     fg.author(name=_xml(_author(ctx)))
-    fg.link(href=site.absolute(self_path), rel="self",
-            type="application/rss+xml" if self_path == "rss.xml" else "application/atom+xml")
+    fg.link(
+        href=site.absolute(self_path),
+        rel="self",
+        type="application/rss+xml" if self_path == "rss.xml" else "application/atom+xml",
+    )
     fg.link(href=site.url, rel="alternate")  # last: feedgen makes the last link the RSS <link>
     fg.updated(items[0].published if items else EPOCH)  # also lastBuildDate
     for item in items:
@@ -253,7 +261,9 @@ class _EntryExtras(BaseEntryExtension):
     def extend_rss(self, item: etree._Element) -> etree._Element:
         if self.image:
             # RSS requires a length: the size in bytes, 0 when it is not known.
-            etree.SubElement(item, "enclosure", url=self.image, length=str(self.image_length), type=_image_type(self.image))
+            etree.SubElement(
+                item, "enclosure", url=self.image, length=str(self.image_length), type=_image_type(self.image)
+            )
         return item
 
 
@@ -266,10 +276,14 @@ def _image_type(url: str) -> str:
 
 
 def _json_feed(items: list[_Item], ctx: RenderContext, settings: FeedSettings) -> bytes:
-    return json_feed_document(ctx, ctx.site.title, "feed.json", _description(ctx), [_json_item(i) for i in items], settings.hub)
+    return json_feed_document(
+        ctx, ctx.site.title, "feed.json", _description(ctx), [_json_item(i) for i in items], settings.hub
+    )
 
 
-def json_feed_document(ctx: RenderContext, title: str, name: str, description: str, items: list[dict[str, Any]], hub: str | None = None) -> bytes:
+def json_feed_document(
+    ctx: RenderContext, title: str, name: str, description: str, items: list[dict[str, Any]], hub: str | None = None
+) -> bytes:
     """A JSON Feed 1.1 document at ``site.url + name``; keys sorted, so the same input gives the same bytes."""
     site = ctx.site
     feed: dict[str, Any] = {

@@ -46,7 +46,7 @@ def escape(text: str, line_start: bool = False) -> str:
         if match:
             head = match.group(1)
             # "12." must become "12\." (the dot is the list marker), "#" becomes "\#"
-            out = f"{head}\\{out[len(head):]}" if head[0].isdigit() else f"\\{out}"
+            out = f"{head}\\{out[len(head) :]}" if head[0].isdigit() else f"\\{out}"
     return out
 
 

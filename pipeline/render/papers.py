@@ -21,9 +21,9 @@ from typing import Any
 
 from lxml import etree
 
-from ..model import ARXIV_ID, Markdown, Paper
-from . import Card, RenderContext
-from .feeds import EPOCH, feed_settings, json_feed_document
+from pipeline.model import ARXIV_ID, Markdown, Paper
+from pipeline.render.context import Card, RenderContext
+from pipeline.render.feeds import EPOCH, feed_settings, json_feed_document
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -178,7 +178,9 @@ def _link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
 
 def json_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
     """JSON Feed 1.1 of the papers."""
-    return json_feed_document(ctx, _feed_title(ctx), "papers.json", "每期入选的论文，一篇一条。", [_json_item(i) for i in items])
+    return json_feed_document(
+        ctx, _feed_title(ctx), "papers.json", "每期入选的论文，一篇一条。", [_json_item(i) for i in items]
+    )
 
 
 def _json_item(item: PaperItem) -> dict[str, Any]:
@@ -195,5 +197,9 @@ def _json_item(item: PaperItem) -> dict[str, Any]:
         data["external_url"] = item.paper_url
     if item.arxiv:
         # JSON Feed extensions are objects under a key that starts with "_".
-        data["_arxiv"] = {"about": "https://info.arxiv.org/help/arxiv_identifier.html", "id": item.arxiv, "pdf": item.pdf}
+        data["_arxiv"] = {
+            "about": "https://info.arxiv.org/help/arxiv_identifier.html",
+            "id": item.arxiv,
+            "pdf": item.pdf,
+        }
     return data

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Any
 
-from ..model import Markdown
+from pipeline.model import Markdown
 
 WIDTH = 78
 # Punctuation a line must not start with / must not end with (simplified kinsoku rules).

@@ -19,15 +19,15 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..config import Site
-from ..errors import RenderError
-from ..markdown import to_html
-from ..model import Issue, Markdown, Paper
-from . import Card, RenderContext, paper_links, source_line
+from pipeline.config import Site
+from pipeline.errors import RenderError
+from pipeline.markdown import to_html
+from pipeline.model import Issue, Markdown, Paper
+from pipeline.render.context import Card, RenderContext, paper_links, source_line
 
 ISSUE_ROOT = "../../"  # from issues/<id>/ back to the site root
 SITE_ROOT = "./"
-# The page the 退订 link of the public email copy names (pipeline.mail.unsubscribe_placeholder:
+# The page the 退订 link of the public email copy names (pipeline.mail.message.unsubscribe_placeholder:
 # <site>/subscribe#unsubscribe): static hosts answer /subscribe with a redirect to this folder,
 # and the web endpoint answers it itself with the same template.
 SUBSCRIBE_PAGE = "subscribe/index.html"

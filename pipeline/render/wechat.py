@@ -1,5 +1,6 @@
 """The WeChat Official Account article: ``wechat.md`` for doocs/md-style editors, ``wechat.html``
-for the draft API.
+for the draft API, and ``wechat.json``: what else the WeChat channel sends (title, digest,
+阅读原文 URL, the images and cover to upload), so that it delivers the built article as it is.
 
 WeChat articles cannot open outside links, so every link becomes its text plus a numbered
 marker, and a closing "引用链接" list gives ``[n] title: URL`` (numbered by first use, one
@@ -12,26 +13,31 @@ are absolute; the WeChat channel uploads each image and swaps in the returned UR
 from __future__ import annotations
 
 import html
+import json
 import re
-from html.parser import HTMLParser
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
 
-from ..markdown import StyledRenderer, image_sources, is_relative_path, iter_inline, parser
-from ..model import Issue, Markdown, Paper
-from . import RenderContext, paper_links, source_line
-from .mdout import MarkdownWriter, escape, escape_meta, heading, matching_open, one_line, plain_text
+from pipeline.markdown import StyledRenderer, image_sources, is_relative_path, iter_inline, parser
+from pipeline.model import Issue, Markdown, Paper
+from pipeline.render.context import RenderContext, paper_links, source_line
+from pipeline.render.mdout import MarkdownWriter, escape, escape_meta, heading, matching_open, one_line, plain_text
 
 WECHAT_LIMITS = {"title": 32, "author": 16, "digest": 128, "content_chars": 20000, "content_bytes": 1_000_000}
 
 ACCENT = "#1f4e79"
-WRAPPER = "font-size:16px;line-height:1.75;color:#333;letter-spacing:0.5px;word-break:break-word;overflow-wrap:anywhere;"
+WRAPPER = (
+    "font-size:16px;line-height:1.75;color:#333;letter-spacing:0.5px;word-break:break-word;overflow-wrap:anywhere;"
+)
 STYLES = {
     "p": "margin:1em 0;",
     "h1": f"margin:1.5em 0 0.75em;font-size:20px;font-weight:bold;color:{ACCENT};",
@@ -71,6 +77,36 @@ class WechatArticle:
     source_url: str = ""  # the issue's web page ("阅读原文")
     cover: tuple[str, str] | None = None  # (cover as written, local file path or URL)
     image_urls: dict[str, str] = field(default_factory=dict, repr=False)  # src as written → src in html
+
+    def metadata(self) -> dict[str, Any]:
+        """What ``wechat.json`` holds: the article less its two texts; images by src as written."""
+        return {
+            "title": self.title,
+            "digest": self.digest,
+            "source_url": self.source_url,
+            "images": [src for src, _ in self.images],
+            "cover": self.cover[0] if self.cover else None,
+            "image_urls": self.image_urls,
+            "links": [list(link) for link in self.links],
+        }
+
+    @classmethod
+    def from_built(cls, folder: Path) -> WechatArticle:
+        """The article as the build wrote it in ``folder`` (``public/issues/<id>/``): a local
+        image is read from the build's copy of it there, not from the issue folder."""
+        meta = json.loads((folder / "wechat.json").read_text("utf-8"))
+        cover = meta["cover"]
+        return cls(
+            title=meta["title"],
+            digest=meta["digest"],
+            markdown=(folder / "wechat.md").read_text("utf-8"),
+            html=(folder / "wechat.html").read_text("utf-8"),
+            images=[(src, _location(folder, src)) for src in meta["images"]],
+            links=[(number, title, url) for number, title, url in meta["links"]],
+            source_url=meta["source_url"],
+            cover=(cover, _location(folder, cover)) if cover else None,
+            image_urls=meta["image_urls"],
+        )
 
     def html_with_images(self, uploaded: Mapping[str, str]) -> str:
         """The HTML with each image's src (keyed by the src as written) replaced by its uploaded URL."""
@@ -115,7 +151,9 @@ class Citations:
 class WechatRenderer(StyledRenderer):
     """HTML with inline styles, links as text + ``<sup>[n]</sup>``, headings moved under the paper's."""
 
-    def __init__(self, citations: Citations, rewrite_src: Callable[[str], str], heading_min: int = 1, heading_add: int = 0) -> None:
+    def __init__(
+        self, citations: Citations, rewrite_src: Callable[[str], str], heading_min: int = 1, heading_add: int = 0
+    ) -> None:
         super().__init__(rewrite_src, STYLES)
         self.citations = citations
         self.heading_min = heading_min
@@ -268,20 +306,23 @@ def article(issue: Issue, ctx: RenderContext) -> WechatArticle:
         digest=_digest(issue),
         markdown=markdown,
         html=f'<section style="{WRAPPER}">\n{body}\n</section>\n',
-        images=[(src, _location(issue, src)) for src in images],
+        images=[(src, _location(issue.folder, src)) for src in images],
         links=list(out.citations.entries),
         source_url=ctx.issue_url(issue.id),
-        cover=(issue.cover, _location(issue, issue.cover)) if issue.cover else None,
+        cover=(issue.cover, _location(issue.folder, issue.cover)) if issue.cover else None,
         image_urls={src: ctx.asset_url(issue, src) for src in images},
     )
 
 
 def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
-    """``issues/<id>/wechat.md`` and ``issues/<id>/wechat.html``."""
+    """``issues/<id>/wechat.md``, ``issues/<id>/wechat.html`` and ``issues/<id>/wechat.json``."""
     result = article(issue, ctx)
+    # orjson: UTF-8 as it is, and unlike json's indenting encoder, no reference cycles to collect
+    metadata = orjson.dumps(result.metadata(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return {
         f"issues/{issue.id}/wechat.md": result.markdown.encode("utf-8"),
         f"issues/{issue.id}/wechat.html": result.html.encode("utf-8"),
+        f"issues/{issue.id}/wechat.json": metadata,
     }
 
 
@@ -372,7 +413,8 @@ def _image_srcs(issue: Issue) -> list[str]:
     return list(seen)
 
 
-def _location(issue: Issue, src: str) -> str:
-    """Where the channel reads the image: the file in the issue folder, or the URL."""
+def _location(folder: Path, src: str) -> str:
+    """Where the channel reads the image: the file in ``folder`` (the issue's, or the build's
+    copy of it), or the URL."""
     # Markdown image targets arrive percent-encoded ("fig%201.png"); the file name is not
-    return str(issue.folder / unquote(src)) if is_relative_path(src) else src
+    return str(folder / unquote(src)) if is_relative_path(src) else src

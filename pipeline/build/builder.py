@@ -1,0 +1,421 @@
+"""`publish build`: every issue → its pages, email and WeChat files; all issues → index and feeds.
+
+An issue is rendered again only when its key changes: the hash of its folder's bytes, the
+config, the templates and the tool's version. The folder's bytes are hashed again only when
+a file's size, times or inode changed (as git does), so an unchanged folder is not read.
+The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys
+and cards, see :mod:`pipeline.build.state`, and the feed HTML of the newest issues: an older
+one is rendered again on the rare build whose feeds reach back to it). Many issues to render
+are shared among forked worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
+A build that meets an invalid selected issue writes nothing and raises IssueError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import Staging
+from pipeline.build.cards import make_card
+from pipeline.build.state import Manifest, card_hash, environment_key, forget_removed, issue_key, site_key
+from pipeline.config import Config
+from pipeline.errors import IssueError, Problem, RenderError
+from pipeline.load.folders import fingerprint, folder_signature, issue_folders
+from pipeline.load.issues import load_issue
+from pipeline.model import Issue
+from pipeline.render.context import Card, RenderContext
+
+
+class _Lazy:
+    """``pipeline.render.<module>.<name>``, imported on first call: a build with nothing to
+    render never loads Jinja2, feedgen or markdown-it (half of a no-op build's time)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def load(self) -> Callable[..., dict[str, bytes]]:
+        return getattr(import_module(f"pipeline.render.{self.module}"), self.name)
+
+    def __call__(self, *args: Any) -> dict[str, bytes]:
+        return self.load()(*args)
+
+    def __repr__(self) -> str:
+        return f"<renderer pipeline.render.{self.module}.{self.name}>"
+
+
+# Every per-issue output, in one explicit table: name → render_issue(issue, ctx) → {path: bytes}
+ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
+    "web": _Lazy("web", "render_issue"),
+    "email": _Lazy("email", "render_issue"),
+    "wechat": _Lazy("wechat", "render_issue"),
+    "bibtex": _Lazy("bibtex", "render_issue"),
+}
+# Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
+SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
+    "web": _Lazy("web", "render_site"),
+    "feeds": _Lazy("feeds", "render_site"),
+    "papers": _Lazy("papers", "render_site"),
+}
+ASSET_SKIP = {"issue.yaml"}
+
+
+@dataclass
+class BuildReport:
+    built: list[str] = field(default_factory=list)  # issues rendered this time
+    skipped: list[str] = field(default_factory=list)  # unchanged issues
+    written: list[Path] = field(default_factory=list)  # output files that changed
+    problems: list[Problem] = field(default_factory=list)  # warnings (errors raise)
+
+
+def build(
+    config: Config,
+    ids: Iterable[str] | None = None,
+    now: datetime | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    force: bool = False,
+) -> BuildReport:
+    """Render the selected issues (all by default) and the site-level outputs."""
+    now = now or datetime.now(timezone.utc)
+    selected = {issue_id for issue_id, _ in issue_folders(config, ids)} if ids is not None else None
+    folders = issue_folders(config)
+    manifest = Manifest(config)
+    site_before = json.dumps(manifest.site, sort_keys=True)
+    env_key = environment_key(config)
+    staging = Staging(config.output_dir)
+    cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
+    reads: list[str] = []  # issues whose feed HTML a site output asked for
+
+    def content_of(issue_id: str) -> str:
+        reads.append(issue_id)
+        if manifest.issues.get(issue_id, {}).get("feed_html"):
+            try:
+                return cache.read(f"content/{issue_id}.html").decode()
+            except FileNotFoundError:
+                pass  # removed by hand, or by a build that stopped before saving the manifest
+        return _feed_html_on_demand(issue_id, dict(folders)[issue_id], config, ctx, cache, manifest)
+
+    ctx = RenderContext(config, now, content_of=content_of)
+    report = BuildReport()
+    problems: list[Problem] = []
+    cards: list[Card] = []
+    settled = time.time_ns() - SETTLE_NS
+    refreshed = False  # an unchanged issue whose file times changed: remember the new ones
+    done = 0
+    try:
+        jobs: list[_Job] = []
+        window: set[str] | None = None  # computed when there is something to render
+
+        def in_feed_window(issue_id: str) -> bool:
+            nonlocal window
+            if window is None:
+                window = _feed_window(ctx, folders)
+            return issue_id in window
+
+        stale: list[str] = []  # rebuilt issues whose kept feed HTML is now out of date
+        for issue_id, folder in folders:
+            cached = manifest.issues.get(issue_id)
+            files = folder_signature(folder, settled)
+            if cached is None:
+                # Never built, so rendered whatever its key: its folder is hashed by the process
+                # that renders it (on all CPUs) rather than here, one folder after another.
+                jobs.append(
+                    _Job(
+                        issue_id,
+                        folder,
+                        None,
+                        selected is None or issue_id in selected,
+                        files,
+                        None,
+                        in_feed_window(issue_id),
+                    )
+                )
+                continue
+            if files is not None and cached and cached.get("files") == files:
+                content = cached["content"]  # no file was touched since it was hashed
+            else:
+                content = fingerprint(folder)
+            key = issue_key(env_key, content)
+            fresh = (
+                cached and cached["key"] == key and (config.output_dir / "issues" / issue_id / "index.html").is_file()
+            )
+            if fresh and not force:
+                report.skipped.append(issue_id)
+                cards.append(Card.from_json(cached["card"]))
+                if cached.get("files") != files:
+                    cached.update(files=files, content=content)
+                    refreshed = True
+            elif cached and selected is not None and issue_id not in selected:
+                cards.append(Card.from_json(cached["card"]))  # not asked for: keep its last good build
+            else:
+                jobs.append(
+                    _Job(
+                        issue_id,
+                        folder,
+                        key,
+                        selected is None or issue_id in selected,
+                        files,
+                        content,
+                        in_feed_window(issue_id),
+                    )
+                )
+                continue
+            done += 1
+            if progress:
+                progress(done, len(folders), issue_id)
+        for job, card_json, own, content in _run_jobs(jobs, config, ctx, staging, cache):
+            done += 1
+            if progress:
+                progress(done, len(folders), job.issue_id)
+            if job.selected:
+                problems.extend(own)
+            elif card_json is None:  # an issue the user did not ask for never stops this build
+                problems.append(
+                    Problem(
+                        job.folder, None, "not built: this issue has errors (`publish check` shows them)", "warning"
+                    )
+                )
+            if card_json is not None:
+                key = job.key or issue_key(env_key, content)
+                if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
+                    stale.append(job.issue_id)
+                manifest.issues[job.issue_id] = {
+                    "key": key,
+                    "card": card_json,
+                    "card_hash": card_hash(card_json),
+                    "files": job.files,
+                    "content": content,
+                    "feed_html": job.feed,
+                }
+                cards.append(Card.from_json(card_json))
+                report.built.append(job.issue_id)
+        report.problems = [p for p in problems if not p.is_error]
+        if any(p.is_error for p in problems):
+            raise IssueError(problems, "build stopped: nothing was written")
+        _render_site(cards, ctx, staging, manifest, env_key, reads, force)
+    except BaseException:
+        staging.discard()
+        cache.discard()
+        raise
+    report.written = staging.commit()
+    cache.commit()
+    for issue_id in stale:
+        if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
+            manifest.content_path(issue_id).unlink(missing_ok=True)
+    removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
+    site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
+    if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
+        manifest.save()  # a rebuild that changed nothing leaves it as it is
+    return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """An issue to render: its folder, its new key, and whether the user asked for it."""
+
+    issue_id: str
+    folder: Path
+    key: str | None  # None: not hashed yet (the process rendering it hashes it)
+    selected: bool
+    files: str | None  # folder_signature, kept in the manifest
+    content: str | None  # fingerprint, kept in the manifest; None: not hashed yet
+    feed: bool = True  # keep its feed HTML: it is among the issues the feeds may show
+
+
+# A file changed less than this long ago may change again without its times showing it
+# (timestamps are coarse), so its folder is hashed again next time.
+SETTLE_NS = 2_000_000_000
+# Issues beyond the feed's ``items`` whose feed HTML is kept as well: drafts and issues
+# still to come among the newest folders push older issues into the feeds.
+FEED_MARGIN = 10
+# Issues to render before the build uses more than one process: forking costs ~50 ms.
+PARALLEL_MIN = 16
+_FORKED: tuple[Config, RenderContext, Path] | None = None  # what forked workers inherit
+
+
+def _run_jobs(
+    jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging
+) -> Iterator[tuple[_Job, dict | None, list[Problem], str]]:
+    """``(job, card JSON or None, problems, folder fingerprint)`` per job, in order; on all
+    CPUs when there are many."""
+    workers = _workers(len(jobs))
+    if workers == 1:
+        for job in jobs:
+            own: list[Problem] = []
+            content = job.content or fingerprint(job.folder)
+            card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
+            yield job, (card.to_json() if card else None), own, content
+        return
+    import gc
+    import multiprocessing
+
+    import_module("pipeline.render.feeds")  # imported once here rather than in every worker
+    for render in ISSUE_OUTPUTS.values():
+        if isinstance(render, _Lazy):
+            render.load()
+    global _FORKED
+    _FORKED = (config, ctx, cache.root)
+    failed: _Job | None = None
+    # What the workers inherit is not garbage: frozen, their garbage collections skip it
+    # (scanning it again and again cost ~4% of a worker's time) and leave its pages shared.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # Every result is taken, even after a failure, so that no staged temp file is lost.
+            for job, outcome in zip(jobs, pool.imap(_forked_job, jobs, chunksize=2)):
+                if outcome is None:
+                    failed = failed or job
+                    continue
+                card_json, own, files, cached, content = outcome
+                staging.adopt(files)
+                cache.adopt(cached)
+                if failed is None:
+                    yield job, card_json, own, content
+    finally:
+        _FORKED = None
+        gc.unfreeze()
+    if failed is not None:  # raise the worker's exception here, where it can be reported as is
+        _build_issue(failed.folder, config, ctx, staging, cache, [], failed.content or fingerprint(failed.folder))
+        raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
+
+
+def _workers(jobs: int) -> int:
+    """How many processes to render ``jobs`` issues with: 1 unless it is worth forking.
+
+    Never forks from a process that runs threads (the scheduler, the web app): a child would
+    inherit locks held by threads that do not exist in it.
+    """
+    import os
+    import threading
+
+    if jobs < PARALLEL_MIN or threading.active_count() > 1 or not hasattr(os, "fork"):
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    wanted = os.environ.get("PUBLISH_BUILD_JOBS", "")  # e.g. 1 on a shared machine, or to profile
+    if wanted.isdigit() and int(wanted) > 0:
+        cpus = int(wanted)
+    return max(1, min(cpus, jobs // (PARALLEL_MIN // 2)))
+
+
+def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str] | None:
+    """In a worker: render one issue into temp files the parent commits; None if it raised."""
+    assert _FORKED is not None
+    config, ctx, cache_root = _FORKED
+    staging, cache = Staging(config.output_dir), Staging(cache_root)
+    own: list[Problem] = []
+    try:
+        content = job.content or fingerprint(job.folder)
+        card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
+        return (card.to_json() if card else None), own, staging.take(), cache.take(), content
+    except BaseException:
+        staging.discard()
+        cache.discard()
+        return None
+
+
+def _build_issue(
+    folder: Path,
+    config: Config,
+    ctx: RenderContext,
+    staging: Staging,
+    cache: Staging,
+    problems: list[Problem],
+    content: str,
+    feed: bool = True,
+) -> Card | None:
+    issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
+    if issue is None:
+        return None
+    for render in ISSUE_OUTPUTS.values():
+        for relative, data in render(issue, ctx).items():
+            staging.add(relative, data)
+    for asset in _assets(issue.folder):
+        staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", asset.read_bytes())
+    if feed:
+        from pipeline.render import feeds
+
+        cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
+    return make_card(issue, ctx)
+
+
+def _feed_window(ctx: RenderContext, folders: list[tuple[str, Path]]) -> set[str]:
+    """The newest issue folders, whose feed HTML the build keeps for the site's feeds.
+
+    Rendering and writing it for every issue of a long archive cost ~4% of a cold build,
+    for the few issues the feeds show.
+    """
+    from pipeline.render import feeds  # only reached when there is something to render
+
+    items = feeds.feed_settings(ctx).items
+    newest = sorted((issue_id for issue_id, _ in folders), reverse=True)
+    return set(newest[: items + FEED_MARGIN])
+
+
+def _feed_html_on_demand(
+    issue_id: str, folder: Path, config: Config, ctx: RenderContext, cache: Staging, manifest: Manifest
+) -> str:
+    """An older issue's feed HTML, when the feeds reach back past the kept ones."""
+    from pipeline.render import feeds
+
+    issue = load_issue(folder, config, [])
+    if issue is None:  # it had a card, so it loaded a moment ago: only a concurrent edit gets here
+        raise RenderError(f"{issue_id}: the issue changed during the build; build again")
+    html = feeds.item_content(issue, ctx)
+    cache.add(f"content/{issue_id}.html", html.encode())
+    manifest.issues[issue_id]["feed_html"] = True
+    return html
+
+
+def _assets(folder: Path) -> list[Path]:
+    """Images and other files an issue references, copied next to its pages."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() != ".md" and p.name not in ASSET_SKIP and not p.name.startswith(".")
+    )
+
+
+def _render_site(
+    cards: list[Card],
+    ctx: RenderContext,
+    staging: Staging,
+    manifest: Manifest,
+    env_key: str,
+    reads: list[str],
+    force: bool,
+) -> None:
+    """Render each site-level output whose inputs changed: the public cards, the settings
+    and templates, and the content of the issues it read last time (feeds read the newest)."""
+    public = sorted((c for c in cards if c.is_public(ctx.now)), key=lambda c: (c.publish_at, c.id), reverse=True)
+    digest = hashlib.sha256(env_key.encode())
+    for card in public:
+        # Each card's hash is kept with it: encoding 500 cards again costs ~70 ms per build.
+        entry = manifest.issues.get(card.id)
+        if entry is not None and "card_hash" not in entry:  # a manifest from before hashes were kept
+            entry["card_hash"] = card_hash(entry["card"])
+        digest.update(f"{card.id}={entry['card_hash'] if entry else card_hash(card.to_json())}\n".encode())
+    cards_key = digest.hexdigest()
+    for name, render in SITE_OUTPUTS.items():
+        last = manifest.site.get(name)
+        if (
+            not force
+            and last
+            and last["key"] == site_key(cards_key, name, last["reads"], manifest)
+            and all((ctx.config.output_dir / path).is_file() for path in last["files"])
+        ):
+            continue  # rendering is a function of these inputs: it would give the same bytes
+        reads.clear()
+        files = render(public, ctx)
+        for relative, data in files.items():
+            staging.add(relative, data)
+        manifest.site[name] = {
+            "key": site_key(cards_key, name, reads, manifest),
+            "reads": sorted(set(reads)),
+            "files": sorted(files),
+        }

@@ -1,0 +1,57 @@
+"""What the build keeps of each issue for site-wide outputs: its :class:`Card`, and the
+fingerprint of the templates that, when it changes, makes every issue render again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pipeline.config import Config
+from pipeline.load.text import example_text_left
+from pipeline.model import Issue
+from pipeline.render.context import PACKAGE_TEMPLATES, Card, RenderContext
+
+
+def make_card(issue: Issue, ctx: RenderContext) -> Card:
+    """The issue as the index and the feeds see it; kept in the manifest between builds."""
+    from pipeline.render.papers import paper_summary  # lxml and feedgen: only when an issue is rendered
+
+    return Card(
+        id=issue.id,
+        title=issue.title,
+        date=issue.date.isoformat(),
+        publish_at=issue.publish_at.isoformat(),
+        summary=issue.summary,
+        tags=list(issue.tags),
+        draft=issue.draft,
+        unfinished=not issue.draft and bool(example_text_left(issue)),
+        cover_url=ctx.asset_url(issue, issue.cover) if issue.cover else None,
+        papers=[
+            {
+                "slug": p.slug,
+                "anchor": p.anchor,
+                "title": p.title,
+                "title_translated": p.title_translated,
+                "authors": list(p.authors),
+                "arxiv": p.arxiv,
+                "url": p.url,
+                "pdf": p.pdf,
+                "rating": p.rating,
+                "tags": list(p.tags),
+                "venue": p.venue,
+                "year": p.year,
+                "summary": paper_summary(p),
+            }
+            for p in issue.papers
+        ],
+    )
+
+
+def templates_fingerprint(config: Config) -> str:
+    """Hash of the packaged and the folder's templates, so a template edit rebuilds."""
+    digest = hashlib.sha256()
+    for root in (PACKAGE_TEMPLATES, config.templates_dir):
+        if root.is_dir():
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,57 @@
+"""The `publish` command: thin wrappers over library functions.
+
+This is the one place that turns exceptions into messages and exit codes: 1 for a failure
+the user can fix, 2 for bad usage. Heavy modules are imported inside the commands so that
+`publish --help` starts fast.
+
+    group.py        the group, the shared --config option and context, problem printing
+    editing.py      init, new, add, check, build, bib
+    publishing.py   issue, scheduler, status, serve
+    subscribers.py  the `subscribers` group
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.cli import editing, publishing, subscribers  # noqa: F401  each registers its commands on `cli`
+from pipeline.cli.group import cli, echo_problems
+from pipeline.errors import IssueError, PublishError
+
+__all__ = ["cli", "main"]
+
+
+def fail(message: str, hint: str | None, code: int) -> None:
+    """The one shape of a user's mistake: ``error: what is wrong — what to do``, then exit."""
+    click.echo(f"error: {message}" + (f" — {hint}" if hint else ""), err=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    """Console entry point: run the CLI and map errors to messages and exit codes."""
+    try:
+        code = cli.main(prog_name="publish", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `publish` alone: the help, as click shows it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        where = getattr(exc, "ctx", None)
+        hint = f"see `{where.command_path} --help`" if isinstance(exc, click.UsageError) and where else None
+        fail(exc.format_message().rstrip("."), hint, exc.exit_code)
+    except IssueError as exc:
+        echo_problems(exc.problems, Path.cwd())
+        fail(str(exc), exc.hint, exc.exit_code)
+    except PublishError as exc:
+        fail(str(exc), exc.hint, exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,119 @@
+"""The package's shape: stages that import only downwards, no cycles, a visible top level,
+every stage saying what it takes and gives, and one exception tree."""
+
+import ast
+import importlib.util
+import re
+import sys
+
+import pytest
+from conftest import REPO
+
+PIPELINE = REPO / "pipeline"
+
+
+def _import_graph():
+    spec = importlib.util.spec_from_file_location("import_graph", REPO / "scripts" / "import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+graph_tool = _import_graph()
+
+
+def test_every_import_points_down_the_stages_and_none_makes_a_cycle():
+    edges = graph_tool.graph()
+    assert graph_tool.upward(edges) == []
+    assert graph_tool.cycles(edges) == []
+
+
+def test_the_check_sees_function_level_imports_and_cycles(tmp_path):
+    """The check is worth something only if it catches what it looks for."""
+    package = tmp_path / "pipeline"
+    (package / "render").mkdir(parents=True)
+    (package / "cli").mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "render" / "__init__.py").write_text('"""Render."""\n')
+    (package / "render" / "a.py").write_text("def f():\n    from pipeline.cli import main\n")
+    (package / "render" / "b.py").write_text("from pipeline.render import c\n")
+    (package / "render" / "c.py").write_text("from . import b\n")
+    (package / "cli" / "__init__.py").write_text("main = None\n")
+    edges = graph_tool.graph(package)
+    assert graph_tool.upward(edges) == ["pipeline.render.a (render) imports pipeline.cli (cli)"]
+    assert graph_tool.cycles(edges) == [["pipeline.render.b", "pipeline.render.c"]]
+
+
+def test_every_module_belongs_to_a_known_stage():
+    stages = {graph_tool.stage_of(name) for name in graph_tool.modules()}
+    assert stages == set(graph_tool.STAGES)
+
+
+def test_the_top_level_holds_the_stages_and_a_few_shared_leaves():
+    loose = sorted(p.name for p in PIPELINE.glob("*.py"))
+    assert len(loose) <= 8, loose
+    folders = sorted(p.name for p in PIPELINE.iterdir() if (p / "__init__.py").exists())
+    assert folders == sorted(s for s in graph_tool.STAGES if s != "leaves")
+
+
+@pytest.mark.parametrize("stage", [s for s in graph_tool.STAGES if s != "leaves"])
+def test_each_stage_opens_with_what_it_takes_and_gives(stage):
+    doc = ast.get_docstring(ast.parse((PIPELINE / stage / "__init__.py").read_text("utf-8")))
+    assert doc and len(doc) > 80, stage
+
+
+def test_channel_types_are_named_only_in_the_channels_and_the_config_table():
+    """Adding a channel touches channels/ and config/fields.py: nothing else branches on a type."""
+    kinds = re.compile(r"""\.type\s*[!=]=\s*["'](feed|email|wechat|webhook)["']""")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in PIPELINE.rglob("*.py")
+        if "channels" not in path.parts
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if kinds.search(line)
+    ]
+    assert offenders == []
+
+
+def _exception_classes() -> dict[str, type]:
+    """Every exception class the package defines, found by importing each of its modules."""
+    import importlib
+    import inspect
+
+    found = {}
+    for name in graph_tool.modules():
+        if name.endswith("__main__"):
+            continue  # running it would start the CLI
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == name:
+                found[value.__name__] = value
+    return found
+
+
+def _drawn_tree(doc: str) -> dict[str, str]:
+    """Class → parent as the docstring draws it (a child's name starts 4 columns right of its parent's)."""
+    parents: dict[str, str] = {}
+    at_column: dict[int, str] = {}
+    for line in doc.splitlines():
+        match = re.match(r"^(\s*(?:[│ ]\s*)*(?:[├└]── )?)([A-Z]\w+)", line)
+        if not match or not re.search(r"[├└]── |^\s*Exception\s*$", line):
+            continue
+        column, name = len(match.group(1)), match.group(2)
+        at_column[column] = name
+        if column - 4 in at_column and "── " in match.group(1):
+            parents[name] = at_column[column - 4]
+    return parents
+
+
+def test_the_exception_tree_in_errors_draws_every_exception_under_its_real_base():
+    import pipeline.errors
+
+    classes = _exception_classes()
+    assert {"PublishError", "WechatError", "ArxivError", "Unreachable"} <= set(classes)  # the scan finds them
+    drawn = _drawn_tree(pipeline.errors.__doc__)
+    assert sorted(set(classes) - set(drawn)) == []  # every one is drawn
+    for name, parent in drawn.items():
+        base = Exception if parent == "Exception" else classes[parent]
+        assert classes[name].__bases__ == (base,), (name, parent)
