@@ -1,12 +1,115 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written output."""
+"""Files on disk, both ways: outputs written atomically (a reader, or a crash, never sees a
+half-written one, and a killed build's temp files never sit among the outputs), and inputs
+read only when they are regular files inside the tree they belong to, of a bounded size.
+"""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import re
+import stat
 from pathlib import Path
 
 _names = itertools.count()
+
+# An issue.yaml or an entry: real ones are under 50 KB; past this it is a mistake or an attack.
+TEXT_LIMIT = 2 * 1024 * 1024
+# An image or another file of an issue folder, copied next to its pages.
+ASSET_LIMIT = 20 * 1024 * 1024
+
+
+class UnreadableFile(Exception):
+    """A file the reading rule refuses; ``reason`` completes "<path> …" for the editor."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def file_problem(path: Path, inside: Path, folder: bool = False) -> str | None:
+    """Why ``path`` may not be read as an input (None: it may).
+
+    The one rule for entries, issue.yaml, issue folders, images and templates: the path must
+    resolve to a regular file (no folder, pipe or device; with ``folder``, a folder) inside
+    ``inside``, so that a symlink cannot publish a file from elsewhere on the machine and a
+    FIFO cannot hang a build.
+    """
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        try:
+            dangling = path.is_symlink()
+        except OSError as exc:  # a name too long for the file system, say
+            return _os_reason(exc)
+        return "is a symbolic link to nothing: fix or remove the link" if dangling else "does not exist"
+    except (OSError, RuntimeError) as exc:  # ELOOP (RuntimeError before Python 3.13), ENAMETOOLONG, …
+        return _os_reason(exc)
+    except ValueError:  # an embedded NUL byte
+        return "has a name that cannot be a file name"
+    if resolved == inside.resolve() or not resolved.is_relative_to(inside.resolve()):
+        return f"leads outside {inside.name}/ (a symbolic link): copy the file into the folder instead"
+    try:
+        mode = resolved.stat().st_mode
+    except OSError as exc:
+        return _os_reason(exc)
+    if folder:
+        return None if stat.S_ISDIR(mode) else "is not a folder"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a pipe or a device): only ordinary files are read"
+    return None
+
+
+def read_file(path: Path, inside: Path, limit: int) -> bytes:
+    """The bytes of ``path`` under :func:`file_problem`'s rule and at most ``limit`` of them;
+    else UnreadableFile. Opened non-blocking and checked again on the open file, so that a
+    file swapped for a pipe after the check cannot hang the read."""
+    problem = file_problem(path, inside)
+    if problem is not None:
+        raise UnreadableFile(problem)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnreadableFile(_os_reason(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile("is not a regular file (a pipe or a device): only ordinary files are read")
+        if info.st_size > limit:
+            raise UnreadableFile(f"is {_size(info.st_size)}; at most {_size(limit)} is read: make it smaller")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise UnreadableFile(f"is over {_size(limit)}; at most that is read: make it smaller")
+    return data
+
+
+def read_head(path: Path, inside: Path, size: int) -> bytes | None:
+    """The first ``size`` bytes of ``path`` under the same rule, for quick scans over a whole
+    archive; None when the rule refuses the file (the loader reports why)."""
+    if file_problem(path, inside) is not None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(size) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+def _os_reason(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    if code == errno.ENAMETOOLONG:
+        return "has a name too long for the file system: shorten it"
+    if code == errno.ELOOP or isinstance(exc, RuntimeError):
+        return "is a loop of symbolic links: remove the link"
+    return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
 
 
 def _temp_file(target: Path) -> tuple[int, str]:
@@ -23,6 +126,52 @@ def _temp_file(target: Path) -> tuple[int, str]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
         except FileExistsError:
             continue
+
+
+def _spool_folder(root: Path) -> Path:
+    beside = root.parent / f".{root.name}.staging"
+    try:
+        own_device = root.stat().st_dev != root.parent.stat().st_dev
+    except OSError:  # no root yet: it is made in its parent's file system
+        return beside
+    return root / ".staging" if own_device else beside
+
+
+def _spool_file(spool: Path) -> tuple[int, str]:
+    """A new temp file in the staging folder, named ``PID-N.tmp``."""
+    while True:
+        tmp = f"{spool}/{os.getpid()}-{next(_names)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+# What write_atomic and builds before the staging folder left beside a target: .NAME.PID-N.tmp
+_LEGACY_TEMP = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
+
+
+def _remove_if_orphan(path: str, pid: str) -> int:
+    """Remove a temp file whose writer (``pid``) is no longer running; 1 if removed."""
+    if not pid.isdigit() or _alive(int(pid)):
+        return 0
+    try:
+        os.unlink(path)
+    except FileNotFoundError:  # another build swept it first
+        return 0
+    return 1
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -53,13 +202,38 @@ class Staging:
     """Files for one build, written to temp files as they come and renamed at ``commit``.
 
     Memory stays flat on large builds, and ``discard`` leaves the previous outputs byte for
-    byte when any issue turned out to be invalid.
+    byte when any issue turned out to be invalid. The temp files wait in a folder beside the
+    root (``.public.staging/`` for ``public/``): outside what a deploy uploads, and on the same
+    file system, so that the rename is atomic; when the root is a mount point of its own, in
+    ``.staging/`` inside it (a dot folder, which the web endpoint never serves). Each is named by
+    the pid of the process that wrote it, so that the next build removes those a killed build
+    left (:meth:`sweep`).
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.spool = _spool_folder(root)
         self._pending: list[tuple[Path, Path]] = []
         self._folders: set[Path] = set()  # known to exist: one mkdir per folder, not per file
+
+    def sweep(self) -> int:
+        """Remove the temp files of builds that died (their pid is gone); return how many.
+
+        The first time (no staging folder yet), also those that builds of an older version left
+        beside the outputs themselves (``.NAME.PID-N.tmp``): a walk over every output, once."""
+        removed = 0
+        if self.spool.is_dir():
+            for entry in os.scandir(self.spool):
+                removed += _remove_if_orphan(entry.path, entry.name.split("-", 1)[0])
+            return removed
+        if self.root.is_dir():
+            self.spool.mkdir(parents=True, exist_ok=True)
+            for folder, _dirs, files in os.walk(self.root):
+                for name in files:
+                    match = _LEGACY_TEMP.match(name)
+                    if match:
+                        removed += _remove_if_orphan(os.path.join(folder, name), match.group(1))
+        return removed
 
     def add(self, relative: str, data: bytes) -> None:
         target = self.root / relative
@@ -71,7 +245,10 @@ class Staging:
         if target.parent not in self._folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(target.parent)
-        fd, tmp = _temp_file(target)
+        if self.spool not in self._folders:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            self._folders.add(self.spool)
+        fd, tmp = _spool_file(self.spool)
         try:
             _write_all(fd, data)
         except BaseException:

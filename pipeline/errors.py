@@ -22,6 +22,7 @@ with ``file:line`` or a PublishError.
     │   ├── ArxivError               the arXiv API gave no usable record (authoring.arxiv)
     │   └── PaperError               some papers given to `publish add` were not added (authoring.add)
     ├── YamlSyntaxError              yamlio: becomes a Problem at the file's line
+    ├── UnreadableFile               atomic: a file the reading rule refuses (a link out, a pipe, too large); a Problem
     ├── NotAReport                   audience.bounces: a message that is no DSN or complaint; skipped
     ├── Temporary                    mail.transports: SMTP 4xx or a dropped connection; retried
     ├── Permanent                    mail.transports: SMTP 5xx; that recipient fails
@@ -58,8 +59,10 @@ class Problem:
         """Render as ``path:line: severity: message`` (line left out when unknown)."""
         path = Path(self.path)
         if relative_to is not None:
-            with contextlib.suppress(ValueError):
-                path = path.resolve().relative_to(relative_to.resolve())
+            # The folder resolved, not the file: a link is shown as the link the editor made
+            # (and a link loop or a link to nothing cannot make this fail).
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                path = (path.parent.resolve() / path.name).relative_to(relative_to.resolve())
         where = f"{path}:{self.line}" if self.line else f"{path}"
         return f"{where}: {self.severity}: {self.message}"
 

@@ -81,9 +81,27 @@ def parse(source: str, line: int = 1) -> Markdown:
     return Markdown(source=source, tokens=tuple(parser().parse(source)), line=line)
 
 
+# Emphasis (* _ ~~) nests without markdown-it's block limit (maxNesting): 20,000 asterisks
+# around a word make 10,000 nested <strong>, which crashes the MJML step (a stack overflow)
+# and makes every output unreadable. Real text stays under 4.
+MAX_INLINE_DEPTH = 12
+NESTING_MESSAGE = (
+    "emphasis (* or _) nested {depth} levels deep, at most {limit} are allowed: remove the extra "
+    "asterisks or underscores, or write \\* for a literal one"
+)
+
+
+def inline_depth(token: Token) -> int:
+    """How deeply the inline markup of an ``inline`` token nests (0: plain text)."""
+    return max((child.level for child in token.children or ()), default=0)
+
+
 def is_relative_path(url: str) -> bool:
     """A path into the issue folder, as opposed to a URL, an absolute path or a fragment."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": not a path into the folder, and not a usable URL either
+        return False
     return not parts.scheme and not parts.netloc and not url.startswith(("/", "#"))
 
 

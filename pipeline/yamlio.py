@@ -70,17 +70,26 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
-def parse_yaml(text: str, first_line: int = 1, duplicates: list[DuplicateKey] | None = None) -> Any:
+def parse_yaml(
+    text: str, first_line: int = 1, duplicates: list[DuplicateKey] | None = None, shared: bool = False
+) -> Any:
     """Parse YAML text; on a syntax error raise YamlSyntaxError with the file's line number.
 
     A key given twice in one mapping is an error too (YAML would keep the last value without a
     word). With a ``duplicates`` list, each repeat is appended to it instead and parsing goes
     on, so that the caller can report it alongside every other problem of the file.
+
+    Explicit tags are refused, and so are aliases and merge keys unless ``shared`` (config.yaml,
+    written by the operator, may share a block between channels; an issue file has no use for
+    them, and they are how a few lines of YAML become gigabytes).
     """
     try:
         loader = _Loader(text)
         try:
-            data = loader.get_single_data()
+            node = loader.get_single_node()
+            if node is not None:
+                _refuse_unsupported(loader, node, first_line, shared)
+            data = None if node is None else _construct(loader, node, first_line)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -106,6 +115,82 @@ def parse_yaml(text: str, first_line: int = 1, duplicates: list[DuplicateKey] | 
     return data
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:seq": yaml.SequenceNode, "tag:yaml.org,2002:map": yaml.MappingNode}
+_MERGE = "tag:yaml.org,2002:merge"
+# What a value that failed to build was meant to be, for the message.
+_KINDS = {"tag:yaml.org,2002:timestamp": "a date or time", "tag:yaml.org,2002:int": "a whole number"}
+
+
+def _refuse_unsupported(loader: Any, root: Any, first_line: int, shared: bool = False) -> None:
+    """Refuse what an issue file has no use for and what turns a small file into a huge value:
+    explicit tags (``!!int x``, ``!!python/…``), aliases (``*a``: "billion laughs") and merge
+    keys (``<<:``). Checked on the composed nodes, before any value is built, in one pass."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        line = node.start_mark.line + first_line
+        if id(node) in seen and not shared:
+            raise YamlSyntaxError(line, "YAML aliases (*name) are not supported: write the value out in full")
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            plain = not node.style
+            if node.tag != loader.resolve(yaml.ScalarNode, node.value, (plain, not plain)):
+                raise YamlSyntaxError(line, _tag_message(node.tag))
+            continue
+        if not isinstance(node, _PLAIN_TAGS.get(node.tag, ())):
+            raise YamlSyntaxError(line, _tag_message(node.tag))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag == _MERGE and not shared:
+                    raise YamlSyntaxError(
+                        key.start_mark.line + first_line, "YAML merge keys (<<:) are not supported: write each key out"
+                    )
+                stack += (key, value)
+        else:
+            stack += node.value
+
+
+def _tag_message(tag: str) -> str:
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    return f"YAML tags such as {shown} are not supported: write the plain value (put text in quotes)"
+
+
+def _construct(loader: Any, root: Any, first_line: int) -> Any:
+    """The value of the document; a scalar that cannot be built (``2024-02-30``, a 5,000-digit
+    number) is reported at its own line instead of escaping as a Python error."""
+    try:
+        return loader.construct_document(root)
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError, yaml.YAMLError):
+        pass
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                _Loader("").construct_object(node)
+            except (ValueError, TypeError, OverflowError, KeyError, AttributeError, yaml.YAMLError) as exc:
+                kind = _KINDS.get(node.tag, "a value")
+                reason = _reason(exc)
+                message = f"{node.value[:40]!r} is not {kind} ({reason}): correct it, or put it in quotes if it is text"
+                raise YamlSyntaxError(node.start_mark.line + first_line, message) from None
+        elif isinstance(node, yaml.MappingNode):
+            stack += [part for pair in node.value for part in pair]
+        else:
+            stack += node.value
+    raise YamlSyntaxError(root.start_mark.line + first_line, "invalid YAML: a value cannot be read")
+
+
+def _reason(exc: Exception) -> str:
+    """Python's complaint about a value, in the few words an editor needs."""
+    text = str(exc)
+    if "offset" in text:
+        return "its UTC offset must be within ±24:00"
+    if "digits" in text:
+        return "it has too many digits"
+    return text.split(";")[0].split(":")[0].strip()[:60]
+
+
 def duplicate_message(repeat: DuplicateKey) -> str:
     """What to say about a repeated key, at the repeat's line."""
     return f"key {repeat.key!r} is given twice (first at line {repeat.first_line}); YAML would silently keep only this later value: delete one of them"
@@ -118,7 +203,7 @@ def load_yaml_file(path: Path, raw: bytes, error_cls: type[Exception]) -> Any:
     except UnicodeDecodeError as exc:
         raise error_cls(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return parse_yaml(text)
+        return parse_yaml(text, shared=True)
     except YamlSyntaxError as exc:
         where = f"{path}:{exc.line}" if exc.line else str(path)
         raise error_cls(f"{where}: {exc.message}") from None

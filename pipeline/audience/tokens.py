@@ -45,7 +45,9 @@ def verify(secret: bytes, purpose: str, email: str, token: str, expires: int | N
     """Constant-time check of a token; an expired confirmation token is refused."""
     if expires is not None and expires < time.time():
         return False
-    return hmac.compare_digest(sign(secret, purpose, email, expires), token or "")
+    if not token or not token.isascii():  # compare_digest raises TypeError on non-ASCII text
+        return False
+    return hmac.compare_digest(sign(secret, purpose, email, expires), token)
 
 
 def unsubscribe_url(config: Config, secret: bytes, email: str) -> str:

@@ -22,12 +22,12 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import Staging
+from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
 from pipeline.build.cards import make_card
 from pipeline.build.state import Manifest, card_hash, environment_key, forget_removed, issue_key, site_key
 from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
-from pipeline.load.folders import fingerprint, folder_signature, issue_folders
+from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
 from pipeline.load.issues import load_issue
 from pipeline.model import Issue
 from pipeline.render.context import Card, RenderContext
@@ -90,6 +90,8 @@ def build(
     env_key = environment_key(config)
     staging = Staging(config.output_dir)
     cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
+    staging.sweep()  # what a killed build left
+    cache.sweep()
     reads: list[str] = []  # issues whose feed HTML a site output asked for
 
     def content_of(issue_id: str) -> str:
@@ -336,7 +338,11 @@ def _build_issue(
         for relative, data in render(issue, ctx).items():
             staging.add(relative, data)
     for asset in _assets(issue.folder):
-        staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", asset.read_bytes())
+        try:  # checked again: the file may have changed since the load
+            data = read_file(asset, issue.folder, ASSET_LIMIT)
+        except UnreadableFile as exc:
+            raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
+        staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", data)
     if feed:
         from pipeline.render import feeds
 
@@ -373,11 +379,15 @@ def _feed_html_on_demand(
 
 
 def _assets(folder: Path) -> list[Path]:
-    """Images and other files an issue references, copied next to its pages."""
+    """Images and other files an issue references, copied next to its pages: those the reading
+    rule allows (the loader has refused the issue when any other is there)."""
     return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() != ".md" and p.name not in ASSET_SKIP and not p.name.startswith(".")
+        folder.joinpath(*parts)
+        for parts, problem in issue_files(folder)
+        if problem is None
+        and not parts[-1].lower().endswith(".md")
+        and parts[-1] not in ASSET_SKIP
+        and not any(part.startswith(".") for part in parts)
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+from pipeline.atomic import file_problem
 from pipeline.config import Config
 from pipeline.load.text import example_text_left
 from pipeline.model import Issue
@@ -52,6 +53,10 @@ def templates_fingerprint(config: Config) -> str:
     digest = hashlib.sha256()
     for root in (PACKAGE_TEMPLATES, config.templates_dir):
         if root.is_dir():
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            for path in sorted(p for p in root.rglob("*") if not p.is_dir()):
+                # Under the reading rule: a link leading elsewhere or a pipe is never read; the
+                # renderer refuses it with a message when a template is asked for.
+                problem = file_problem(path, root)
+                content = problem.encode() if problem else path.read_bytes()
+                digest.update(path.name.encode() + b"\0" + content)
     return digest.hexdigest()

@@ -287,6 +287,23 @@ def _validate_channels(data: Any, errors: list[str]) -> dict[str, ChannelConfig]
     return channels
 
 
+def _validate_output(root: Path, output: Path, issues: Path, errors: list[str]) -> None:
+    """``paths.output`` is a folder the build fills and cleans: inside the newsletter folder or
+    beside it, never the newsletter folder itself, a folder holding it, or the issues."""
+    try:
+        target = output.resolve()
+    except (OSError, RuntimeError):
+        errors.append(f"paths.output: {output} cannot be resolved: name a folder such as public")
+        return
+    fix = "name a folder of its own, such as public (inside the newsletter folder) or ../digest-public"
+    if target.exists() and not target.is_dir():
+        errors.append(f"paths.output: {target} is a file, not a folder: {fix}")
+    elif not target.is_relative_to(root.parent) or target in (root.parent, root) or root.is_relative_to(target):
+        errors.append(f"paths.output: {target} would mix the site with other files: {fix}")
+    elif target.is_relative_to(issues.resolve()) or issues.resolve().is_relative_to(target):
+        errors.append(f"paths.output: {target} overlaps the issue folders: {fix}")
+
+
 def load_config(path: Path | str) -> Config:
     """Read and validate config.yaml; raise ConfigError listing every problem found."""
     path = Path(path)
@@ -318,11 +335,13 @@ def load_config(path: Path | str) -> Config:
         catch_up = parse_duration(schedule["catch_up"], "schedule.catch_up")
     except ConfigError as exc:
         errors.append(str(exc))
+    root = path.resolve().parent
+    if not errors:
+        _validate_output(root, root / paths["output"], root / paths["issues"], errors)
     if errors:
         raise ConfigError(f"{path}: " + "\n  ".join(["invalid configuration:", *errors]))
     if not site["url"].endswith("/"):
         site["url"] += "/"
-    root = path.resolve().parent
     return Config(
         root=root,
         path=path.resolve(),

@@ -65,7 +65,7 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
 
 def load_entry(path: Path, folder: Path, problems: list[Problem]) -> Entry:
     """Load one entry file of ``folder``; append its problems; the paper is None if any is an error."""
-    text = read_text(path, problems)
+    text = read_text(path, folder, problems)
     if text is None:
         return Entry(path)
     parts = split_front_matter(text)
@@ -141,6 +141,8 @@ def _check_paper_values(valid: dict[str, Any], out: Collector) -> str | None:
 
 def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple[Markdown | None, tuple[Section, ...]]:
     """Parse the body into lead and sections; check its images and what the editor left unwritten."""
+    from pipeline.markdown import MAX_INLINE_DEPTH, NESTING_MESSAGE, inline_depth  # loaded by the split below
+
     lead, sections, empty = _split_sections(body, body_line)
     fragments = [lead, *(s.body for s in sections)] if lead is not None else [s.body for s in sections]
     examples = scaffold_text().entry
@@ -161,6 +163,9 @@ def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple
             for child in token.children or ():
                 if child.type == "image":
                     check_link_or_file(str(child.attrGet("src") or ""), folder, out, "image", line, encoded=True)
+            depth = inline_depth(token)
+            if depth > MAX_INLINE_DEPTH:
+                out.error(NESTING_MESSAGE.format(depth=depth, limit=MAX_INLINE_DEPTH), line)
     if leftover:
         more = f" and {len(leftover) - 1} more" if len(leftover) > 1 else ""
         out.warning(

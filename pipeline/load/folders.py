@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pipeline.atomic import ASSET_LIMIT, file_problem, read_head
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.model import is_issue_id
@@ -52,10 +53,13 @@ def fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     root = os.fspath(folder)
     # Sorted by path parts, as sorting Path objects does, so the hash is the same as before.
-    for parts in sorted(_files_under(root)):
+    for parts, problem in sorted(issue_files(root)):
         digest.update("/".join(parts).encode() + b"\0")
-        with open(os.path.join(root, *parts), "rb") as handle:
-            digest.update(handle.read())
+        if problem is None:
+            with open(os.path.join(root, *parts), "rb") as handle:
+                digest.update(handle.read())
+        else:  # never opened (a pipe would hang the hash); its name and the refusal are the content
+            digest.update(problem.encode())
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -66,7 +70,10 @@ def folder_signature(folder: Path, settled_ns: int) -> str | None:
     the same timestamp tick would not show), meaning: hash the bytes."""
     digest = hashlib.sha256()
     root = os.fspath(folder)
-    for parts in sorted(_files_under(root)):
+    for parts, problem in sorted(issue_files(root)):
+        if problem is not None:
+            digest.update(f"{'/'.join(parts)}\0{problem}\n".encode())
+            continue
         st = os.stat(os.path.join(root, *parts))
         if st.st_mtime_ns >= settled_ns or st.st_ctime_ns >= settled_ns:
             return None
@@ -74,14 +81,38 @@ def folder_signature(folder: Path, settled_ns: int) -> str | None:
     return digest.hexdigest()
 
 
-def _files_under(top: str, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Relative path parts of every file below ``top`` (os.scandir: ~2x faster than rglob)."""
-    with os.scandir(top) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                yield from _files_under(entry.path, (*prefix, entry.name))
-            elif entry.is_file():
-                yield (*prefix, entry.name)
+def issue_files(folder: str | Path) -> Iterator[tuple[tuple[str, ...], str | None]]:
+    """Relative path parts of every file below the issue folder, each with why the reading
+    rule (:func:`pipeline.atomic.file_problem`) refuses it, or None.
+
+    os.scandir is ~2x faster than rglob, and its entries know without a system call whether
+    they are links: only those are resolved. Linked folders are never entered (no loops).
+    """
+    root = Path(folder)
+
+    def walk(top: str, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str | None]]:
+        with os.scandir(top) as entries:
+            for entry in entries:
+                parts = (*prefix, entry.name)
+                if entry.is_symlink():
+                    yield parts, _link_problem(Path(entry.path), root)
+                elif entry.is_dir(follow_symlinks=False):
+                    yield from walk(entry.path, parts)
+                elif entry.is_file(follow_symlinks=False):
+                    yield parts, _size_problem(entry.stat(follow_symlinks=False).st_size)
+                else:
+                    yield parts, "is not a regular file (a pipe or a device): only ordinary files are read"
+
+    return walk(os.fspath(root), ())
+
+
+def _size_problem(size: int) -> str | None:
+    return f"is larger than {ASSET_LIMIT // 1024 // 1024} MB: make it smaller" if size > ASSET_LIMIT else None
+
+
+def _link_problem(path: Path, folder: Path) -> str | None:
+    """A symbolic link in an issue folder is read only when it leads to a file inside it."""
+    return file_problem(path, folder) or _size_problem(path.stat().st_size)
 
 
 _ARXIV_LINE = re.compile(r"^arxiv\s*:\s*['\"]?(?:arxiv:)?(\d{4}\.\d{4,5})", re.MULTILINE | re.IGNORECASE)
@@ -108,9 +139,9 @@ def folder_papers(folder: Path) -> dict[str, str]:
     """arXiv id (no version) → name of the entry file with it, for one issue folder (quick scan)."""
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.md")):
-        # entries.py writes `arxiv:` before the authors, so the head of the file is enough
-        with path.open("rb") as handle:  # the head only: this runs over every entry of the archive
-            head = handle.read(4000).decode("utf-8", errors="replace")
+        # entries.py writes `arxiv:` before the authors, so the head of the file is enough;
+        # read_head: only a regular file inside the folder (a pipe would hang the scan)
+        head = (read_head(path, folder, 4000) or b"").decode("utf-8", errors="replace")
         match = _ARXIV_LINE.search(head)
         if match:
             found.setdefault(match.group(1), path.name)
@@ -119,8 +150,7 @@ def folder_papers(folder: Path) -> dict[str, str]:
 
 def is_draft(folder: Path) -> bool:
     """Whether the folder's issue.yaml says ``draft: true`` (a line scan, as the loader would read it)."""
-    try:
-        text = (folder / "issue.yaml").read_text("utf-8", errors="replace")
-    except OSError:  # no issue.yaml: not a draft, and the loader reports it
+    head = read_head(folder / "issue.yaml", folder, 64 * 1024)
+    if head is None:  # no readable issue.yaml: not a draft, and the loader reports it
         return False
-    return _DRAFT_LINE.search(text) is not None
+    return _DRAFT_LINE.search(head.decode("utf-8", errors="replace")) is not None

@@ -11,6 +11,7 @@ Only called for values that are wrong, so nothing here is on the loader's fast p
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -35,7 +36,7 @@ _EXAMPLES = {
 }
 _ITEM_NOUNS = {"authors": "author", "tags": "tag", "channels": "channel"}
 _LIST_SEPARATORS = re.compile(r"\s*[,，、;；]\s*")
-_LEADING_NUMBER = re.compile(r"\s*(\d+)")
+_LEADING_NUMBER = re.compile(r"\s*(\d{1,9})(?!\d)")  # 8/10, 8分, 2024年; not a 5,000-digit run
 _CHINESE_DIGITS = {c: str(n) for n, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "两": "2"}
 
 
@@ -107,6 +108,8 @@ def _want_number(key: str, value: Any, shown: str, written: str | None) -> str:
         if leading:  # 8/10, 8分, 2024年
             return f"{key}: {shown} is text, not a number: write only the number, {key}: {int(leading.group(1))}"
         return f"{key}: {shown} is not a number: write it in digits, e.g. {key}: {example}"
+    if isinstance(value, float) and not math.isfinite(value):  # .inf, .nan
+        return f"{key}: {shown} is not a number to count with: write it in digits, e.g. {key}: {example}"
     if isinstance(value, float):
         return f"{key}: {shown} is not a whole number: write a whole number, e.g. {key}: {int(value + 0.5)}"
     return f"{key}: {shown} is {_kind(value)} to YAML, not a number: write it in digits, e.g. {key}: {example}"
@@ -148,15 +151,20 @@ def _kind(value: Any) -> str:
     return "text"
 
 
-def _plain(value: Any) -> str:
-    """The value as YAML would print it, for a message when the file's own text is not at hand."""
+def _plain(value: Any, depth: int = 0) -> str:
+    """The value as YAML would print it, for a message when the file's own text is not at hand.
+
+    Nested lists are shown two levels deep: each level quotes the one inside it, so the text
+    would double per level (30 nested lines made a gigabyte); a message needs only the shape."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     if isinstance(value, list):
-        return _flow_list([_plain(v) for v in value])
-    return str(value)
+        if depth >= 2 or len(value) > 20:
+            return "[…]"
+        return _flow_list([_plain(v, depth + 1) for v in value])
+    return str(value)[:200]
 
 
 def _quoted(text: str) -> str:
@@ -181,7 +189,7 @@ def _plain_ok(item: str) -> bool:
 def _as_int(text: str) -> int | None:
     try:
         return int(text.strip())  # also full-width digits: ２０２４
-    except ValueError:
+    except ValueError:  # not digits, or more than Python converts (4,300)
         return None
 
 

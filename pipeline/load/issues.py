@@ -20,10 +20,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pipeline.atomic import file_problem
 from pipeline.config import Config
 from pipeline.errors import Problem
 from pipeline.load.entries import check_duplicates, load_entry, split_front_matter
-from pipeline.load.folders import featured_papers, fingerprint, issue_folders
+from pipeline.load.folders import featured_papers, fingerprint, issue_files, issue_folders
 from pipeline.load.keys import (
     Collector,
     check_hidden,
@@ -102,6 +103,11 @@ def load_issue(folder: Path, config: Config, problems: list[Problem], content_ha
             )
         )
         return None
+    outside = file_problem(folder, config.issues_dir, folder=True)
+    if outside is not None:
+        problems.append(Problem(folder, None, f"{folder.name} {outside}"))
+        return None
+    _check_assets(folder, problems)
     meta_path = folder / "issue.yaml"
     # one collector from parsing to checking: it knows the keys given twice
     meta_out = Collector(meta_path, problems)
@@ -120,14 +126,24 @@ def load_issue(folder: Path, config: Config, problems: list[Problem], content_ha
     return issue
 
 
+def _check_assets(folder: Path, problems: list[Problem]) -> None:
+    """Every file of the folder besides issue.yaml and the entries is copied next to the pages:
+    one the reading rule refuses (a link leading out of the folder, a pipe, too large) is an
+    error here rather than a file published from elsewhere or a hung build."""
+    for parts, problem in issue_files(folder):
+        own_reader = len(parts) == 1 and (parts[0] == "issue.yaml" or parts[0].lower().endswith(".md"))
+        if problem is not None and not own_reader:  # issue.yaml and entries: reported when read
+            problems.append(Problem(folder.joinpath(*parts), None, f"{parts[-1]} {problem}"))
+
+
 def _read_issue_yaml(path: Path, out: Collector) -> dict[str, Any] | None:
     """issue.yaml's keys, or None after reporting why there are none; ``out`` gets its text."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         out.problems.append(
             Problem(path, None, "missing issue.yaml: every issue folder needs one with at least `title:`")
         )
         return None
-    text = read_text(path, out.problems)
+    text = read_text(path, path.parent, out.problems)
     if text is None:
         return None
     out.text = text
@@ -138,7 +154,7 @@ def _entry_files(folder: Path, problems: list[Problem]) -> tuple[list[Path], int
     """The entry files in order, and how many other .md files there are (each reported)."""
     entries, misnamed = [], 0
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() != ".md" or not path.is_file():
+        if path.suffix.lower() != ".md":
             continue
         if ENTRY_NAME.match(path.name):
             entries.append(path)
@@ -308,6 +324,9 @@ def _fragment(value: str | None, key: str, folder: Path, out: Collector) -> Mark
         for child in token.children or ():
             if child.type == "image":
                 check_link_or_file(str(child.attrGet("src") or ""), folder, out, f"{key} image", at, encoded=True)
+        depth = markdown.inline_depth(token)
+        if depth > markdown.MAX_INLINE_DEPTH:
+            out.error(f"{key}: " + markdown.NESTING_MESSAGE.format(depth=depth, limit=markdown.MAX_INLINE_DEPTH), at)
         markup = markup_warning(token)
         if markup is not None:
             out.warning(f"{key}: {markup[0]}", at + markup[1] if literal else at)

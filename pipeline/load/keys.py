@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pipeline.atomic import TEXT_LIMIT, UnreadableFile, file_problem, read_file
 from pipeline.errors import Problem
 from pipeline.load.hints import item_problem, type_problem
 from pipeline.load.text import text_problem
@@ -104,9 +105,14 @@ class Collector:
                 self.repeated[key] = before
 
 
-def read_text(path: Path, problems: list[Problem]) -> str | None:
-    """The file's text (without a byte-order mark), or None after reporting that it is not UTF-8."""
-    raw = path.read_bytes()
+def read_text(path: Path, inside: Path, problems: list[Problem]) -> str | None:
+    """The file's text (without a byte-order mark), or None after reporting why there is none:
+    not a regular file inside ``inside`` (the issue folder), too large, or not UTF-8."""
+    try:
+        raw = read_file(path, inside, TEXT_LIMIT)
+    except UnreadableFile as exc:
+        problems.append(Problem(path, None, f"{path.name} {exc.reason}"))
+        return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -217,7 +223,10 @@ def _value_problem(key: str, value: Any, types: tuple[type, ...], out: Collector
 
 def is_url(value: str) -> bool:
     """Whether ``value`` is an http(s) URL with a host and no white space in it."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[::1": an opened IPv6 bracket never closed
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in value)
 
 
@@ -229,7 +238,12 @@ def check_link_or_file(
     ``encoded``: the value is a Markdown image's src, which markdown-it percent-encodes
     (spaces, Chinese file names); the file has the plain name, and so has the message.
     """
-    if urlsplit(value).scheme:
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:
+        out.error(f"{what}: {value!r} is not a valid URL (a [ without its ]?): correct the address", line)
+        return
+    if scheme:
         if not is_url(value):
             out.error(f"{what}: {value!r} is neither an http(s) URL nor a relative path", line)
         return
@@ -242,8 +256,10 @@ def check_link_or_file(
         return
     plain = unquote(value)
     shown = plain if encoded else value
-    target = (folder / plain).resolve()
-    if not target.is_relative_to(folder.resolve()):
-        out.error(f"{what}: {shown!r} points outside the issue folder", line)
-    elif not target.is_file():
+    problem = file_problem(folder / plain, folder)
+    if problem == "does not exist":
         out.error(f"{what}: file {shown!r} does not exist in {folder.name}/", line)
+    elif problem is not None and problem.startswith("leads outside"):
+        out.error(f"{what}: {shown!r} points outside the issue folder", line)
+    elif problem is not None:
+        out.error(f"{what}: {shown[:80]!r} {problem}", line)

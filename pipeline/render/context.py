@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
+from pipeline.atomic import TEXT_LIMIT, UnreadableFile, read_file
 from pipeline.config import Config
+from pipeline.errors import RenderError
 from pipeline.model import Issue, Paper
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -68,7 +70,10 @@ class RenderContext:
         import jinja2
 
         loader = jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(str(self.config.templates_dir)), jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))]
+            [
+                jinja2.FunctionLoader(partial(_folder_template, self.config.templates_dir)),
+                jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES)),
+            ]
         )
         env = jinja2.Environment(
             loader=loader,
@@ -112,6 +117,22 @@ class RenderContext:
         if self._content_of is None:
             raise KeyError(issue_id)
         return self._content_of(issue_id)
+
+
+def _folder_template(folder: Path, name: str) -> tuple[str, str, Callable[[], bool]] | None:
+    """A template override of the newsletter folder, read under the same rule as issue files
+    (a regular file inside templates/, no link leading elsewhere); None: use the packaged one."""
+    path = folder / name
+    if ".." in Path(name).parts or not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        source = read_file(path, folder, TEXT_LIMIT).decode("utf-8")
+    except UnreadableFile as exc:
+        raise RenderError(f"{path}: the template {exc.reason}") from None
+    except UnicodeDecodeError:
+        raise RenderError(f"{path}: the template is not UTF-8 text: save it as UTF-8") from None
+    mtime = path.stat().st_mtime_ns
+    return source, str(path), lambda: path.exists() and path.stat().st_mtime_ns == mtime
 
 
 def _json_copy(value: Any) -> Any:

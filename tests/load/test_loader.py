@@ -421,12 +421,16 @@ def test_duplicate_keys_in_config_yaml_are_a_config_error(newsletter):
 
 
 def test_yaml_merge_keys_and_flow_mappings(newsletter):
-    from pipeline.yamlio import DuplicateKey, parse_yaml
+    from pipeline.yamlio import DuplicateKey, YamlSyntaxError, parse_yaml
 
-    assert parse_yaml("a: &base {x: 1, y: 2}\nb:\n  <<: *base\n  x: 3\n") == {
+    shared = "a: &base {x: 1, y: 2}\nb:\n  <<: *base\n  x: 3\n"
+    assert parse_yaml(shared, shared=True) == {  # config.yaml may share a block
         "a": {"x": 1, "y": 2},
         "b": {"x": 3, "y": 2},
     }
+    with pytest.raises(YamlSyntaxError) as refused:  # an issue file may not: aliases are how YAML bombs work
+        parse_yaml(shared)
+    assert "not supported" in refused.value.message
     repeats: list[DuplicateKey] = []
     assert parse_yaml("标签: {甲: 1, 甲: 2}\n", 5, repeats) == {"标签": {"甲": 2}}
     assert repeats == [DuplicateKey("甲", 5, 5)]
