@@ -2,8 +2,9 @@
 
 Statuses: ``pending`` (signed up, not confirmed), ``active`` (receives mail) and the three
 suppressions ``unsubscribed``, ``bounced``, ``complained``. Suppressions win: nothing but
-the person (a confirmed signup) or an explicit ``--resubscribe`` brings an address back,
-so importing an old CSV never mails someone who left. Each change is also written to
+the person (a signup made and confirmed after the suppression) or an explicit
+``--resubscribe`` brings an address back, so importing an old CSV or replaying an old
+confirmation link never mails someone who left. Each change is also written to
 ``subscriber_events`` with its time and method, which is the record of consent and of
 unsubscription.
 
@@ -267,7 +268,8 @@ def request_signup(ledger: Ledger, address: str, name: str = "") -> str:
 
     A new address becomes pending. An active one is left alone (a stranger must not be able
     to downgrade it); unsubscribed or bounced addresses keep their status until the owner
-    confirms; a complaint means we never mail that address again, not even to confirm.
+    confirms the link this signup mails (links mailed before the suppression no longer work,
+    see :func:`confirmable`); a complaint means we never mail that address again, not even to confirm.
     """
     email, name = normalize_address(address), clean_name(name)
     with ledger.transaction() as db:
@@ -280,25 +282,48 @@ def request_signup(ledger: Ledger, address: str, name: str = "") -> str:
     return "confirm"
 
 
-def confirm(ledger: Ledger, address: str, name: str = "") -> bool:
-    """The owner confirmed a signup: the address becomes active; True when it changed."""
+def confirm(ledger: Ledger, address: str, name: str = "", *, requested_at: float | None = None) -> bool:
+    """The owner followed a confirmation link: the address becomes active; True when it changed.
+
+    Only what :func:`confirmable` allows is confirmed; ``requested_at`` is when the link was
+    made (seconds since the epoch). Anything else changes nothing and returns False.
+    """
     email = normalize_address(address)
     with ledger.transaction() as db:
         current = get(ledger, email)
-        if current is not None and current.status == "active":
+        if current is None or current.status == "active" or not confirmable(current, requested_at):
             return False
-        new_name = clean_name(name) or (current.name if current else "")
         _write(
             db,
             current,
             email,
-            name=new_name,
+            name=clean_name(name) or current.name,
             status="active",
             method="confirm",
             reason="double opt-in confirmed",
             now=utcnow(),
         )
         return True
+
+
+def confirmable(current: Subscriber | None, requested_at: float | None) -> bool:
+    """Whether a confirmation link made at ``requested_at`` may activate this address.
+
+    A pending address, yes (an active one too: there is nothing left to do). A suppression wins over any link made before it: a link mailed
+    before the person unsubscribed or bounced would otherwise undo that when replayed. Such an
+    address comes back only through a link made after the suppression, i.e. a fresh signup the
+    owner confirms (``request_signup`` mails one). A complaint is final, and an address that is
+    gone (erased, never signed up) has no signup to confirm. Times are whole seconds, so a link
+    made in the same second as the suppression counts as older.
+    """
+    if current is None or current.status == "complained":
+        return False
+    if current.status in ("pending", "active"):
+        return True
+    if requested_at is None:
+        return False
+    suppressed_at = datetime.fromisoformat(current.updated_at).timestamp()
+    return int(requested_at) > suppressed_at
 
 
 def forget(ledger: Ledger, address: str) -> bool:

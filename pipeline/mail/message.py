@@ -37,6 +37,7 @@ servers have not agreed to; they are never substituted.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import secrets
 from collections.abc import Callable
@@ -60,6 +61,11 @@ PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 _PLACEHOLDER = PLACEHOLDER.encode("ascii")
 _PART_TOKENS = (b"%%TEXT_PART%%", b"%%HTML_PART%%")  # where the encoded bodies go in the template
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ATOMS = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})+")
+_NOT_LABEL = re.compile(r"[^A-Za-z0-9-]+")
+_FOLD_AT = 78  # RFC 5322's recommended line length
 
 
 @dataclass(frozen=True)
@@ -392,13 +398,68 @@ def simple_message(
     return msg.as_bytes(policy=policy.SMTP)
 
 
-def list_id(site_title: str, site_url: str, configured: str | None) -> str:
-    """``List-Id`` (RFC 2919): the configured id, else the site's host (and path) as a dotted label."""
-    if configured:
-        label = configured.strip().strip("<>")
-    else:
-        rest = site_url.split("://", 1)[-1]
-        host, _, path = rest.partition("/")
-        parts = [p for p in re.split(r"[^A-Za-z0-9-]+", path) if p]
-        label = ".".join([*reversed(parts), host.split(":")[0].lower()])
-    return f"{_CONTROL.sub(' ', site_title)} <{label}>"
+def list_id(site_title: str, site_url: str, configured: str | None) -> ListId:
+    """``List-Id`` (RFC 2919): the site title as a phrase, then the configured id or one made from site.url.
+
+    The title is only a description, so it is written so that nothing in it can end the phrase
+    early: plain words as they are, other ASCII as one quoted string, anything else as RFC 2047
+    encoded words (like a display name); line breaks and control characters become spaces.
+    """
+    label = _configured_label(configured) if configured else _derived_label(site_url)
+    title = " ".join(_CONTROL.sub(" ", site_title or "").split())
+    return ListId(f"{_phrase(title)} <{label}>" if title else f"<{label}>")
+
+
+class ListId(str):
+    """A ``List-Id`` value in its wire form (ASCII), which the email package writes as it is.
+
+    Given a plain string, the email package takes the header for unstructured text: it decodes
+    the encoded words and re-encodes only the non-ASCII runs, which would put a title's ``<``
+    or ``"`` back in the open. A value with a ``name`` is a header object to it
+    (``EmailPolicy.header_store_parse``), which it asks to fold itself.
+    """
+
+    name = "List-Id"
+
+    def fold(self, *, policy: policy.Policy) -> str:
+        """The header line, folded at spaces (between encoded words, or inside the quoted string)."""
+        lines = [f"{self.name}:"]
+        for word in self.split(" "):
+            has_word = lines[-1] not in ("", f"{self.name}:")
+            if has_word and len(lines[-1]) + 1 + len(word) > _FOLD_AT:
+                lines.append("")
+            lines[-1] += " " + word
+        return policy.linesep.join(lines) + policy.linesep
+
+
+def _phrase(text: str) -> str:
+    """``text`` as an RFC 5322 phrase that reads back as ``text``."""
+    if not text.isascii() or any(len(word) > _FOLD_AT - 20 for word in text.split()):
+        return " ".join(Header(text, "utf-8", header_name=ListId.name).encode().split())
+    if _ATOMS.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _configured_label(configured: str) -> str:
+    """The configured id (``digest.example.org``, also accepted as ``<…>`` or ``Name <…>``)."""
+    value = configured.strip()
+    if "<" in value:
+        value = value.rpartition("<")[2].partition(">")[0].strip()
+    if not _DOT_ATOM.fullmatch(value):
+        raise ChannelError(
+            f"list_id {configured!r} is not a list id",
+            hint="use a dotted name without spaces or brackets, such as digest.example.org (RFC 2919)",
+        )
+    return value
+
+
+def _derived_label(site_url: str) -> str:
+    """The site's host (and path, innermost first) as a dotted label: ``digest.example.org``."""
+    rest = site_url.split("://", 1)[-1]
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2].split(":")[0].lower()
+    with contextlib.suppress(UnicodeError):  # else the filter below keeps what it can
+        host = host.encode("idna").decode("ascii")
+    words = [p for p in _NOT_LABEL.split(path) if p][::-1] + [p for p in _NOT_LABEL.split(host) if p]
+    return ".".join(words) or "localhost"

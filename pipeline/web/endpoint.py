@@ -16,10 +16,13 @@ when that is ``https://example.org/digest/``, a request for ``/digest/unsubscrib
 - ``GET /subscribe`` is the subscription page the build also writes as
   ``subscribe/index.html``: the form, and how to unsubscribe (the public email copy's 退订
   link leads there). ``POST /subscribe`` makes a new address pending and mails it a signed,
-  expiring link; ``GET /confirm?…`` shows a button, ``POST /confirm?…`` activates. The
-  answer is the same whether or not the address is already on the list, and the mail goes
-  out from a background thread so that the response time does not tell either. When the
-  email channel cannot send at all (a ``${VAR}`` it reads is not set: logged once at start),
+  expiring link; ``GET /confirm?…`` shows a button, ``POST /confirm?…`` activates. A link
+  mailed before the address unsubscribed, bounced or complained no longer works (a
+  suppression wins; see ``subscribers.confirmable``): it gets one page that names neither
+  the address nor the reason and offers the form. The answer to a signup is the same
+  whether or not the address is already on the list, and the mail goes out from a
+  background thread so that the response time does not tell either. When the email
+  channel cannot send at all (a ``${VAR}`` it reads is not set: logged once at start),
   every signup is answered 503 "try later", again whoever the address belongs to.
 - Everything else is a file from the output folder, with ETag/Last-Modified and 304s.
 
@@ -32,6 +35,7 @@ which takes the last X-Forwarded-For entry (the one your proxy added).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -60,6 +64,8 @@ log = logging.getLogger("pipeline.web")
 access = logging.getLogger("pipeline.web.access")
 
 CONFIRM_TTL = 3 * 86400
+REQUEST_TIMEOUT = 30  # seconds a client may stay silent while its request is read
+MAX_REQUEST_LINE = 65536  # wsgiref's limit; a longer line is answered 414
 SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),  # the links carry tokens: never pass them on
@@ -274,8 +280,9 @@ class WebApp:
         """GET: the page with the button. POST: unsubscribe now (RFC 8058 one-click or the button)."""
         if request.method not in ("GET", "HEAD", "POST"):
             return self._not_allowed(request, "GET, HEAD, POST")
-        address = request.query.get("email", "")
-        if not tokens.verify(self.secret, "unsubscribe", address, request.query.get("token", "")):
+        address, token = request.query.get("email", ""), request.query.get("token", "")
+        # compare_digest refuses non-ASCII text with a TypeError; such a token is simply wrong.
+        if not token.isascii() or not tokens.verify(self.secret, "unsubscribe", address, token):
             return self._message(
                 request,
                 HTTPStatus.FORBIDDEN,
@@ -299,7 +306,7 @@ class WebApp:
                 note_link=("重新订阅", "subscribe"),
             )
         current = subscribers.get(self.ledger, email)
-        action = "unsubscribe?" + urlencode({"email": address, "token": request.query.get("token", "")})
+        action = "unsubscribe?" + urlencode({"email": address, "token": token})
         return self._page(
             HTTPStatus.OK,
             "page_unsubscribe.html",
@@ -387,8 +394,15 @@ class WebApp:
                 request, HTTPStatus.FORBIDDEN, "链接无效", ["这个确认链接不完整或已被改动。请使用确认邮件中的链接。"]
             )
         email = subscribers.normalize_address(address)
+        requested_at = int(expires) - self.confirm_ttl  # when the link was made (see tokens.confirm_url)
+        current = subscribers.get(self.ledger, email)
+        if not subscribers.confirmable(current, requested_at):
+            return self._not_subscribed(request)
         if request.method == "POST":
-            subscribers.confirm(self.ledger, email)
+            subscribers.confirm(self.ledger, email, requested_at=requested_at)
+            after = subscribers.get(self.ledger, email)
+            if after is None or after.status != "active":  # suppressed or erased in the meantime
+                return self._not_subscribed(request)
             return self._message(
                 request,
                 HTTPStatus.OK,
@@ -398,13 +412,25 @@ class WebApp:
                 note="每封邮件底部都有退订链接，随时可以退订。",
             )
         action = "confirm?" + urlencode({"email": address, "expires": expires, "token": token})
-        current = subscribers.get(self.ledger, email)
         return self._page(
             HTTPStatus.OK,
             "page_confirm.html",
             email=email,
             action=action,
             already=current is not None and current.status == "active",
+        )
+
+    def _not_subscribed(self, request: Request) -> Response:
+        """A genuine link that cannot confirm: the same page whatever the reason, naming no address."""
+        return self._message(
+            request,
+            HTTPStatus.FORBIDDEN,
+            "这个地址没有订阅",
+            [
+                f"这个确认链接已经不能使用，这个地址目前没有订阅「{self.config.site.title}」。",
+                "如果想重新订阅，请在下面重新提交邮箱地址，并打开新的确认邮件中的链接。",
+            ],
+            show_form=True,
         )
 
     def _confirm_token_state(self, address: str, token: str, expires: str) -> str:
@@ -414,7 +440,7 @@ class WebApp:
             email = subscribers.normalize_address(address)
         except (ValueError, subscribers.InvalidAddress):
             return "invalid"
-        if not hmac.compare_digest(tokens.sign(self.secret, "confirm", email, when), token):
+        if not token.isascii() or not hmac.compare_digest(tokens.sign(self.secret, "confirm", email, when), token):
             return "invalid"
         return "ok" if when >= time.time() else "expired"
 
@@ -474,8 +500,14 @@ class _LazyApp:
 app = _LazyApp()
 
 
-def make_server(application: Callable, host: str = "127.0.0.1", port: int = 8000):
-    """A threaded wsgiref server for ``publish serve`` and tests; access lines without query strings."""
+def make_server(application: Callable, host: str = "127.0.0.1", port: int = 8000, timeout: float = REQUEST_TIMEOUT):
+    """A threaded wsgiref server for ``publish serve`` and tests; access lines without query strings.
+
+    A client silent for ``timeout`` seconds while its request is read is disconnected, so that
+    idle connections do not each hold a thread forever. Requests wsgiref refuses before the app
+    sees them are answered by it: 414 for a request line over 64 KB, 400 for a malformed one.
+    """
+    import socket
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
     from wsgiref.simple_server import make_server as wsgiref_server
@@ -484,12 +516,35 @@ def make_server(application: Callable, host: str = "127.0.0.1", port: int = 8000
         daemon_threads = True
 
     class Handler(WSGIRequestHandler):
+        # http.server assumes HTTP/0.9 until the request line says otherwise, and answers a
+        # malformed line without a status line; nobody speaks 0.9 any more.
+        default_request_version = "HTTP/1.0"
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+                if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                    self._drain()
+            except TimeoutError:
+                access.info("%s timed out", self.client_address[0])
+
+        def _drain(self) -> None:
+            # Closing with unread input resets the connection, and the client may lose the 414.
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(1)
+                for _ in range(16):
+                    if not self.connection.recv(65536):
+                        break
+
         def log_request(self, code: object = "-", size: object = "-") -> None:
-            # The query string holds addresses and tokens: log the path only.
-            path = quote(urlsplit(self.path).path, safe="/%")
-            access.info('%s "%s %s" %s', self.client_address[0], self.command, path, code)
+            # The query string holds addresses and tokens: log the path only. A request refused
+            # before it was read (too long, malformed) has no path.
+            path = quote(getattr(self, "path", "").split("?", 1)[0], safe="/%") or "-"
+            access.info('%s "%s %s" %s', self.client_address[0], self.command or "-", path, code)
 
         def log_message(self, format: str, *args: Any) -> None:
             access.warning("%s %s", self.client_address[0], re.sub(r"\?\S*", "?…", format % args))
 
+    Handler.timeout = timeout
     return wsgiref_server(host, port, application, server_class=Server, handler_class=Handler)

@@ -3,9 +3,10 @@ and the archive's files served from the output folder with validators.
 
 Files: only regular files below the output folder are served; a path with a segment that
 starts with a dot (``..``, ``.staging`` temp files, dotfiles) or that resolves outside the
-folder (a symlink pointing away) is answered 404. A folder is answered with its
-``index.html``; a folder asked for without its trailing slash is redirected to it, because
-the pages link relatively. Every file carries a strong ETag (SHA-256 of its bytes, cached
+folder (a symlink pointing away) is answered 404, and so is one longer than any file there
+can have (over 1024 bytes, or a name over 255), before the file system is asked. A folder
+is answered with its ``index.html``; a folder asked for without its trailing slash is
+redirected to it, because the pages link relatively. Every file carries a strong ETag (SHA-256 of its bytes, cached
 by mtime and size) and Last-Modified; If-None-Match wins over If-Modified-Since (RFC 9110).
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 MAX_BODY = 16 * 1024  # a signup or unsubscribe form is a few hundred bytes
+# Longer paths or names than the output folder can hold are 404 before the file system sees them.
+MAX_PATH, MAX_NAME = 1024, 255
 FEED_TYPES = {
     "rss.xml": "application/rss+xml",
     "atom.xml": "application/atom+xml",
@@ -80,7 +83,10 @@ def parse_form(environ: dict[str, Any]) -> dict[str, str]:
         raise BadRequest(400, "Content-Length is not a number") from None
     if length > MAX_BODY:
         raise BadRequest(413, f"the request body is larger than {MAX_BODY} bytes")
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    try:
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+    except TimeoutError:  # the server's socket timeout: the client announced more than it sent
+        raise BadRequest(408, "the request body did not arrive in time") from None
     content_type = environ.get("CONTENT_TYPE", "")
     if content_type.lower().startswith("multipart/form-data"):
         return _multipart(content_type, body)
@@ -125,21 +131,27 @@ class StaticFiles:
             if data is None:
                 return _plain(404, "not found")
             return Response(200, data, [("Content-Type", content_type(path)), ("Content-Length", str(len(data)))])
-        return self._file(target, path, environ)
+        try:
+            return self._file(target, path, environ)
+        except (FileNotFoundError, NotADirectoryError):  # gone since it was found: a build replaced it
+            return _plain(404, "not found")
 
     def _locate(self, path: str) -> Path | Response | None:
         parts = [p for p in path.split("/") if p]
-        if any(p.startswith(".") or "\\" in p or "\0" in p for p in parts):
+        if len(path.encode("utf-8", "replace")) > MAX_PATH or any(_unservable(p) for p in parts):
             return _plain(404, "not found")
-        root = self.root.resolve()
-        target = root.joinpath(*parts).resolve() if parts else root
-        if target != root and root not in target.parents:
+        try:
+            root = self.root.resolve()
+            target = root.joinpath(*parts).resolve() if parts else root
+            if target != root and root not in target.parents:
+                return _plain(404, "not found")
+            if target.is_dir():
+                if parts and not path.endswith("/"):
+                    return Response(301, b"", [("Location", quote(parts[-1]) + "/"), ("Content-Length", "0")])
+                target = target / "index.html"
+            return target if target.is_file() else None
+        except OSError:  # a name the file system refuses (too long, a symlink loop): nothing to serve
             return _plain(404, "not found")
-        if target.is_dir():
-            if parts and not path.endswith("/"):
-                return Response(301, b"", [("Location", quote(parts[-1]) + "/"), ("Content-Length", "0")])
-            target = target / "index.html"
-        return target if target.is_file() else None
 
     def _file(self, target: Path, path: str, environ: dict[str, Any]) -> Response:
         stat = target.stat()
@@ -172,6 +184,11 @@ class StaticFiles:
         with self._lock:
             self._etags[key] = (mtime_ns, size, etag)
         return etag
+
+
+def _unservable(part: str) -> bool:
+    """A path segment never served: hidden or relative (a dot first), odd bytes, or too long a name."""
+    return part.startswith(".") or "\\" in part or "\0" in part or len(part.encode("utf-8", "replace")) > MAX_NAME
 
 
 def content_type(name: str) -> str:
