@@ -9,8 +9,10 @@ unaccounted for. Schema changes are numbered migrations applied in one transacti
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -107,6 +109,28 @@ MIGRATIONS: list[tuple[str, str]] = [
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
 
 
+def _apply_migrations(db: sqlite3.Connection) -> None:
+    """Apply the migrations this file lacks, in order; the caller holds the transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        for statement in filter(str.strip, sql.split(";")):
+            db.execute(statement)
+        db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utcnow()))
+
+
+def _create_error(path: Path, exc: OSError) -> LedgerError:
+    """A new ledger (or its folder) that cannot be made: say where and what to change."""
+    if exc.errno == errno.ENOSPC:
+        return storage_error(path, exc)
+    return LedgerError(
+        f"{path}: cannot create the state database ({exc.strerror or exc})",
+        hint=f"make {path.parent} (paths.state in config.yaml) a folder the user that runs publish can write",
+    )
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -136,8 +160,88 @@ def _create_private(path: Path) -> None:
     """Create an empty database file readable by its owner only (it holds every subscriber's
     address). SQLite gives the -wal and -shm files it creates the database file's mode, so
     they are owner-only too; an existing file keeps the mode it has (it may be shared on purpose)."""
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+LEDGER_TABLES = frozenset({"migrations", "runs", "deliveries", "subscribers"})
+NOT_A_LEDGER_HINT = "restore it from a backup, or move it away to start a new ledger"
+
+
+def _refuse(path: Path, why: str) -> LedgerError:
+    return LedgerError(f"{path} is not a publish ledger ({why})", hint=NOT_A_LEDGER_HINT)
+
+
+def _header_problem(path: Path) -> str | None:
+    """Why an existing file is no SQLite database, or None: an empty or foreign file taken for
+    a new ledger would forget every send and every unsubscription without a word."""
+    with path.open("rb") as file:
+        head = file.read(len(SQLITE_HEADER))
+    if not head:
+        return "the file is empty: 0 bytes"
+    if head != SQLITE_HEADER:
+        return "the file is not an SQLite database"
+    return None
+
+
+def _tables_problem(db: sqlite3.Connection) -> str | None:
+    """Why an SQLite database is not a ledger (the database of something else), or None."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables >= LEDGER_TABLES:
+        return None
+    found = f"its tables: {', '.join(sorted(tables))}" if tables else "it has no tables"
+    return f"an SQLite database without the ledger's tables; {found}"
+
+
+def storage_error(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
+    """What an SQLite or file-system failure on the ledger means, and what to do about it.
+
+    Nothing recorded before is lost by any of these: SQLite rolls the failed transaction back.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else None
+    number = getattr(exc, "errno", None)
+    detail = getattr(exc, "strerror", None) or str(exc)
+    if (
+        primary == sqlite3.SQLITE_FULL
+        or number == errno.ENOSPC
+        or (primary == sqlite3.SQLITE_IOERR and _disk_full(path))
+    ):
+        return LedgerError(
+            f"the disk holding {path} is full ({detail})",
+            hint="free some space there and run the command again; what was recorded before is kept",
+        )
+    if primary == sqlite3.SQLITE_READONLY or number in (errno.EPERM, errno.EACCES, errno.EROFS):
+        return LedgerError(
+            f"{path} cannot be written ({detail})",
+            hint=f"make the file and its folder {path.parent} writable by the user that runs publish "
+            "(check ls -l, lsattr and the mount); nothing was lost",
+        )
+    if primary == sqlite3.SQLITE_CANTOPEN:
+        return LedgerError(
+            f"{path} cannot be opened, or its journal files (-wal, -shm) cannot be made beside it ({detail})",
+            hint=f"make the folder {path.parent} writable by the user that runs publish; nothing was lost",
+        )
+    if primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return _refuse(path, f"SQLite says: {detail}")
+    if primary == sqlite3.SQLITE_BUSY:
+        return LedgerError(
+            f"{path} is held by another process for too long ({detail})",
+            hint="wait for the other publish command to finish, then run this one again",
+        )
+    return LedgerError(
+        f"{path}: the state database cannot be used ({detail})",
+        hint="check the disk, the free space and the file's permissions, then run the command again",
+    )
+
+
+def _disk_full(path: Path) -> bool:
+    """SQLite reports a full disk while growing its shared-memory file as an I/O error."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 class Ledger:
@@ -147,20 +251,55 @@ class Ledger:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _create_private(path)
+            if not path.exists():
+                self._create(path)
+            problem = _header_problem(path)
         except OSError as exc:
-            raise LedgerError(f"{path}: cannot create the state database ({exc.strerror})") from None
+            raise (storage_error(path, exc) if path.exists() else _create_error(path, exc)) from None
+        if problem:
+            raise _refuse(path, problem)
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         try:
-            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout=30000")
-            self._use_wal()
-            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(
-                f"{path}: the state database cannot be used ({exc})", hint="move the file aside to start a fresh ledger"
-            ) from None
+            problem = _tables_problem(self.db)
+            if problem is None:
+                self._use_wal()
+                self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
+                self._migrate()
+        except (sqlite3.Error, LedgerError) as exc:
+            self.db.close()
+            raise (storage_error(path, exc) if isinstance(exc, sqlite3.Error) else exc) from None
+        if problem:
+            self.db.close()
+            raise _refuse(path, problem)
+
+    @staticmethod
+    def _create(path: Path) -> None:
+        """Make a new ledger beside ``path`` and link it into place in one step, so that the
+        path never shows a half-made file: an empty file there is always a damaged ledger.
+        Two processes creating it together: one link wins, the other opens the winner's."""
+        draft = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
+        _create_private(draft)
+        try:
+            db = sqlite3.connect(str(draft), isolation_level=None)
+            try:
+                _apply_migrations(db)
+                db.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+            finally:
+                db.close()
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not path.exists():
+                    os.rename(draft, path)
+        except sqlite3.Error as exc:
+            raise storage_error(path, exc) from None
+        finally:
+            with suppress(FileNotFoundError):
+                draft.unlink()
 
     def _use_wal(self, patience: float = 30.0) -> None:
         """Switch to WAL once (the mode is kept in the file). Changing the journal mode does not
@@ -185,25 +324,28 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, so two processes never interleave a read-then-write."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT, so two processes never interleave a read-then-write.
+
+        A failure of the storage (a full disk, a file made read-only) rolls back and becomes a
+        LedgerError that says what to do; what was committed before stays."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite has already rolled back after some errors
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            if type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError):  # not a constraint, not a bug
+                raise storage_error(self.path, exc) from None
             raise
-        self.db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self.transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                for statement in filter(str.strip, sql.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utcnow()))
+            _apply_migrations(db)
 
     # runs -------------------------------------------------------------------------------
 
@@ -307,21 +449,43 @@ class Ledger:
             )
             return db.total_changes - before
 
-    def unsent_named(self, issue_id: str, channel: str, batch: int = 500) -> Iterator[tuple[str, str, int]]:
-        """``(recipient, name, attempts)`` of the rows still pending, streamed in batches so memory
-        does not grow with the list."""
+    def unsent_named(self, issue_id: str, channel: str, batch: int = 500) -> Iterator[tuple[str, str, int, str]]:
+        """``(recipient, name, attempts, updated_at)`` of the rows still pending, streamed in
+        batches so memory does not grow with the list; ``attempts`` counts the runs that were
+        deferred, ``updated_at`` is when the last one was."""
         last = ""
         while True:
             rows = self.db.execute(
-                """SELECT recipient, COALESCE(name, ''), attempts FROM deliveries
+                """SELECT recipient, COALESCE(name, ''), attempts, updated_at FROM deliveries
                    WHERE issue_id=? AND channel=? AND state='pending' AND recipient > ? ORDER BY recipient LIMIT ?""",
                 (issue_id, channel, last, batch),
             ).fetchall()
             if not rows:
                 return
             for row in rows:
-                yield row[0], row[1], row[2]
+                yield row[0], row[1], row[2], row[3]
             last = rows[-1][0]
+
+    def troubled(self, issue_id: str, channel: str, limit: int = 20) -> tuple[list[sqlite3.Row], int]:
+        """The recipients a person may need to look at: failed ones, and pending ones that were
+        deferred at least once; the first ``limit`` (failed first) and how many there are."""
+        where = "issue_id=? AND channel=? AND (state='failed' OR (state='pending' AND attempts > 0))"
+        total = self.db.execute(f"SELECT COUNT(*) FROM deliveries WHERE {where}", (issue_id, channel)).fetchone()[0]
+        rows = self.db.execute(
+            f"""SELECT recipient, state, attempts, error, updated_at FROM deliveries WHERE {where}
+                ORDER BY state, recipient LIMIT ?""",
+            (issue_id, channel, limit),
+        ).fetchall()
+        return rows, total
+
+    def orphaned_deliveries(self, channel: str) -> int:
+        """Deliveries recorded on ``channel`` when the subscriber list is empty, else 0: a list
+        that was lost (with its unsubscriptions) while the record of what was sent remains."""
+        if self.db.execute("SELECT 1 FROM subscribers LIMIT 1").fetchone() is not None:
+            return 0
+        return self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE channel=? AND recipient != ''", (channel,)
+        ).fetchone()[0]
 
     def sent_since(self, channel: str, since: datetime, limit: int) -> list[datetime]:
         """When the newest ``limit`` messages sent on ``channel`` after ``since`` went out (hourly quotas)."""

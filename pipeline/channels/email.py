@@ -12,6 +12,11 @@ A run started again after a kill re-sends only what is still pending, so a dupli
 only reach someone whose message was accepted and not yet recorded (at most the pool's
 window). Failures past ``max_errors`` pause the send instead of burning the list; a
 server that cannot be reached stops it within seconds, with nobody marked failed.
+
+A recipient the server keeps deferring (4xx, a connection dropped or stalled at its RCPT
+or DATA) stays pending with the run counted in ``attempts``; later runs leave it alone for
+``defer_delay`` seconds, doubled after each deferral, and after ``max_deferrals`` runs it
+is recorded as failed, so that the send ends.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pipeline.audience.subscribers import suppress
 from pipeline.audience.tokens import load_secret, unsubscribe_url
 from pipeline.channels.base import Channel, Job, Result
 from pipeline.errors import ChannelError, UsageError
-from pipeline.ledger import Ledger
+from pipeline.ledger import Ledger, local_time
 from pipeline.mail.message import (
     IssueMessage,
     issue_message,
@@ -36,7 +41,7 @@ from pipeline.mail.pool import Outcome, Pool, Throttle
 from pipeline.mail.transports import open_transport, transport_label
 
 PLAN_SHOWN = 5  # addresses listed by --dry-run
-MAX_DEFERRALS = 5  # runs in which an address may answer 4xx before it is recorded as failed
+MAX_DEFER_WAIT = 6 * 3600.0  # the longest a deferred recipient waits between two runs
 
 
 class EmailChannel(Channel):
@@ -48,6 +53,7 @@ class EmailChannel(Channel):
 
     def plan(self, job: Job) -> list[str]:
         """ "would send to N recipients via …" and the first few addresses; sends and records nothing."""
+        check_list_kept(job)
         tally, seen, first, already = Tally(), set(), [], 0
         for recipient in iter_recipients(job.config, job.options, job.ledger, tally, merge=False):
             if recipient.email in seen:
@@ -76,6 +82,7 @@ class EmailChannel(Channel):
         transport = open_transport(job.config, job.options)
         if job.test_to:
             return _send_test(job, message, transport)
+        check_list_kept(job)
         run = job.ledger.run(job.issue.id, job.channel)
         tally = Tally()
         rows = ((r.email, r.name) for r in iter_recipients(job.config, job.options, job.ledger, tally))
@@ -91,6 +98,20 @@ class EmailChannel(Channel):
         if run is None or run.state not in ("done", "partial"):
             return False
         return job.ledger.counts(job.issue.id, job.channel)["pending"] == 0
+
+
+def check_list_kept(job: Job) -> None:
+    """Refuse to send when the ledger's subscriber list is empty but it records deliveries on
+    this channel: the list was lost, and with it every unsubscription; mailing (or merging the
+    CSV into) an empty list would write to people who asked for no more mail."""
+    orphaned = job.ledger.orphaned_deliveries(job.channel)
+    if orphaned:
+        raise ChannelError(
+            f"{job.ledger.path} has no subscribers but records {orphaned} deliveries on {job.channel}: "
+            "its subscriber list, with the unsubscriptions, is lost; nothing was sent",
+            hint="restore the state database from a backup; only if the list is meant to be empty, "
+            "add the subscribers again with `publish subscribers import` (people who unsubscribed would be mailed)",
+        )
 
 
 def build_message(job: Job) -> IssueMessage:
@@ -168,7 +189,11 @@ class _Send:
         self.job, self.message, self.label = job, message, transport.label
         self.ledger: Ledger = job.ledger
         self.max_errors = int(job.options.get("max_errors", 50))
+        self.max_deferrals = int(job.options.get("max_deferrals", 8))
+        self.defer_delay = float(job.options.get("defer_delay", 300))
         self.sent = self.failed = self.deferred = self.skipped = 0  # skipped: suppressed after the send began
+        self.waiting = 0  # deferred before, not due again yet
+        self.next_try: datetime | None = None
         self.fatal: str | None = None
         self.fatal_hint: str | None = None  # which setting to check, when the transport said
         self.last_error: str | None = None
@@ -188,11 +213,14 @@ class _Send:
 
     def run(self, pool: Pool) -> None:
         issue, channel = self.job.issue.id, self.job.channel
-        for email, name, attempts in self.ledger.unsent_named(issue, channel):
+        now = datetime.now(timezone.utc)
+        for email, name, attempts, updated_at in self.ledger.unsent_named(issue, channel):
             while pool.full:
                 self.settle(pool.next_outcome())
             if self.halted:
                 break
+            if attempts and self._wait_for(attempts, updated_at, now):
+                continue
             if self.ledger.suppressed(email):  # unsubscribed or bounced since the snapshot
                 self.ledger.record(issue, channel, email, "skipped", error="suppressed after the send began")
                 self.skipped += 1
@@ -203,9 +231,22 @@ class _Send:
             self.settle(pool.next_outcome())
         self._progress(force=True)
 
+    def _wait_for(self, attempts: int, updated_at: str, now: datetime) -> bool:
+        """Whether a recipient deferred ``attempts`` times must wait still; the backoff goes on
+        across runs, so that a scheduler passing every minute does not hammer the server."""
+        wait = min(self.defer_delay * 2 ** (attempts - 1), MAX_DEFER_WAIT)
+        due = datetime.fromisoformat(updated_at) + timedelta(seconds=wait)
+        if due <= now:
+            return False
+        self.waiting += 1
+        self.next_try = min(self.next_try or due, due)
+        return True
+
     def settle(self, outcome: Outcome) -> None:
         """Record one outcome at once, in its own transaction."""
         issue, channel, ledger = self.job.issue.id, self.job.channel, self.ledger
+        if outcome.state == "deferred" and (not outcome.fatal or outcome.stage in ("RCPT TO", "DATA")):
+            self._defer(outcome)  # the message was on the wire for this recipient: the run counts
         if outcome.fatal:  # the transport's failure, not the recipient's: it stays pending
             if self.fatal is None:
                 self.fatal, self.fatal_hint = outcome.error, outcome.hint
@@ -218,20 +259,30 @@ class _Send:
             if outcome.stage == "RCPT TO" and " 5.1." in f" {outcome.error}":  # 5.1.x: no such mailbox
                 suppress(ledger, outcome.recipient, "bounced", method="bounce", reason=outcome.error)
             self.failed += 1
-        elif outcome.state == "deferred":
-            give_up = int(outcome.tag or 0) + 1 >= MAX_DEFERRALS
-            state = "failed" if give_up else "pending"  # pending: the next run tries again
-            ledger.record(issue, channel, outcome.recipient, state, response=outcome.error, error=outcome.error)
-            self.deferred += 1
-            later = "recorded as failed" if give_up else "still pending: the next run tries again"
-            self.job.log.warning("not delivered to %s (%s): %s", outcome.recipient, later, outcome.error)
-        if outcome.state == "failed":
             self.job.log.warning("not delivered to %s (recorded as failed): %s", outcome.recipient, outcome.error)
         if outcome.state in ("failed", "deferred"):
             self.last_error = f"{outcome.recipient}: {outcome.error}"
         if outcome.state in ("sent", "failed"):
             self.done += 1
         self._progress()
+
+    def _defer(self, outcome: Outcome) -> None:
+        """A deferral: pending for a later run, or failed once ``max_deferrals`` runs were."""
+        runs = int(outcome.tag or 0) + 1
+        give_up = runs >= self.max_deferrals
+        state = "failed" if give_up else "pending"
+        self.ledger.record(
+            self.job.issue.id, self.job.channel, outcome.recipient, state, response=outcome.error, error=outcome.error
+        )
+        self.deferred += 1
+        if give_up:
+            self.done += 1
+            later, when = "recorded as failed", f"deferred in {runs} runs (max_deferrals)"
+        else:
+            wait = min(self.defer_delay * 2 ** (runs - 1), MAX_DEFER_WAIT)
+            later, when = "still pending: the next run tries again", f"deferred run {runs} of {self.max_deferrals}"
+            when += f", next try in {wait:g}s or later" if wait else ""
+        self.job.log.warning("not delivered to %s (%s): %s; %s", outcome.recipient, later, outcome.error, when)
 
     def _progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -248,8 +299,11 @@ class _Send:
             f"{counts['sent']} of {self.total} sent in all, {counts['failed']} failed, {counts['pending']} pending, "
             f"{tally.describe(self.skipped)}"
         )
+        if self.next_try is not None:
+            when = local_time(self.next_try.isoformat(), job.config.site.tz)
+            summary += f"; {self.waiting} deferred, not tried again before {when}"
         again = f"run `publish issue {job.issue.id} --channel {job.channel}` again to continue"
-        if self.fatal:
+        if self.fatal and counts["pending"]:
             raise ChannelError(
                 f"{self.fatal}; {summary}", hint=f"{self.fatal_hint}, then {again}" if self.fatal_hint else again
             )

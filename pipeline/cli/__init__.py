@@ -12,6 +12,7 @@ the user can fix, 2 for bad usage. Heavy modules are imported inside the command
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def fail(message: str, hint: str | None, code: int) -> None:
     """The one shape of a user's mistake: ``error: what is wrong — what to do``, then exit."""
     click.echo(f"error: {message}" + (f" — {hint}" if hint else ""), err=True)
     sys.exit(code)
+
+
+def _os_problem(exc: OSError) -> str:
+    """``/path: No space left on device``: the file and what the system said."""
+    where = exc.filename or ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where}: {what}" if where else what
 
 
 def main() -> None:
@@ -50,6 +58,11 @@ def main() -> None:
         fail(str(exc), exc.hint, exc.exit_code)
     except PublishError as exc:
         fail(str(exc), exc.hint, exc.exit_code)
+    except OSError as exc:  # the environment, not the user's input: a full disk, a read-only folder
+        hint = "free some space or fix the permissions where paths.output and paths.state point, then run it again"
+        fail(_os_problem(exc), hint, 1)
+    except sqlite3.Error as exc:
+        fail(f"the state database cannot be used ({exc})", "check the disk and paths.state in config.yaml", 1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

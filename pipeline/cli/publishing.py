@@ -179,6 +179,9 @@ def status(obj: Context, issue_id: str | None) -> None:
             click.echo(f"{issue:<{widths[0]}}  {channel:<{widths[1]}}  {state:<{widths[2]}}  {when}  {tally}".rstrip())
             for line in ([f"note: {item.note}"] if item.note else []) if planned else _details(ledger, item):
                 click.echo(f"    {line}")
+            if issue_id and not planned:
+                for line in _troubled(ledger, item, zone):
+                    click.echo(f"    {line}")
 
 
 def _tally(ledger, run) -> str:
@@ -195,6 +198,25 @@ def _details(ledger, run) -> list[str]:
     error = run.last_error or ledger.last_error(run.issue_id, run.channel)
     if error:
         lines.append(f"{'why' if run.state == 'skipped' else 'last error'}: {error}")
+    return lines
+
+
+def _troubled(ledger, run, zone: tzinfo, shown: int = 20) -> list[str]:
+    """With an ID: each recipient that failed (and why), and each still pending after a
+    deferral (how many runs, when the last was, what the server said)."""
+    from pipeline.ledger import local_time
+
+    rows, total = ledger.troubled(run.issue_id, run.channel, shown)
+    lines = []
+    for row in rows:
+        runs = f"{row['attempts']} run{'' if row['attempts'] == 1 else 's'}"
+        if row["state"] == "failed":
+            lines.append(f"failed: {row['recipient']}: {row['error'] or 'no reason recorded'}")
+        else:
+            last = local_time(row["updated_at"], zone)
+            lines.append(f"pending: {row['recipient']}: deferred in {runs}, last at {last}: {row['error']}")
+    if total > len(rows):
+        lines.append(f"… and {total - len(rows)} more")
     return lines
 
 

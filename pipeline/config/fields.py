@@ -68,7 +68,12 @@ SITE_FIELDS = (
 PATH_FIELDS = (
     Field("issues", str, "issues", help="Folder of issue folders."),
     Field("templates", str, "templates", help="Folder of template overrides (same names as the packaged ones)."),
-    Field("output", str, "public", help="Where `publish build` writes the site and feeds."),
+    Field(
+        "output",
+        str,
+        "public",
+        help="Where `publish build` writes the site and feeds: a folder of its own, inside the newsletter folder or beside it (never `/`, the newsletter folder or the issues).",
+    ),
     Field("state", str, ".publish/state.db", help="SQLite ledger; its folder also holds locks and caches."),
 )
 
@@ -137,6 +142,20 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
             2,
             at_least=0,
             help="Seconds before the first retry; doubled after each attempt.",
+        ),
+        Field(
+            "max_deferrals",
+            int,
+            8,
+            at_least=1,
+            help="Runs in which a recipient may be deferred (every retry answered 4xx, or its connection dropped or stalled past 3 × smtp.timeout) before it is recorded as failed; `publish status ID` lists such recipients.",
+        ),
+        Field(
+            "defer_delay",
+            (int, float),
+            300,
+            at_least=0,
+            help="Seconds before a later run tries a deferred recipient again; doubled after each deferral, at most 6 hours (with the defaults, failed after about 10 hours).",
         ),
         Field(
             "unsubscribe_secret",

@@ -9,10 +9,16 @@ A server that cannot be reached is the transport's failure, not the recipients':
 reconnects a few times with a short backoff (``CONNECT_ATTEMPTS``), without spending the
 message's retries, then the pool is *broken*: every message still queued comes back
 ``unsent`` at once, so the send stops within seconds and everyone stays pending.
+
+A message whose retries all end in a 4xx, a dropped connection or a stall is ``deferred``.
+A 4xx, a 421 at its RCPT, or a DATA lost while the server took other messages is that
+recipient's trouble; a connection lost before the recipient was named, or a DATA lost
+before any message got through, looks like the server's and stops the send as well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -38,7 +44,7 @@ class Outcome:
     response: str | None = None
     error: str | None = None
     code: int | None = None  # the SMTP code of a permanent failure
-    stage: str | None = None  # RCPT TO / DATA
+    stage: str | None = None  # MAIL FROM / RCPT TO / DATA: where a failure or deferral happened
     fatal: bool = False  # the transport cannot go on; stop sending
     hint: str | None = None  # with fatal: which setting to check
     tag: object = None  # the caller's own data about the message
@@ -107,6 +113,7 @@ class Pool:
         self._broken: Outcome | None = None  # why the transport cannot go on; set once, by the first worker to know
         self._lock = threading.Lock()
         self._warned: set[tuple[str, int]] = set()  # reconnect warnings already shown (one per attempt, not per worker)
+        self._accepted = 0  # messages the server took in this pool: proof that it works
 
     def __enter__(self) -> Pool:
         for thread in self._threads:
@@ -114,6 +121,11 @@ class Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:  # the caller cannot record any more: send nothing it has not seen go
+            self._break(Outcome("", "unsent", error="stopped", fatal=True))
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._todo.get_nowait()
         for _ in self._threads:
             self._todo.put(None)
         for thread in self._threads:
@@ -169,7 +181,10 @@ class Pool:
             if not self.throttle.wait(self.stop):
                 return Outcome(recipient, "unsent", error="stopped")
             try:
-                return Outcome(recipient, "sent", response=session.send(self.sender, recipient, data))
+                response = session.send(self.sender, recipient, data)
+                with self._lock:
+                    self._accepted += 1
+                return Outcome(recipient, "sent", response=response)
             except Permanent as exc:
                 return Outcome(recipient, "failed", error=str(exc), code=exc.code, stage=exc.stage)
             except Unreachable as exc:
@@ -205,8 +220,19 @@ class Pool:
                 return self._interrupted(recipient)
             delay = min(delay * 2, MAX_BACKOFF)
         assert last is not None
-        # 4xx for one address defers only it; a connection that kept dropping mid-message stops the send.
-        return Outcome(recipient, "deferred", error=str(last), fatal=last.connection)
+        return Outcome(recipient, "deferred", error=str(last), stage=last.stage, fatal=self._server_fault(last))
+
+    def _server_fault(self, last: Temporary) -> bool:
+        """Whether a deferral stops the send. A 4xx for one address defers only it; so does a
+        421 or a hang-up at its RCPT, as the server took the MAIL FROM just before, and a
+        DATA that dropped or stalled while other messages got through. Before the recipient
+        was named, or a DATA failing before the server took any message, looks like the
+        server's trouble."""
+        if not last.connection or last.stage == "RCPT TO":
+            return False
+        with self._lock:
+            accepted = self._accepted
+        return last.stage != "DATA" or not accepted
 
     def _pause(self, seconds: float) -> bool:
         """Sleep between attempts; False as soon as the send is stopped or the transport broke."""

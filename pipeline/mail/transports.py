@@ -18,10 +18,12 @@ labels, errors or logs.
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,11 +33,13 @@ from pipeline.errors import ChannelError
 
 
 class Temporary(Exception):
-    """Try again later. ``connection`` is True when the server could not be reached or hung up."""
+    """Try again later. ``connection`` is True when the server could not be reached or hung up;
+    ``stage`` is the command it happened at (MAIL FROM, RCPT TO, DATA), None before any."""
 
-    def __init__(self, message: str, connection: bool = False) -> None:
+    def __init__(self, message: str, connection: bool = False, stage: str | None = None) -> None:
         super().__init__(message)
         self.connection = connection
+        self.stage = stage
 
 
 class Permanent(Exception):
@@ -114,19 +118,53 @@ class SmtpSession:
         self.smtp: smtplib.SMTP | None = None
 
     def send(self, sender: str, recipient: str, data: bytes) -> str:
-        """One SMTP transaction (MAIL, RCPT, DATA); returns the server's final reply."""
+        """One SMTP transaction (MAIL, RCPT, DATA); returns the server's final reply.
+
+        The socket timeout bounds each read and write, not the message: a server that
+        trickles its answer a byte at a time would hold it for ever. ``Deadline`` cuts the
+        connection when the whole transaction takes longer than MESSAGE_TIMEOUTS timeouts."""
         smtp = self._connect()
+        stage = "MAIL FROM"
+        deadline = Deadline(smtp, self.settings.timeout * MESSAGE_TIMEOUTS)
+
+        def check(code: int, reply: bytes, ok: tuple[int, ...]) -> None:
+            if deadline.expired:  # what was read before the cut is a fragment, not the server's answer
+                raise TimeoutError("cut at the deadline")
+            self._check(smtp, stage, code, reply, ok)
+
         try:
-            self._check(smtp, "MAIL FROM", *smtp.mail(sender, self._body_options(smtp, data)), ok=(250,))
-            self._check(smtp, "RCPT TO", *smtp.rcpt(recipient), ok=(250, 251))
+            check(*smtp.mail(sender, self._body_options(smtp, data)), ok=(250,))
+            stage = "RCPT TO"
+            check(*smtp.rcpt(recipient), ok=(250, 251))
+            stage = "DATA"
             code, reply = smtp.data(data)
-            self._check(smtp, "DATA", code, reply, ok=(250,))
+            check(code, reply, ok=(250,))
         except smtplib.SMTPResponseException as exc:  # DATA not accepted (no 354)
-            self._check(smtp, "DATA", exc.smtp_code, exc.smtp_error, ok=())
+            try:
+                check(exc.smtp_code, exc.smtp_error, ok=())
+            except TimeoutError:
+                self.close()
+                raise self._overdue(stage, deadline) from None
         except OSError as exc:  # includes SMTPServerDisconnected and timeouts
             self.close()
-            raise Temporary(f"{self.label}: connection lost ({exc or type(exc).__name__})", connection=True) from None
+            if deadline.expired:
+                raise self._overdue(stage, deadline) from None
+            raise Temporary(
+                f"{stage}: {self.label}: connection lost ({exc or type(exc).__name__})", connection=True, stage=stage
+            ) from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:  # cut just as the answer came: the connection is gone, the message went
+            self.close()
         return _reply(code, reply)
+
+    def _overdue(self, stage: str, deadline: Deadline) -> Temporary:
+        return Temporary(
+            f"{stage}: {self.label} did not finish the message within {deadline.seconds:g}s "
+            f"({MESSAGE_TIMEOUTS} × smtp.timeout)",
+            connection=True,
+            stage=stage,
+        )
 
     def _check(self, smtp: smtplib.SMTP, stage: str, code: int, reply: bytes, ok: tuple[int, ...]) -> None:
         if code in ok:
@@ -134,13 +172,13 @@ class SmtpSession:
         text = f"{stage}: {_reply(code, reply)}"
         if code == 421 or code < 0:  # the server is closing the connection
             self.close()
-            raise Temporary(text, connection=True)
+            raise Temporary(text, connection=True, stage=stage)
         try:
             smtp.rset()  # the connection stays usable for the next recipient
         except (OSError, smtplib.SMTPException):
             self.close()
         if 400 <= code < 500:
-            raise Temporary(text)
+            raise Temporary(text, stage=stage)
         if stage == "MAIL FROM":
             raise Fatal(f"{self.label} refused the sender: {text}")
         raise Permanent(text, code, stage)
@@ -258,6 +296,31 @@ class MaildirSession:
 
     def close(self) -> None:
         return None
+
+
+MESSAGE_TIMEOUTS = 3  # the longest one message may take, in smtp.timeout units
+
+
+class Deadline:
+    """Shuts a connection down when one message has held it ``seconds``: the blocked read or
+    write then fails at once, whatever the socket timeout."""
+
+    def __init__(self, smtp: smtplib.SMTP, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._cut, (smtp,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self, smtp: smtplib.SMTP) -> None:
+        self.expired = True
+        sock = smtp.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 USUAL_PORTS = "usually port 587 with security: starttls, 465 with security: ssl, 25 with security: none"

@@ -153,8 +153,8 @@ def _due_work(config: Config, ledger: Ledger, issue_id: str, now: datetime, stop
 def _place(config: Config, problem: Problem) -> str:
     """``issues/2026-11-21/issue.yaml:2``: relative to the config's folder, as `publish check` run there shows it."""
     path = Path(problem.path)
-    with contextlib.suppress(ValueError):
-        path = path.resolve().relative_to(config.path.parent.resolve())
+    with contextlib.suppress(ValueError, OSError, RuntimeError):  # the link as made, not its target
+        path = (path.parent.resolve() / path.name).relative_to(config.path.parent.resolve())
     return f"{path}:{problem.line}" if problem.line else str(path)
 
 
@@ -251,6 +251,9 @@ def run_forever(
         """One pass, each entry logged; False when something failed that a person must see to."""
         try:
             entries = run_pass(config, clock(), stop)
+        except PublishError as exc:  # e.g. a ledger that cannot be opened: one line, the loop goes on
+            log.error("scheduler pass failed: %s", f"{exc} — {exc.hint}" if exc.hint else exc)
+            return False
         except Exception:  # a job error is logged and the loop goes on
             log.exception("scheduler pass failed")
             return False

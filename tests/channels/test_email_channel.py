@@ -57,7 +57,7 @@ def configure(root: Path, port: int | None = None, **email_options) -> Config:
     channel = data["channels"]["email"]
     if port is not None:
         channel["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none", "timeout": 5}
-    channel.update({"retry_delay": 0.01, **email_options})
+    channel.update({"retry_delay": 0.01, "defer_delay": 0, **email_options})
     (root / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return load_config(root / "config.yaml")
 
