@@ -3,6 +3,7 @@ given twice (which YAML itself would silently resolve to the last value) found o
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ def parse_yaml(
         what = exc.problem or "invalid YAML"
         if exc.context:
             what = f"{what} ({exc.context})"
-        raise YamlSyntaxError(line, f"invalid YAML: {what}") from None
+        lesson = _lesson(text.split("\n"), line - first_line if line is not None else -1, what)
+        raise YamlSyntaxError(line, f"invalid YAML: {lesson or what}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from None
     repeats = [
@@ -179,6 +181,39 @@ def _construct(loader: Any, root: Any, first_line: int) -> Any:
         else:
             stack += node.value
     raise YamlSyntaxError(root.start_mark.line + first_line, "invalid YAML: a value cannot be read")
+
+
+_FULL_WIDTH_COLON = re.compile(r"^(\s*)([^\s:：#\"'][^:：]*?)\s*：\s*(.*)$")
+_FULL_WIDTH_QUOTES = "“”‘’「」"
+
+
+def _lesson(lines: list[str], index: int, problem: str) -> str | None:
+    """What to write instead, for the mistakes editors make most, from the offending line
+    itself; None leaves YAML's own words. Chinese text makes each of these easy to type."""
+    row = lines[index] if 0 <= index < len(lines) else ""
+    indent = row[: len(row) - len(row.lstrip())]
+    if "\t" in indent or ("\t" in row and "cannot start any token" in problem):
+        return "this line is indented with a tab: YAML indents with spaces; replace the tab with two spaces"
+    colon = _FULL_WIDTH_COLON.match(row)
+    if colon and ":" not in colon.group(2):
+        key, value = colon.group(2), colon.group(3)
+        return (
+            f"{key} is followed by a full-width colon ：; YAML needs an ASCII colon and a space: {indent}{key}: {value}"
+        )
+    key, sep, value = row.strip().partition(": ")
+    if any(mark in row for mark in _FULL_WIDTH_QUOTES) and sep:
+        plain = value.strip().strip(_FULL_WIDTH_QUOTES)
+        return f"{key} uses full-width quotes, which YAML reads as text: use straight ones, {key}: {_quote(plain)}"
+    if "mapping values are not allowed" in problem and sep and not key.startswith("- "):
+        return f'the value of {key} contains ": ", which YAML reads as a second key: put it in quotes, {key}: {_quote(value.strip())}'
+    if "quoted scalar" in problem and "end of stream" in problem:
+        return "a quote opened on this line is never closed: add the closing quote at the end of the value"
+    return None
+
+
+def _quote(text: str) -> str:
+    """``text`` as a YAML double-quoted value (JSON strings are valid YAML)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _reason(exc: Exception) -> str:

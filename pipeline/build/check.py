@@ -10,6 +10,7 @@ from pipeline.config import Config, channel_env_refs
 from pipeline.errors import Problem
 from pipeline.load.folders import issue_folders
 from pipeline.load.issues import LoadResult, load_issues
+from pipeline.model import is_issue_id
 from pipeline.render.context import RenderContext
 
 
@@ -27,7 +28,8 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     report = CheckReport(
         issues=result.issues,
         problems=[*config_problems(config), *result.problems],
-        issue_count=len(issue_folders(config, ids)),
+        # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
+        issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
     )
     check_rendered(config, report)
     return report

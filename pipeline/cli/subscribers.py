@@ -48,18 +48,25 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
 
 @subscribers_group.command("add")
 @click.argument("address", metavar="EMAIL")
-@click.option("--name", default="", help="The subscriber's name, used in the greeting.")
+@click.option(
+    "--name", default="", help="The subscriber's name, used in the greeting (or write EMAIL as 'Name <address>')."
+)
 @click.option(
     "--resubscribe", is_flag=True, help="Reactivate an unsubscribed or bounced address (only when the person asked)."
 )
 @config_option
 @pass_ctx
 def subscribers_add(obj: Context, address: str, name: str, resubscribe: bool) -> None:
-    """Add EMAIL as an active subscriber (or update its name)."""
+    """Add EMAIL as an active subscriber (or update its name). EMAIL may carry the name, as
+    mail programs write it: '赵磊 <zhao.lei@example.com>'."""
+    from email.utils import parseaddr
+
     from pipeline.audience.subscribers import add as add_subscriber
     from pipeline.audience.subscribers import get, normalize_address
     from pipeline.ledger import Ledger
 
+    written_name = parseaddr(address)[0].strip()
+    name = name or written_name  # --name wins over the name in EMAIL
     email = normalize_address(address)
     with Ledger(obj.config.state_path) as ledger:
         outcome = add_subscriber(ledger, email, name, method="cli", resubscribe=resubscribe)
@@ -69,7 +76,8 @@ def subscribers_add(obj: Context, address: str, name: str, resubscribe: bool) ->
             f"{email} is {current.status} since {current.updated_at[:10]} ({current.status_reason or current.source}); not added",
             hint="suppressions win; if the person asked to come back, add --resubscribe (or they sign up again on the website)",
         )
-    click.echo(f"{email}: {outcome} ({current.status})")
+    stored = f", name {current.name}" if current.name else ""
+    click.echo(f"{email}: {outcome} ({current.status}){stored}")
 
 
 @subscribers_group.command("remove")

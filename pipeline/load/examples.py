@@ -3,6 +3,9 @@
 They live in the load stage because the loader must recognise them: example text left in an
 issue would reach every reader, so :mod:`pipeline.load.text` finds it (read from these
 templates once per process) and the publisher refuses the issue until it is written.
+
+The example paper is one that no example in the README uses, so that following the README
+(`publish add … 2409.14274`) on a fresh scaffold never collides with it.
 """
 
 ISSUE_TEMPLATE = """\
@@ -18,14 +21,14 @@ draft: true        # remove this line when the issue is ready to publish
 
 ENTRY_TEMPLATE = """\
 ---
-title: "Proof Automation with Large Language Models"
-title_translated: 使用大语言模型做自动化证明
-authors: [M Lu, B Delaware, T Zhang]
-venue: "arXiv preprint arXiv:2409.14274"
+title: "SnapKV: LLM Knows What You are Looking for Before Generation"
+title_translated: SnapKV：生成之前就知道该看哪些上下文
+authors: [Y Li, Y Huang, B Yang]
+venue: "arXiv preprint arXiv:2404.14469"
 year: 2024
-arxiv: "2409.14274"
+arxiv: "2404.14469"
 rating: 8
-tags: [形式化验证, 大模型]
+tags: [长上下文, 大模型]
 ---
 一两句话的导语：这篇论文做了什么。
 

@@ -128,7 +128,7 @@ def featured_papers(config: Config) -> dict[str, list[str]]:
     """
     featured: dict[str, list[str]] = {}
     for issue_id, folder in issue_folders(config):
-        if is_draft(folder):
+        if not is_issue_id(issue_id) or is_draft(folder):  # a rejected folder features nothing
             continue
         for arxiv_id in folder_papers(folder):
             featured.setdefault(arxiv_id, []).append(issue_id)

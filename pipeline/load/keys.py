@@ -258,8 +258,52 @@ def check_link_or_file(
     shown = plain if encoded else value
     problem = file_problem(folder / plain, folder)
     if problem == "does not exist":
-        out.error(f"{what}: file {shown!r} does not exist in {folder.name}/", line)
+        out.error(f"{what}: file {shown!r} does not exist in {folder.name}/{_did_you_mean(folder, plain)}", line)
     elif problem is not None and problem.startswith("leads outside"):
         out.error(f"{what}: {shown!r} points outside the issue folder", line)
     elif problem is not None:
         out.error(f"{what}: {shown[:80]!r} {problem}", line)
+    else:
+        mismatch = _image_mismatch(folder / plain)
+        if mismatch:
+            out.error(f"{what}: {shown!r} {mismatch}", line)
+
+
+# The first bytes of each image format by the suffixes it is saved under.
+_SIGNATURES = {
+    ".png": (b"\x89PNG",),
+    ".jpg": (b"\xff\xd8",),
+    ".jpeg": (b"\xff\xd8",),
+    ".gif": (b"GIF8",),
+    ".webp": (b"RIFF",),
+    ".bmp": (b"BM",),
+}
+
+
+def _image_mismatch(path: Path) -> str | None:
+    """Why a file named like an image is not one (by its first bytes), or None."""
+    expected = _SIGNATURES.get(path.suffix.lower())
+    if expected is None:
+        return None
+    with path.open("rb") as handle:  # a regular file inside the folder: file_problem said so
+        head = handle.read(12)
+    if head.startswith(expected) and (path.suffix.lower() != ".webp" or head[8:12] in (b"WEBP", b"")):
+        return None
+    found = next((ext for ext, sigs in _SIGNATURES.items() if head.startswith(sigs) and ext != ".jpeg"), None)
+    actual = f"a {found[1:].upper()} image" if found else "not an image"
+    return f"is {actual}, though its name ends in {path.suffix}: save it as a real {path.suffix[1:].upper()} or rename it"
+
+
+def _did_you_mean(folder: Path, plain: str) -> str:
+    """A hint for a path that is almost right: backslashes, or another case of the same name."""
+    if "\\" in plain:
+        return f": write paths with /, e.g. {plain.replace(chr(92), '/')!r}"
+    parent = (folder / plain).parent
+    if not parent.is_dir():
+        return ""
+    name = Path(plain).name
+    same = [p.name for p in parent.iterdir() if p.name.lower() == name.lower()]
+    close = same or get_close_matches(name, [p.name for p in parent.iterdir()], n=1, cutoff=0.8)
+    if not close:
+        return ""
+    return f"; did you mean {str(Path(plain).parent / close[0]).removeprefix('./')!r}?"

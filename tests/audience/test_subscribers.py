@@ -234,7 +234,7 @@ def test_cli_import_add_remove_list_count_export(example: Path, tmp_path: Path):
     assert "4 added, 0 updated, 0 unchanged, 0 skipped" in result.output
     assert (
         run(example, "add", "New.Reader@Example.org", "--name", "新读者").output.strip()
-        == "new.reader@example.org: added (active)"
+        == "new.reader@example.org: added (active), name 新读者"
     )
     assert "unsubscribed" in run(example, "remove", "zhang.wei@example.com").output
     listed = run(example, "list", "--status", "active").output
@@ -366,3 +366,12 @@ def test_an_existing_database_keeps_its_mode(tmp_path):
     with Ledger(path) as ledger:
         subscribers.add(ledger, "li.si@example.net", "李四")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_cli_add_takes_the_name_written_with_the_address(example: Path):
+    """`subscribers add "赵磊 <zhao.lei@example.com>"` kept only the address."""
+    output = run(example, "add", "赵磊 <Zhao.Lei@Example.com>").output.strip()
+    assert output == "zhao.lei@example.com: added (active), name 赵磊"
+    assert run(example, "add", "Zhao Lei <zhao.lei@example.com>", "--name", "赵 磊").output.strip().endswith(
+        "name 赵 磊"
+    )  # --name wins

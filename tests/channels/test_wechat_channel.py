@@ -280,9 +280,12 @@ def test_overlong_content_is_cut_to_fit_and_stays_balanced(site, fake, caplog):
 
 def test_unsupported_image_fails_before_anything_is_uploaded(site, fake):
     config = site()
-    (config.issues_dir / ISSUE / "images" / "overview.png").write_bytes(b"GIF89a" + b"\x00" * 20)
+    folder = config.issues_dir / ISSUE
+    (folder / "images" / "overview.gif").write_bytes(b"GIF89a" + b"\x00" * 20)  # uploadimg takes jpg/png only
+    meta = folder / "issue.yaml"  # the intro holds the image
+    meta.write_text(meta.read_text("utf-8").replace("overview.png", "overview.gif"), encoding="utf-8")
     result = publish(config)
-    assert result.status == "failed" and "overview.png" in result.detail and "gif" in result.detail
+    assert result.status == "failed" and "overview.gif" in result.detail and "gif" in result.detail
     assert fake.count("/cgi-bin/media/uploadimg") == 0
 
 

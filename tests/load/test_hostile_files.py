@@ -198,3 +198,36 @@ def test_paths_output_inside_or_beside_the_newsletter_is_fine(news, output):
     config = news / "config.yaml"
     config.write_text(config.read_text("utf-8") + f"paths:\n  output: {output}\n", encoding="utf-8")
     assert load_config(config).output_dir == (news / output)
+
+
+def test_a_rejected_folder_takes_part_in_no_cross_issue_check(news):
+    """issues/2024-02-30 is no issue: its papers are not "already featured", and it is not counted."""
+    rejected = news / "issues" / "2024-02-30"
+    write(rejected / "issue.yaml", "title: 不存在的日子\n")
+    write(rejected / "01-palm.md", paper_md("Proof Automation"))
+    report = check_issues(load_config(news / "config.yaml"))
+    messages = [p.format(news) for p in report.problems]
+    assert any(m.startswith("issues/2024-02-30: error: folder name is not an issue id") for m in messages)
+    assert not any("already featured" in m for m in messages), messages
+    assert report.issue_count == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "on_disk", "expected"),
+    [
+        ("images/Fig1.png", "fig1.png", "did you mean 'images/fig1.png'?"),
+        ("images\\\\fig1.png", "fig1.png", "write paths with /, e.g. 'images/fig1.png'"),
+        ("images/fig1.png", None, "is not an image, though its name ends in .png"),
+    ],
+)
+def test_image_paths_that_are_almost_right_get_a_hint(news, written, on_disk, expected):
+    images = news / "issues" / ISSUE / "images"
+    images.mkdir()
+    if on_disk:
+        (images / on_disk).write_bytes(b"\x89PNG\r\n\x1a\n")
+    else:
+        (images / "fig1.png").write_text("这不是图片", encoding="utf-8")
+    entry = news / "issues" / ISSUE / "01-palm.md"
+    entry.write_text(entry.read_text("utf-8") + f"\n![图]({written})\n", encoding="utf-8")
+    [error] = problems(news)
+    assert expected in error, error
