@@ -3,9 +3,10 @@
 An issue is rendered again only when its key changes: the hash of its folder's bytes, the
 config, the templates and the tool's version. The folder's bytes are hashed again only when
 a file's size, times or inode changed (as git does), so an unchanged folder is not read.
-The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys
-and cards, see :mod:`pipeline.build.state`, and the feed HTML of the newest issues: an older
-one is rendered again on the rare build whose feeds reach back to it). Many issues to render
+The build's memory of earlier runs lives in ``<state folder>/build/`` (a manifest of keys,
+cards and the time each issue's content last changed, which dates the feeds' entries, see
+:mod:`pipeline.build.state`; and the feed HTML of the newest issues: an older one is rendered
+again on the rare build whose feeds reach back to it). Many issues to render
 are shared among forked worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
 A build that meets an invalid selected issue writes nothing and raises IssueError.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
 from pipeline.build.cards import make_card
-from pipeline.build.state import Manifest, card_hash, environment_key, forget_removed, issue_key, site_key
+from pipeline.build.state import Manifest, card_hash, date_card, environment_key, forget_removed, issue_key, site_key
 from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
 from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
@@ -149,6 +150,10 @@ def build(
             )
             if fresh and not force:
                 report.skipped.append(issue_id)
+                if issue_id not in manifest.revisions:  # built before the build kept dates
+                    date_card(manifest, issue_id, cached["card"], content, now)
+                    cached["card_hash"] = card_hash(cached["card"])
+                    refreshed = True
                 cards.append(Card.from_json(cached["card"]))
                 if cached.get("files") != files:
                     cached.update(files=files, content=content)
@@ -187,6 +192,7 @@ def build(
                 key = job.key or issue_key(env_key, content)
                 if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
                     stale.append(job.issue_id)
+                date_card(manifest, job.issue_id, card_json, content, now)
                 manifest.issues[job.issue_id] = {
                     "key": key,
                     "card": card_json,

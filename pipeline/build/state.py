@@ -3,6 +3,10 @@
 An issue's key hashes the tool's version, the config, the templates and the issue folder's
 bytes; a site-level output's key hashes the public cards and the keys of the issues whose
 content it read. Equal keys mean equal bytes, so that output is not rendered again.
+
+The manifest also remembers when each issue's content, and each paper's, was last seen to
+change (:func:`date_card`): the feeds' ``updated`` times come from there, never from the clock
+of the build that renders them, so that they move on an edit and stay put otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -31,6 +37,8 @@ class Manifest:
             data = orjson.loads(self.path.read_bytes())
         except (FileNotFoundError, orjson.JSONDecodeError):
             data = {}
+        # Not a cache: a new tool version renders everything again, but the dates stay true.
+        self.revisions: dict[str, dict] = data.get("revisions", {})
         if data.get("version") != __version__:
             data = {}
         self.issues: dict[str, dict] = data.get("issues", {})
@@ -40,7 +48,7 @@ class Manifest:
         return self.dir / "content" / f"{issue_id}.html"
 
     def save(self) -> None:
-        data = {"version": __version__, "site": self.site, "issues": self.issues}
+        data = {"version": __version__, "site": self.site, "issues": self.issues, "revisions": self.revisions}
         # A cache: a torn write after a power cut only costs a full rebuild, so no fsync.
         # orjson: the manifest holds every issue's card (~6 MB for 500 issues), and the json
         # module's encoding and decoding of it took a quarter of a one-issue rebuild.
@@ -73,6 +81,41 @@ def site_key(cards_key: str, name: str, reads: Iterable[str], manifest: Manifest
     return digest.hexdigest()
 
 
+def date_card(manifest: Manifest, issue_id: str, card: dict[str, Any], content: str, now: datetime) -> None:
+    """Set ``updated_at`` on a card and each of its papers from what the manifest remembers.
+
+    An issue seen for the first time is dated at its publish time; one whose folder hash
+    changed since, at this build's time (never before its publish time); an unchanged one keeps
+    its date. A paper likewise, by the hash of what the paper feeds show of it, plus its index
+    in seconds, so that the papers of one issue never share a time.
+    """
+    old = manifest.revisions.get(issue_id)
+    published = datetime.fromisoformat(card["publish_at"])
+    base = published if old is None else max(published, now.astimezone(published.tzinfo).replace(microsecond=0))
+    issue = _kept(old and old.get("issue"), content, base)
+    kept_papers = (old or {}).get("papers", {})
+    papers = {}
+    for index, paper in enumerate(card["papers"]):
+        digest = _paper_hash(paper, card["title"])
+        papers[paper["anchor"]] = _kept(kept_papers.get(paper["anchor"]), digest, base + timedelta(seconds=index))
+        paper["updated_at"] = papers[paper["anchor"]][1]
+    card["updated_at"] = issue[1]
+    manifest.revisions[issue_id] = {"issue": issue, "papers": papers}
+
+
+def _kept(previous: list | None, digest: str, when: datetime) -> list:
+    """``[hash, time]``: the previous pair while the hash is the same, else the new one."""
+    if previous and previous[0] == digest:
+        return list(previous)
+    return [digest, when.isoformat()]
+
+
+def _paper_hash(paper: dict[str, Any], issue_title: str) -> str:
+    """What a paper's feed item shows: its card entry and the title of the issue it is in."""
+    shown = {key: value for key, value in paper.items() if key != "updated_at"}
+    return hashlib.sha256(orjson.dumps([shown, issue_title], option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 def forget_removed(manifest: Manifest, present: set[str], output_dir: Path) -> bool:
     """Drop issues whose folders are gone, with the pages built for them; True if there were any."""
     gone = [issue_id for issue_id in manifest.issues if issue_id not in present]
@@ -81,4 +124,7 @@ def forget_removed(manifest: Manifest, present: set[str], output_dir: Path) -> b
         manifest.content_path(issue_id).unlink(missing_ok=True)
         # Only a folder this build made for that issue id (the manifest knew it) is removed.
         shutil.rmtree(output_dir / "issues" / issue_id, ignore_errors=True)
-    return bool(gone)
+    dated = [issue_id for issue_id in manifest.revisions if issue_id not in present]
+    for issue_id in dated:  # also those a new tool version's manifest no longer lists
+        del manifest.revisions[issue_id]
+    return bool(gone or dated)

@@ -37,10 +37,18 @@ class Card:
     # Still holds the example text of `publish new`: built for preview, but like a draft kept
     # out of the index and the feeds, as the publisher refuses to send it.
     unfinished: bool = False
+    # When the issue's content last changed, as the build remembers it (its publish time until
+    # an edit); each paper dict carries its own. None in a card the build has not dated yet.
+    updated_at: str | None = None
 
     @property
     def published(self) -> datetime:
         return datetime.fromisoformat(self.publish_at)
+
+    @property
+    def updated(self) -> datetime:
+        """The feeds' ``updated``: never before the publish time."""
+        return max(self.published, datetime.fromisoformat(self.updated_at)) if self.updated_at else self.published
 
     def is_public(self, now: datetime) -> bool:
         return not self.draft and not self.unfinished and self.published <= now

@@ -19,18 +19,28 @@ each is worked around here:
   which the ``xmlns`` puts in the Atom namespace, as feedgen does for its own;
 - an enclosure's ``length`` is the cover file's size in bytes (RSS 2.0 requires it); for a
   cover elsewhere, whose size we do not know, it is 0, the usual convention;
-- ``updated``/``lastBuildDate`` default to "now": both come from the newest item, so two
-  builds from the same input give byte-identical feeds;
+- ``updated``/``lastBuildDate`` default to "now": an item's ``updated`` (JSON Feed's
+  ``date_modified``) is the time the build first saw its issue's content as it is now (the
+  card's ``updated_at``, see :func:`pipeline.build.state.date_card`), the feed's is the latest
+  of them, so two builds from the same input give byte-identical feeds and an edit moves them.
+  No two entries share an ``updated`` (:func:`distinct_times`);
+- RSS ``<description>`` is HTML to every reader, but feedgen writes the plain summary as is:
+  ``</title>`` or ``<b>`` in it would be markup, and text lost. The extensions write it
+  HTML-escaped instead (so escaped twice in the XML source); Atom's summary stays ``type="text"``;
+- RSS has no author element without an email address: ``dc:creator`` carries the author, at
+  channel level and per item (feedgen's ``dc`` extension, for RSS only: Atom has ``<author>``,
+  written per entry as well, since readers do not show an entry the feed's);
 - lxml refuses control characters in text: they are dropped before they reach it.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -121,6 +131,8 @@ class _Item:
     summary: str | None
     content: str
     published: datetime
+    updated: datetime
+    author: str
     tags: list[str]
     image: str | None
     image_length: int = 0  # bytes; 0 when unknown
@@ -138,7 +150,8 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     """``rss.xml``, ``atom.xml`` and ``feed.json`` of the newest public issues."""
     settings = feed_settings(ctx)
     newest = sorted(cards, key=lambda c: (c.published, c.id), reverse=True)[: settings.items]
-    items = [_item(card, ctx) for card in newest]
+    updated = distinct_times((card.id, card.updated) for card in newest)
+    items = [_item(card, updated[card.id], ctx) for card in newest]
     return {
         "rss.xml": _feedgen(items, ctx, settings, "rss.xml").rss_str(pretty=True),
         "atom.xml": _feedgen(items, ctx, settings, "atom.xml").atom_str(pretty=True),
@@ -146,13 +159,31 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     }
 
 
-def _item(card: Card, ctx: RenderContext) -> _Item:
+def distinct_times(dated: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:
+    """Each id's time, moved on by whole seconds where needed so that no two are equal.
+
+    Feed validators warn when two entries share an ``updated`` (two issues on one day at the
+    default publish time, or edited in one build). Taken in order of time then id, each time is
+    kept or set one second after the one before; the same input always gives the same times.
+    """
+    result: dict[str, datetime] = {}
+    last: datetime | None = None
+    for key, when in sorted(dated, key=lambda pair: (pair[1], pair[0])):
+        if last is not None and when <= last:
+            when = last + timedelta(seconds=1)
+        result[key] = last = when
+    return result
+
+
+def _item(card: Card, updated: datetime, ctx: RenderContext) -> _Item:
     return _Item(
         url=ctx.issue_url(card.id),
         title=card.title,
         summary=card.summary or None,
         content=ctx.feed_content(card.id),
         published=card.published,
+        updated=updated,
+        author=_author(ctx),
         tags=list(card.tags),
         image=card.cover_url,
         image_length=_cover_size(card, ctx),
@@ -193,7 +224,10 @@ def _feedgen(items: list[_Item], ctx: RenderContext, settings: FeedSettings, sel
     site = ctx.site
     fg = FeedGenerator()
     fg.register_extension("extras", _Extras, _EntryExtras)  # before add_entry, which copies it
+    fg.load_extension("dc", atom=False, rss=True)
     fg.extras.hub = settings.hub
+    fg.extras.description_html = html.escape(_xml(_description(ctx)), quote=False)
+    fg.dc.dc_creator(_xml(_author(ctx)))
     fg.id(site.url)
     fg.title(_xml(site.title))
     fg.description(_xml(_description(ctx)))
@@ -205,7 +239,7 @@ def _feedgen(items: list[_Item], ctx: RenderContext, settings: FeedSettings, sel
         type="application/rss+xml" if self_path == "rss.xml" else "application/atom+xml",
     )
     fg.link(href=site.url, rel="alternate")  # last: feedgen makes the last link the RSS <link>
-    fg.updated(items[0].published if items else EPOCH)  # also lastBuildDate
+    fg.updated(max((item.updated for item in items), default=EPOCH))  # also lastBuildDate
     for item in items:
         _add_entry(fg, item)
     return fg
@@ -218,9 +252,12 @@ def _add_entry(fg: FeedGenerator, item: _Item) -> None:
     entry.link(href=item.url)  # the only link given to feedgen: see the module docstring
     if item.summary:
         entry.summary(_xml(item.summary))
+        entry.extras.description_html = html.escape(_xml(item.summary), quote=False)
     entry.content(_xml(item.content), type="html")
     entry.published(item.published)
-    entry.updated(item.published)
+    entry.updated(item.updated)
+    entry.dc.dc_creator(_xml(item.author))
+    entry.author(name=_xml(item.author))  # Atom only (RSS would need an email): readers show it per entry
     if item.tags:  # one call: feedgen rebuilds its whole RSS list on each, quadratic in the tags
         entry.category([{"term": _xml(tag)} for tag in item.tags])
     entry.extras.image = item.image
@@ -228,9 +265,11 @@ def _add_entry(fg: FeedGenerator, item: _Item) -> None:
 
 
 class _Extras(BaseExtension):
-    """Feed level: ``<atom:link rel="hub">`` in RSS and Atom (feedgen writes no hub in RSS)."""
+    """Feed level: ``<atom:link rel="hub">`` in RSS and Atom (feedgen writes no hub in RSS), and
+    the RSS channel's ``<description>`` as HTML."""
 
     hub: str | None = None
+    description_html: str | None = None
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         if self.hub:
@@ -238,17 +277,20 @@ class _Extras(BaseExtension):
         return feed
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed.find("channel")
         if self.hub:
-            channel = feed.find("channel")
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=self.hub, rel="hub")
+        _set_html_description(channel, self.description_html)
         return feed
 
 
 class _EntryExtras(BaseEntryExtension):
-    """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``."""
+    """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``, and the
+    RSS item's ``<description>`` as HTML."""
 
     image: str | None = None
     image_length: int = 0
+    description_html: str | None = None
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         if self.image:
@@ -264,7 +306,15 @@ class _EntryExtras(BaseEntryExtension):
             etree.SubElement(
                 item, "enclosure", url=self.image, length=str(self.image_length), type=_image_type(self.image)
             )
+        _set_html_description(item, self.description_html)
         return item
+
+
+def _set_html_description(parent: etree._Element, description_html: str | None) -> None:
+    """Replace the plain text feedgen wrote in ``<description>`` with its HTML form."""
+    element = parent.find("description")
+    if element is not None and description_html is not None:
+        element.text = description_html
 
 
 def _image_type(url: str) -> str:
@@ -308,6 +358,7 @@ def _json_item(item: _Item) -> dict[str, Any]:
         "title": item.title,
         "content_html": item.content,
         "date_published": item.published.isoformat(),
+        "date_modified": item.updated.isoformat(),
         "tags": item.tags,
     }
     if item.summary:

@@ -9,23 +9,30 @@ newest appearance is the one kept. Other papers are identified by their anchor U
 The Atom document is written with lxml directly (feedgen drops the ``rel`` and ``type`` of
 entry links), every value passes through lxml's escaping with the characters XML forbids
 removed, and nothing depends on the clock, so the same cards give the same bytes.
+
+Each entry's ``updated`` is its paper's own date as the build remembers it (publish time plus
+the paper's index in seconds until the paper is edited, see
+:func:`pipeline.build.state.date_card`), made distinct across the feed, because validators warn
+when entries share one and readers take equal times for one change. Besides one ``<author>``
+per author, an entry names them all, joined, in ``dc:creator``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from lxml import etree
 
 from pipeline.model import ARXIV_ID, Markdown, Paper
 from pipeline.render.context import Card, RenderContext
-from pipeline.render.feeds import EPOCH, feed_settings, json_feed_document
+from pipeline.render.feeds import EPOCH, distinct_times, feed_settings, json_feed_document
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SUMMARY_CHARS = 280  # of a paper's lead paragraph kept in the build's cards
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -40,6 +47,7 @@ class PaperItem:
     title: str
     text: str
     published: datetime
+    updated: datetime
     authors: list[str]
     tags: list[str]
     paper_url: str | None
@@ -79,19 +87,27 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
 
 
 def paper_items(cards: Sequence[Card], ctx: RenderContext) -> list[PaperItem]:
-    """Items in issue order (newest issue first), each paper once."""
+    """Items in issue order (newest issue first), each paper once, no two updated alike."""
     items: list[PaperItem] = []
     seen: set[str] = set()
     for card in cards:
-        for paper in card.papers:
-            item = _item(card, paper, ctx)
+        for index, paper in enumerate(card.papers):
+            item = _item(card, index, paper, ctx)
             if item.guid not in seen:
                 seen.add(item.guid)
                 items.append(item)
-    return items
+    updated = distinct_times((item.guid, item.updated) for item in items)
+    return [replace(item, updated=updated[item.guid]) for item in items]
 
 
-def _item(card: Card, paper: dict[str, Any], ctx: RenderContext) -> PaperItem:
+def _paper_updated(card: Card, index: int, paper: dict[str, Any]) -> datetime:
+    """The paper's remembered date; for a card the build has not dated, what it would give."""
+    if paper.get("updated_at"):
+        return max(card.published, datetime.fromisoformat(paper["updated_at"]))
+    return card.published + timedelta(seconds=index)
+
+
+def _item(card: Card, index: int, paper: dict[str, Any], ctx: RenderContext) -> PaperItem:
     arxiv = paper.get("arxiv")
     match = ARXIV_ID.match(arxiv or "")
     url = f"{ctx.issue_url(card.id)}#{paper['anchor']}"
@@ -110,6 +126,7 @@ def _item(card: Card, paper: dict[str, Any], ctx: RenderContext) -> PaperItem:
         title=title,
         text="\n\n".join(lines),
         published=card.published,
+        updated=_paper_updated(card, index, paper),
         authors=list(paper.get("authors") or []),
         tags=list(paper.get("tags") or []),
         paper_url=paper.get("url"),
@@ -129,12 +146,12 @@ def _feed_title(ctx: RenderContext) -> str:
 def atom_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
     """The Atom document, pretty-printed, UTF-8."""
     site = ctx.site
-    feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
+    feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS, "dc": DC_NS})
     feed.set(XML_LANG, site.language)
     _sub(feed, "id", site.absolute("papers.xml"))
     _sub(feed, "title", _feed_title(ctx))
     _sub(feed, "subtitle", "每期入选的论文，一篇一条。")
-    _sub(feed, "updated", (items[0].published if items else EPOCH).isoformat())
+    _sub(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
     author = _sub(feed, "author")
     _sub(author, "name", site.author or site.title)
     _link(feed, site.absolute("papers.xml"), "self", "application/atom+xml")
@@ -154,9 +171,13 @@ def _entry(feed: etree._Element, item: PaperItem) -> None:
     if item.pdf:
         _link(entry, item.pdf, "related", "application/pdf")
     _sub(entry, "published", item.published.isoformat())
-    _sub(entry, "updated", item.published.isoformat())
+    _sub(entry, "updated", item.updated.isoformat())
     for name in item.authors:
         _sub(_sub(entry, "author"), "name", name)
+    if item.authors:
+        # Readers built on feedparser show one author per entry, the last <author>: all of them
+        # in one dc:creator is what they show instead.
+        etree.SubElement(entry, f"{{{DC_NS}}}creator").text = _x(", ".join(item.authors))
     for tag in item.tags:
         _sub(entry, "category").set("term", _x(tag))
     _sub(entry, "summary", item.text).set("type", "text")
@@ -190,6 +211,7 @@ def _json_item(item: PaperItem) -> dict[str, Any]:
         "title": item.title,
         "content_text": item.text,
         "date_published": item.published.isoformat(),
+        "date_modified": item.updated.isoformat(),
         "authors": [{"name": name} for name in item.authors],
         "tags": item.tags,
     }

@@ -6,6 +6,7 @@ import importlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from html import unescape
 from pathlib import Path
 
 import feedparser
@@ -214,7 +215,7 @@ def test_hostile_content_stays_escaped_and_parses(newsletter):
         assert not feedparser.parse(feeds[name]).bozo
     rss_item = etree.fromstring(feeds["rss.xml"]).find("channel/item")
     assert rss_item.findtext("title") == HOSTILE
-    assert rss_item.findtext("description") == HOSTILE
+    assert unescape(rss_item.findtext("description")) == HOSTILE  # HTML, as readers take it
     assert HOSTILE in [c.text for c in rss_item.findall("category")]
     content = rss_item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
     assert "<script>" not in content and "&lt;script&gt;" in content and "<h3>方法 ]]&gt;</h3>" in content
@@ -382,7 +383,11 @@ def test_feeds_reaching_past_the_kept_html_render_it_again(newsletter, monkeypat
     entry = feedparser.parse((config.output_dir / "atom.xml").read_bytes()).entries[0]
     assert "改过的导语" in entry.content[0].value and "旧的导语" not in entry.content[0].value
     config_again, issues = load(root)
-    assert (config.output_dir / "feed.json").read_bytes() == render_feeds(issues, config_again)["feed.json"]
+    built = json.loads((config.output_dir / "feed.json").read_bytes())
+    fresh = json.loads(render_feeds(issues, config_again)["feed.json"])
+    # The same feed but for the edit's date, which only the build remembers.
+    assert built["items"][0].pop("date_modified") > fresh["items"][0].pop("date_modified")
+    assert built == fresh
 
 
 # ---------------------------------------------------------------- enclosures, namespaces, labels
@@ -477,3 +482,91 @@ def test_a_replaced_cover_updates_the_enclosure_length_on_the_next_build(newslet
     build(config, now=NOW)
     assert lengths() == (str(len(PNG) + 500), str(len(PNG) + 500))
     assert (config.output_dir / "issues" / "2024-10-01" / "images" / "cover.png").stat().st_size == len(PNG) + 500
+
+
+# ---------------------------------------------------------------- summaries as HTML, authors, dates
+
+HOSTILE_SUMMARIES = [
+    "标题里有 </title> 也不能丢字",
+    "<![CDATA[ x ]]> 之后的文字",
+    "AT&amp;T 与 &lt; 原样保留",
+    "<script>alert('摘要')</script> 仍是文字",
+    "<b>粗体</b> 只是尖括号",
+    "全角标点：“引号”，（括号）！？……——《书名》【注】",
+]
+
+
+@pytest.mark.parametrize("summary", HOSTILE_SUMMARIES)
+def test_rss_description_is_html_that_reads_back_as_the_summary(newsletter, summary):
+    root = newsletter()
+    issue_yaml(root / "issues" / "2024-10-01", title="第一期", summary=summary)
+    config, issues = load(root)
+    feeds = render_feeds(issues, config)
+    rss = feedparser.parse(feeds["rss.xml"])
+    assert not rss.bozo, rss.get("bozo_exception")
+    entry = rss.entries[0]
+    assert entry.summary_detail.type == "text/html"
+    assert unescape(entry.summary) == summary  # the HTML a reader shows is the editor's text
+    assert entry.title == "第一期"
+    atom = feedparser.parse(feeds["atom.xml"]).entries[0]
+    assert atom.summary_detail.type == "text/plain" and atom.summary == summary
+    assert json.loads(feeds["feed.json"])["items"][0]["summary"] == summary
+
+
+def test_rss_channel_description_is_html_too(newsletter):
+    description = "论文 <速递> & </description> 说明"
+    root = newsletter(
+        BASIC_CONFIG.replace("  author: 测试编辑部\n", f"  author: 测试编辑部\n  description: '{description}'\n")
+    )
+    issue_yaml(root / "issues" / "2024-10-01")
+    config, issues = load(root)
+    feeds = render_feeds(issues, config)
+    assert unescape(feedparser.parse(feeds["rss.xml"]).feed.subtitle) == description
+    assert feedparser.parse(feeds["atom.xml"]).feed.subtitle == description  # Atom subtitle is text
+
+
+def test_rss_names_the_author_with_dublin_core(newsletter):
+    root = newsletter()
+    for day in ("2024-10-01", "2024-10-08"):
+        issue_yaml(root / "issues" / day, title=f"第 {day} 期")
+    config, issues = load(root)
+    feeds = render_feeds(issues, config)
+    rss = feedparser.parse(feeds["rss.xml"])
+    assert not rss.bozo
+    assert rss.feed.author == "测试编辑部"
+    assert [e.author for e in rss.entries] == ["测试编辑部", "测试编辑部"]
+    channel = etree.fromstring(feeds["rss.xml"]).find("channel")
+    dc = "{http://purl.org/dc/elements/1.1/}creator"
+    assert channel.findtext(dc) == "测试编辑部"
+    assert [item.findtext(dc) for item in channel.findall("item")] == ["测试编辑部", "测试编辑部"]
+    assert channel.find("item/author") is None  # RSS <author> must be an email address
+    assert b"purl.org/dc" not in feeds["atom.xml"]  # Atom has its own <author>
+    assert [e.author for e in feedparser.parse(feeds["atom.xml"]).entries] == ["测试编辑部", "测试编辑部"]
+
+
+def test_items_on_one_day_get_distinct_updated_times(newsletter):
+    root = newsletter()
+    for folder in ("2024-10-01", "2024-10-01-second", "2024-10-08"):
+        issue_yaml(root / "issues" / folder, title=f"期 {folder}")
+    config, issues = load(root)
+    feeds = render_feeds(issues, config)
+    atom = feedparser.parse(feeds["atom.xml"])
+    updated = [e.updated for e in atom.entries]
+    assert len(set(updated)) == 3
+    assert all(e.updated >= e.published for e in atom.entries)
+    assert atom.feed.updated == max(updated)
+    items = json.loads(feeds["feed.json"])["items"]
+    assert [i["date_modified"] for i in items] == updated
+
+
+def test_distinct_times_keeps_distinct_ones_and_moves_ties_by_seconds():
+    from pipeline.render.feeds import distinct_times
+
+    t = datetime(2024, 10, 1, 8, tzinfo=timezone.utc)
+    later = datetime(2024, 10, 8, 8, tzinfo=timezone.utc)
+    assert distinct_times([("b", t), ("a", t), ("c", later)]) == {
+        "a": t,
+        "b": t.replace(second=1),
+        "c": later,
+    }
+    assert distinct_times([("a", t), ("b", t.replace(second=1)), ("c", t)])["b"] == t.replace(second=2)

@@ -36,7 +36,8 @@ def test_build_writes_one_item_per_paper_newest_issue_first(example: Path) -> No
     assert first.id == "https://arxiv.org/abs/2409.14274"
     assert first.link == "https://digest.example.org/issues/2024-09-30/#paper-01-palm"
     assert first.title == "使用大语言模型做自动化证明"
-    assert [a.name for a in first.authors] == ["M Lu", "B Delaware", "T Zhang"]
+    assert [a.name for a in first.authors][:3] == ["M Lu", "B Delaware", "T Zhang"]
+    assert first.author == "M Lu, B Delaware, T Zhang"  # dc:creator, what single-author readers show
     assert {"定理证明", "Coq"} <= {t.term for t in first.tags}
     assert "推荐阅读指数 8/10" in first.summary and "PALM" in first.summary
     pdf = [link for link in first.links if link.get("type") == "application/pdf"]
@@ -134,3 +135,34 @@ def test_plain_text_drops_markup_and_cuts_long_text() -> None:
     assert plain_text(fragment) == "第一段 粗体 与 code 和 链接。 列表项"
     assert plain_text(parse("字" * 400), limit=10) == "字" * 9 + "…"
     assert plain_text(None) is None and plain_text(parse("")) is None
+
+
+def test_papers_of_one_issue_never_share_an_updated_time(newsletter) -> None:
+    root = newsletter()
+    for folder in ("2024-09-30", "2024-09-30-extra"):  # two issues on one day, at one time
+        write(root / "issues" / folder / "issue.yaml", f"title: 同日 {folder}\n")
+        for n in range(3):
+            write(root / "issues" / folder / f"0{n}-p.md", paper_md(f"论文 {folder} {n}", arxiv=None))
+    cards, ctx = cards_of(root)
+    files = render_site(cards, ctx)
+    feed = feedparser.parse(files["papers.xml"])
+    assert not feed.bozo and len(feed.entries) == 6
+    updated = [e.updated for e in feed.entries]
+    assert len(set(updated)) == 6
+    assert all(e.updated >= e.published for e in feed.entries)
+    assert feed.feed.updated == max(updated)
+    assert [i["date_modified"] for i in json.loads(files["papers.json"])["items"]] == updated
+    assert render_site(cards, ctx) == files
+
+
+def test_paper_summaries_and_authors_read_back_exactly(newsletter) -> None:
+    root = newsletter()
+    lead = "导语 </title> 与 <![CDATA[ x ]]> 和 AT & T，全角“标点”！"
+    write(root / "issues" / "2024-09-30" / "issue.yaml", "title: 第一期\n")
+    write(root / "issues" / "2024-09-30" / "01-a.md", paper_md("论文", arxiv=None, body=f"{lead}\n"))
+    cards, ctx = cards_of(root)
+    entry = feedparser.parse(render_site(cards, ctx)["papers.xml"]).entries[0]
+    assert entry.summary_detail.type == "text/plain"
+    assert cards[0].papers[0]["summary"] == lead and entry.summary.endswith(lead)
+    assert entry.author == "Ann Author, 张三"  # dc:creator; feedparser alone would give the last author
+    assert [a.name for a in entry.authors][:2] == ["Ann Author", "张三"]
