@@ -17,10 +17,16 @@ A recipient the server keeps deferring (4xx, a connection dropped or stalled at 
 or DATA) stays pending with the run counted in ``attempts``; later runs leave it alone for
 ``defer_delay`` seconds, doubled after each deferral, and after ``max_deferrals`` runs it
 is recorded as failed, so that the send ends.
+
+With a ``dkim:`` block each recipient's copy is signed (:mod:`pipeline.mail.dkim`); the key is
+read and tested before the first recipient, so a bad key stops the send before anything goes.
+:func:`sender_checks` is what `publish doctor` prints: what Gmail and Yahoo ask of a bulk
+sender and what of it this channel has.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -28,8 +34,19 @@ from pipeline.audience.recipients import Tally, iter_recipients, normalise
 from pipeline.audience.subscribers import suppress
 from pipeline.audience.tokens import load_secret, unsubscribe_url
 from pipeline.channels.base import Channel, Job, Result
-from pipeline.errors import ChannelError, UsageError
+from pipeline.config import Config, Options
+from pipeline.errors import ChannelError, PublishError, UsageError
 from pipeline.ledger import Ledger, local_time
+from pipeline.mail.dkim import (
+    Check,
+    Signer,
+    aligned,
+    check_name,
+    load_key,
+    organisational_domain,
+    received_checks,
+    txt_record,
+)
 from pipeline.mail.message import (
     IssueMessage,
     issue_message,
@@ -71,6 +88,10 @@ class EmailChannel(Channel):
             f"would send to {count} recipient{'' if count == 1 else 's'} via {transport_label(job.config, job.options)} ({tally.describe()}{extra})"
         ]
         lines.append(f"subject: {job.issue.title}")
+        dkim = job.options.get("dkim")
+        if dkim is not None:  # named only: the key is read when the send starts
+            from_domain = parse_sender(job.options.get("from")).domain
+            lines.append(f"DKIM-signed: d={dkim.get('domain') or from_domain} s={dkim.get('selector')}")
         lines += first
         if count > len(first):
             lines.append(f"… and {count - len(first)} more")
@@ -79,6 +100,9 @@ class EmailChannel(Channel):
     def deliver(self, job: Job) -> Result:
         """Send to every pending recipient, recording each outcome; see the module doc."""
         message = build_message(job)
+        signer = dkim_signer(job.config, job.options, job.log)
+        if signer is not None:
+            message = SignedMessage(message, signer)
         transport = open_transport(job.config, job.options)
         if job.test_to:
             return _send_test(job, message, transport)
@@ -139,6 +163,75 @@ def build_message(job: Job) -> IssueMessage:
         id_prefix=job.issue.id,
         eight_bit=bool(options.get("eight_bit", True)),
     )
+
+
+class SignedMessage:
+    """The issue's message whose every copy carries its own DKIM signature: the signature covers
+    the recipient's To, Message-ID and unsubscribe link, so no two copies share one."""
+
+    def __init__(self, message: IssueMessage, signer: Signer) -> None:
+        self.message, self.signer = message, signer
+
+    def personalise(self, email: str, name: str = "") -> bytes:
+        return self.signer.sign(self.message.personalise(email, name))
+
+
+def dkim_signer(config: Config, options: Options, log: logging.Logger | None = None) -> Signer | None:
+    """The signer of the channel's ``dkim:`` block, its key read and tested; None without one.
+
+    A DKIM domain outside the From domain's organisational domain still signs (a relay's own
+    domain, say) but gets a warning: DMARC passes only on an aligned signature or SPF."""
+    block = options.get("dkim")
+    if block is None:
+        return None
+    where = block.key_path
+    from_domain = parse_sender(options.get("from")).domain.lower()
+    selector = check_name(block.get("selector") or "", f"{where}.selector", "selector")
+    domain = check_name(block.get("domain") or from_domain, f"{where}.domain", "domain")
+    text, key_where = _key_text(config, block)
+    signer = Signer(load_key(text, key_where), selector, domain)
+    if log is not None and not aligned(domain, from_domain):
+        log.warning(
+            "%s: d=%s does not align with the From domain %s: DMARC will not pass on this signature; "
+            "sign with d=%s (or a subdomain of %s)",
+            where,
+            domain,
+            from_domain,
+            from_domain,
+            organisational_domain(from_domain),
+        )
+    return signer
+
+
+def _key_text(config: Config, block: Options) -> tuple[str, str]:
+    """The private key's text and the setting it came from; exactly one of the two is set."""
+    where = block.key_path
+    inline, path = block.raw("private_key"), block.get("private_key_file")
+    if (inline is None) == (path is None):
+        raise ChannelError(
+            f"{where}: {'both private_key and private_key_file are set' if inline else 'no private key'}",
+            hint="give private_key: ${VAR} (the PEM key in the environment) or private_key_file: PATH, one of them",
+        )
+    if inline is not None:
+        return block.get("private_key"), f"{where}.private_key"
+    file = config.root / path
+    if file.resolve().is_relative_to(config.output_dir.resolve()):
+        raise ChannelError(
+            f"{where}.private_key_file: {file} is inside paths.output, which is published with the site",
+            hint="move the key out of that folder now, make a new one (the old one may have been served) and point private_key_file at it",
+        )
+    try:
+        return file.read_bytes().decode("ascii", "replace"), f"{where}.private_key_file ({file})"
+    except FileNotFoundError:
+        raise ChannelError(
+            f"{where}.private_key_file: {file} does not exist",
+            hint=f"make a key (openssl genrsa -out {file} 2048), then publish its record (`publish doctor`)",
+        ) from None
+    except OSError as exc:
+        raise ChannelError(
+            f"{where}.private_key_file: {file} cannot be read ({exc.strerror})",
+            hint="check the path and that this user may read the file",
+        ) from None
 
 
 def _mailto(address: str) -> str:
@@ -323,3 +416,131 @@ class _Send:
                 f"{summary}; last error: {self.last_error or self.ledger.last_error(job.issue.id, job.channel)}",
             )
         return Result(job.channel, "done", summary)
+
+
+# publish doctor -----------------------------------------------------------------------------
+
+
+def sender_checks(config: Config, name: str, eml: bytes | None = None) -> list[Check]:
+    """What Gmail and Yahoo ask of a bulk sender, for the email channel ``name``: what is set,
+    what is missing, and the DNS records to publish or check (none is looked up here).
+
+    With ``eml`` (a copy as a mailbox received it) its Authentication-Results are read and its
+    signature checked offline with the configured key; a relay that signs then counts as DKIM.
+    """
+    options = config.channels[name].options
+    try:
+        envelope = parse_sender(options.get("from"))
+    except PublishError as exc:
+        return [Check("missing", "From", _reason(exc))]
+    domain = envelope.domain.lower()
+    checks = [Check("ok", "From domain", f"{domain} (From: {envelope.header})")]
+    signer, dkim_checks = _dkim_checks(config, options, domain, relay_checked=eml is not None)
+    checks += dkim_checks
+    checks += _dns_checks(options, envelope.address, domain)
+    checks += _unsubscribe_checks(config, options)
+    if eml is not None:
+        checks += received_checks(eml, signer)
+    return checks
+
+
+def _reason(exc: PublishError) -> str:
+    return f"{exc} — {exc.hint}" if exc.hint else str(exc)
+
+
+def _dkim_checks(
+    config: Config, options: Options, domain: str, relay_checked: bool
+) -> tuple[Signer | None, list[Check]]:
+    """The channel's DKIM set-up and the TXT record its key needs."""
+    try:
+        signer = dkim_signer(config, options)
+    except PublishError as exc:
+        return None, [Check("missing", "DKIM", _reason(exc))]
+    if signer is None:
+        detail = (
+            f"no dkim: block: add dkim: {{selector: s1, private_key_file: dkim.pem}} to sign here, "
+            f"or have the relay sign with d={domain}"
+        )
+        return None, [
+            Check(
+                "info" if relay_checked else "missing",
+                "DKIM",
+                detail + ("" if relay_checked else "; then check a received copy with --eml"),
+            )
+        ]
+    key = signer.key
+    checks = [
+        Check(
+            "ok",
+            "DKIM",
+            f"signs as d={signer.domain} s={signer.selector} ({key.algorithm.decode()}, {key.bits}-bit key)",
+        )
+    ]
+    if not aligned(signer.domain, domain):
+        checks.append(
+            Check(
+                "warn",
+                "DKIM alignment",
+                f"d={signer.domain} does not align with the From domain {domain}: DMARC will not pass on it",
+            )
+        )
+    checks.append(Check("todo", "DKIM record", f"publish: {txt_record(signer.dns_name, key)}"))
+    inline = options.get("dkim").raw("private_key")
+    if inline is not None and "${" not in inline:
+        checks.append(
+            Check(
+                "warn",
+                "DKIM key",
+                "private_key is written in config.yaml: move it to the environment (private_key: ${DKIM_KEY}) and make a new key",
+            )
+        )
+    return signer, checks
+
+
+def _dns_checks(options: Options, sender: str, domain: str) -> list[Check]:
+    """SPF and DMARC: what the records should hold (they are not looked up)."""
+    smtp = options.get("smtp")
+    relay = (
+        f"the relay {smtp.get('host')} (its documented include:, e.g. include:_spf.example.net)"
+        if smtp
+        else "the server that sends"
+    )
+    org = organisational_domain(domain)
+    return [
+        Check(
+            "todo",
+            "SPF",
+            f'{domain} IN TXT "v=spf1 … ~all" must authorise {relay}; the envelope sender is {sender}, '
+            "so SPF aligns with From unless the relay puts its own bounce address there",
+        ),
+        Check(
+            "todo",
+            "DMARC",
+            f'_dmarc.{org} IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{org}" at least (p=none meets Gmail and Yahoo; '
+            "quarantine or reject once the reports show only your own mail)",
+        ),
+    ]
+
+
+def _unsubscribe_checks(config: Config, options: Options) -> list[Check]:
+    """One-click unsubscribe (RFC 8058) goes with every message; it needs an HTTPS site.url."""
+    url = config.site.absolute("unsubscribe")
+    if not url.startswith("https://"):
+        one_click = Check(
+            "missing", "List-Unsubscribe", f"{url} is not HTTPS: one-click unsubscribe needs site.url on https://"
+        )
+    else:
+        one_click = Check(
+            "ok", "List-Unsubscribe", f"one-click {url}?… with List-Unsubscribe-Post (RFC 8058), in every message"
+        )
+    mailto = options.get("unsubscribe_mailto")
+    return [
+        one_click,
+        Check(
+            "info",
+            "unsubscribe_mailto",
+            f"set: {mailto}"
+            if mailto
+            else "not set (optional: a mailto: beside the one-click link, only if someone acts on it)",
+        ),
+    ]

@@ -101,6 +101,33 @@ SMTP_FIELDS = (
     Field("timeout", (int, float), 30, more_than=0, help="Seconds to wait for the server."),
 )
 
+DKIM_FIELDS = (
+    Field(
+        "selector",
+        str,
+        required=True,
+        help="Selector: the public key is published at `<selector>._domainkey.<domain>`.",
+    ),
+    Field(
+        "domain",
+        str,
+        None,
+        help="Signing domain (d=); the From address's domain when unset. Another domain is signed with a warning: DMARC needs it to share the From domain's organisational domain.",
+    ),
+    Field(
+        "private_key",
+        str,
+        None,
+        help="PEM private key (RSA, at least 1024 bits, 2048 advised; or ed25519 with PyNaCl); always ${VAR}, never the key itself. Never logged.",
+    ),
+    Field(
+        "private_key_file",
+        str,
+        None,
+        help="File holding the PEM private key instead, relative to the config folder; keep it out of paths.output.",
+    ),
+)
+
 CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
     "feed": (
         Field("items", int, 20, at_least=1, help="How many of the newest issues the feeds carry."),
@@ -170,6 +197,13 @@ CHANNEL_FIELDS: dict[str, tuple[Field, ...]] = {
             help="Address for a mailto: List-Unsubscribe variant, next to the one-click URL; set it only where someone (or a script) acts on what arrives there.",
         ),
         Field("list_id", str, None, help="List-Id header value; derived from site.url when unset."),
+        Field(
+            "dkim",
+            dict,
+            None,
+            children=DKIM_FIELDS,
+            help="Sign each message with DKIM (relaxed/relaxed); leave it off when the relay signs for the From domain. `publish doctor` prints the DNS record.",
+        ),
     ),
     "wechat": (
         Field("api_base", str, "https://api.weixin.qq.com", help="WeChat Official Account API base URL."),
