@@ -6,7 +6,10 @@ the user can fix, 2 for bad usage. Heavy modules are imported inside the command
 
     group.py        the group, the shared --config option and context, problem printing
     editing.py      init, new, add, check, build, bib
+    importing.py    import (a digest written as plain text → an issue folder)
+    previewing.py   preview (the live preview server)
     publishing.py   issue, scheduler, status, serve
+    doctor.py       doctor (what a bulk sender needs: DKIM, SPF, DMARC)
     subscribers.py  the `subscribers` group
 """
 
@@ -18,7 +21,14 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import editing, publishing, subscribers  # noqa: F401  each registers its commands on `cli`
+from pipeline.cli import (  # noqa: F401  each registers its commands on `cli`
+    doctor,
+    editing,
+    importing,
+    previewing,
+    publishing,
+    subscribers,
+)
 from pipeline.cli.group import cli, echo_problems
 from pipeline.errors import IssueError, PublishError
 
