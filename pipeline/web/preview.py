@@ -149,7 +149,8 @@ class PreviewApp:
         # Never cached: a page must come fresh after each build.
         dropped = ("content-length", "etag", "last-modified", "cache-control")
         headers = [(k, v) for k, v in response.headers if k.lower() not in dropped]
-        if any(k.lower() == "content-type" and v.startswith("text/html") for k, v in headers):
+        framed = path.endswith(("/email.html", "/wechat.html"))  # shown inside the preview's own pages
+        if not framed and any(k.lower() == "content-type" and v.startswith("text/html") for k, v in headers):
             body = self._decorate(body, _issue_of(path))
         headers.append(("Cache-Control", "no-store"))
         headers.append(("Content-Length", str(len(body))))
