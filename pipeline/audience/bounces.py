@@ -236,9 +236,9 @@ def _from_unsubscribe_link(original: Message | None, secret: bytes | None) -> st
     if original is None or secret is None:
         return None
     for url in re.findall(r"<(https?://[^>]+)>", str(original.get("List-Unsubscribe") or "")):
-        query = parse_qs(urlsplit(url).query)
-        address, token = (query.get("email") or [""])[0], (query.get("token") or [""])[0]
-        if address and tokens.verify(secret, "unsubscribe", address, token):
+        query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+        address = tokens.unsubscribe_query_address(secret, query)  # the sealed token, or the earlier form
+        if address:
             return _address(address)
     return None
 

@@ -291,7 +291,9 @@ def _image_mismatch(path: Path) -> str | None:
         return None
     found = next((ext for ext, sigs in _SIGNATURES.items() if head.startswith(sigs) and ext != ".jpeg"), None)
     actual = f"a {found[1:].upper()} image" if found else "not an image"
-    return f"is {actual}, though its name ends in {path.suffix}: save it as a real {path.suffix[1:].upper()} or rename it"
+    return (
+        f"is {actual}, though its name ends in {path.suffix}: save it as a real {path.suffix[1:].upper()} or rename it"
+    )
 
 
 def _did_you_mean(folder: Path, plain: str) -> str:

@@ -15,9 +15,10 @@ is the template's own and content never chooses where a recipient's link goes. I
 with no space, ``=``, ``&`` or quote.
 
 Each part is transfer-encoded here, not by the ``email`` package. With ``eight_bit`` (the
-channel's default) a part goes as 8bit UTF-8, its lines broken at spaces to stay far below
-SMTP's 998 bytes (mjml-python emits the HTML as one long line); a part that cannot be broken
-so, or any part when 8bit is off, goes in whichever of two 7-bit encodings is smaller:
+channel's default) a part goes as 8bit UTF-8, its lines broken to stay far below SMTP's 998
+bytes (mjml-python emits the HTML as one long line): at spaces, and in HTML inside tags, so
+that the text a reader (or a spam filter) sees is the same; a part that cannot be broken so,
+or any part when 8bit is off, goes in whichever of two 7-bit encodings is smaller:
 
 - quoted-printable, for mostly-ASCII text: encoded piece by piece around each placeholder,
   which is put on a line of its own between soft line breaks (``=\\r\\n``), so a soft break
@@ -37,6 +38,7 @@ servers have not agreed to; they are never substituted.
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import re
 import secrets
@@ -197,79 +199,126 @@ class EightBitBody:
         return self.template.replace(self.placeholder, value)
 
 
-# Lines of an 8bit body stay under this, leaving room for the URL that replaces a placeholder
-# within SMTP's limit of 998 bytes.
-EIGHT_BIT_LINE = 700
+# Lines of an 8bit body stay under SMTP's limit of 998 bytes; one that holds a placeholder
+# keeps room for the URL that replaces it (an unsubscribe token grows with the address: up to
+# 360 characters for the longest, 254, plus the site's URL).
+EIGHT_BIT_LINE = 990
+URL_ROOM = 600
 # Where a line break would change what a reader sees (preformatted text; the head's CSS and
-# title, which have spaces to break at anyway) or where a comment cannot go (in a comment).
-_VERBATIM = re.compile(rb"<(pre|style|title|textarea)\b.*?</\1>|<!--.*?-->", re.DOTALL | re.IGNORECASE)
-_HIDDEN_BREAK = (b"<!--", b"-->")  # a line break inside a comment is not whitespace in the text
+# title) or what a client reads (comments, Outlook's conditional ones among them).
+_VERBATIM = rb"<(?P<name>pre|style|title|textarea|script)\b.*?</(?P=name)\s*>|<!--.*?-->"
+# A tag, with its attribute values, quoted or not (a ">" inside quotes does not end it).
+_TAG = rb"</?[A-Za-z][^\s/>]*(?:[^\"'>]|\"[^\"]*\"|'[^']*')*>"
+_MARKUP = re.compile(rb"(?P<verbatim>" + _VERBATIM + rb")|" + _TAG, re.DOTALL | re.IGNORECASE)
+_TAG_NAME = re.compile(rb"</?[A-Za-z][^\s/>]*")
+_UNQUOTED_SPACE = re.compile(rb"\"[^\"]*\"|'[^']*'|( )")
+# The last resort in a run of Chinese text longer than a line: a line break inside a <wbr> tag,
+# between two ideographs, where a line may break anyway (so the tag changes nothing shown).
+_WBR = (b"<wbr", b">")
 
 
-def wrap_8bit(text: str, limit: int = EIGHT_BIT_LINE) -> bytes | None:
-    """The text as CRLF lines of at most ``limit`` bytes, or None where that cannot be done.
+@dataclass(frozen=True)
+class _Breaks:
+    """Where a line may end: ``(offset, 1)`` a space the line break replaces, ``(offset, 0)`` a
+    place where one is inserted; and, in HTML, the spans that are not text (tags, verbatim)."""
 
-    A long line is broken at an ASCII space (in HTML and in wrapped plain text a line break
-    reads as the space it replaces); in a run of Chinese text with no space, between two
-    characters inside an HTML comment, which adds no whitespace. Never inside a tag, an
-    entity, a placeholder or verbatim text.
+    points: list[tuple[int, int]]
+    markup: list[tuple[int, int]]
+
+
+def wrap_8bit(
+    text: str, limit: int = EIGHT_BIT_LINE, html: bool = False, placeholder: bytes = _PLACEHOLDER
+) -> bytes | None:
+    """The text as CRLF lines of at most ``limit`` bytes (less :data:`URL_ROOM` on a line with
+    a ``placeholder``), or None where that cannot be done.
+
+    A line break replaces an ASCII space (in HTML and in wrapped plain text it reads as the
+    space it replaces). In HTML a line may also end inside a tag, after its name or between
+    its attributes, which no reader sees; never inside an attribute value, a placeholder,
+    a comment or verbatim text. So a break adds nothing to the text a spam filter reads (a
+    comment or tag between two characters reads to SpamAssassin as a word split to hide
+    it), except in a run of Chinese text longer than a line: that breaks in a ``<wbr>``.
     """
     data = text.replace("\r\n", "\n").encode("utf-8")
-    verbatim = [m.span() for m in _VERBATIM.finditer(data)]
+    breaks = _html_breaks(data) if html else _Breaks([(m.start(), 1) for m in re.finditer(b" ", data)], [])
+    offsets = [offset for offset, _ in breaks.points]
     lines: list[bytes] = []
+
+    def room(first: int, last: int) -> int:
+        return limit - (URL_ROOM if data.find(placeholder, first, last) >= 0 else 0)
+
     start = 0
     for end in [*(m.start() for m in re.finditer(b"\n", data)), len(data)]:
         prefix = b""
-        while len(prefix) + end - start > limit:
-            stop = start + limit - len(prefix)
-            cut = _space_at(data, start, stop, verbatim)
-            if cut is not None:
+        while len(prefix) + end - start > room(start, end):
+            stop = start + room(start, min(end, start + limit)) - len(prefix)
+            index = bisect.bisect_right(offsets, stop) - 1
+            if index >= 0 and offsets[index] > start:
+                cut, replaced = breaks.points[index]
                 lines.append(prefix + data[start:cut])
-                start, prefix = cut + 1, b""  # the space becomes the line break
+                start, prefix = cut + replaced, b""
                 continue
-            cut = _between_characters(data, start, stop - len(_HIDDEN_BREAK[0]), verbatim)
+            cut = _between_ideographs(data, start, stop - len(_WBR[0]), breaks.markup) if html else None
             if cut is None:
                 return None
-            lines.append(prefix + data[start:cut] + _HIDDEN_BREAK[0])
-            start, prefix = cut, _HIDDEN_BREAK[1]
+            lines.append(prefix + data[start:cut] + _WBR[0])
+            start, prefix = cut, _WBR[1]
         lines.append(prefix + data[start:end])
         start = end + 1
     return b"\r\n".join(lines)
 
 
-def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
-    return any(a <= position < b for a, b in spans)
+def _html_breaks(data: bytes) -> _Breaks:
+    """The places in an HTML text where a line break shows no difference (see :func:`wrap_8bit`)."""
+    points: list[tuple[int, int]] = []
+    markup: list[tuple[int, int]] = []
+    text_from = 0
+    for match in _MARKUP.finditer(data):
+        points += [(text_from + m.start(), 1) for m in re.finditer(b" ", data[text_from : match.start()])]
+        markup.append(match.span())
+        text_from = match.end()
+        if match.group("verbatim"):
+            continue
+        name_end = _TAG_NAME.match(data, match.start()).end()
+        if data[name_end : name_end + 1] != b" ":
+            points.append((name_end, 0))
+        tag = data[match.start() : match.end()]
+        points += [(match.start() + m.start(1), 1) for m in _UNQUOTED_SPACE.finditer(tag) if m.group(1)]
+    points += [(text_from + m.start(), 1) for m in re.finditer(b" ", data[text_from:])]
+    return _Breaks(sorted(points), markup)
 
 
-def _space_at(data: bytes, start: int, stop: int, verbatim: list[tuple[int, int]]) -> int | None:
-    cut = data.rfind(b" ", start + 1, stop)
-    while cut > start:
-        if not _inside(cut, verbatim):
+def _between_ideographs(data: bytes, start: int, stop: int, markup: list[tuple[int, int]]) -> int | None:
+    """The last offset in ``(start, stop]`` between two CJK ideographs of the text, or None."""
+    for cut in range(stop, start + 2, -1):
+        if not (_is_ideograph(data[cut - 3 : cut]) and _is_ideograph(data[cut : cut + 3])):
+            continue
+        index = bisect.bisect_right(markup, (cut, len(data) + 1)) - 1
+        if index < 0 or not markup[index][0] < cut < markup[index][1]:
             return cut
-        cut = data.rfind(b" ", start + 1, cut)
     return None
 
 
-def _between_characters(data: bytes, start: int, stop: int, verbatim: list[tuple[int, int]]) -> int | None:
-    """A position after a multi-byte character, in text (not in a tag, entity or verbatim)."""
-    for cut in range(stop, start, -1):
-        if data[cut - 1] < 0x80 or 0x80 <= data[cut] < 0xC0:
-            continue  # not the end of a multi-byte (CJK) character
-        if data.rfind(b"<", start, cut) > data.rfind(b">", start, cut) or _inside(cut, verbatim):
-            continue  # inside a tag, or text whose line breaks show
-        return cut
-    return None
+def _is_ideograph(three: bytes) -> bool:
+    """Whether these three bytes are one ideograph (U+3400–U+9FFF, U+F900–U+FAFF) in UTF-8."""
+    if len(three) != 3 or not 0xE3 <= three[0] <= 0xEF:
+        return False
+    try:
+        char = three.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
 
 
 def encode_body(
-    text: str, eight_bit: bool = False, placeholder: str = PLACEHOLDER
+    text: str, eight_bit: bool = False, placeholder: str = PLACEHOLDER, html: bool = False
 ) -> QPBody | Base64Body | EightBitBody:
     """The smallest encoding for this text: 8bit where allowed and the lines can be kept
     short, else QP for mostly ASCII and base64 for Chinese. ``encode(value)`` on the result
-    puts ``value`` wherever ``placeholder`` is."""
+    puts ``value`` wherever ``placeholder`` is; ``html`` lets long lines break inside tags."""
     mark = placeholder.encode("ascii")
     if eight_bit:
-        wrapped = wrap_8bit(text)
+        wrapped = wrap_8bit(text, html=html, placeholder=mark)
         if wrapped is not None:
             return EightBitBody(wrapped, mark)
     raw = text.encode("utf-8")
@@ -337,7 +386,7 @@ def issue_message(
             f"the built email has no unsubscribe link ({placeholder} in neither part)",
             hint="run `publish build`; a template override must keep {{ unsubscribe_url }}",
         )
-    bodies = encode_body(text, eight_bit, placeholder), encode_body(html, eight_bit, placeholder)
+    bodies = encode_body(text, eight_bit, placeholder), encode_body(html, eight_bit, placeholder, html=True)
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = envelope.header
     if envelope.reply_to:

@@ -111,10 +111,12 @@ def measure(html: bytes, eight_bit: bool = True, placeholder: str | None = None)
     """
     from pipeline.mail.message import PLACEHOLDER, encode_body
 
+    text = html.decode("utf-8")
     if placeholder is None:  # measured as it is: the encoder's default mark stays itself
-        return len(html), len(encode_body(html.decode("utf-8"), eight_bit).encode(PLACEHOLDER.encode()))
-    typical_url = b"https://digest.example.org/unsubscribe?email=reader%40example.org&amp;token=" + b"x" * 22
-    return len(html), len(encode_body(html.decode("utf-8"), eight_bit, placeholder).encode(typical_url))
+        return len(html), len(encode_body(text, eight_bit, html=True).encode(PLACEHOLDER.encode()))
+    # The token of a 20-character address: a 16-byte tag and the address, in base64url.
+    typical_url = b"https://digest.example.org/unsubscribe?u=" + b"x" * 48
+    return len(html), len(encode_body(text, eight_bit, placeholder, html=True).encode(typical_url))
 
 
 def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) -> dict[str, object]:

@@ -9,7 +9,8 @@ and ``publish serve`` runs it with wsgiref for local use. Paths are relative to 
 when that is ``https://example.org/digest/``, a request for ``/digest/unsubscribe`` (or
 ``/unsubscribe`` under ``SCRIPT_NAME=/digest``) reaches the unsubscribe handler.
 
-- ``GET /unsubscribe?email=…&token=…`` shows whose address it is and one button; a GET
+- ``GET /unsubscribe?u=…`` (the token names the address; links of the earlier form
+  ``?email=…&token=…`` still work) shows whose address it is and one button; a GET
   never changes anything, because mail scanners prefetch links.
 - ``POST /unsubscribe?…`` unsubscribes at once: RFC 8058 one-click (body
   ``List-Unsubscribe=One-Click``; no cookie, no login, no redirect, 200) or the page's button.
@@ -280,9 +281,8 @@ class WebApp:
         """GET: the page with the button. POST: unsubscribe now (RFC 8058 one-click or the button)."""
         if request.method not in ("GET", "HEAD", "POST"):
             return self._not_allowed(request, "GET, HEAD, POST")
-        address, token = request.query.get("email", ""), request.query.get("token", "")
-        # compare_digest refuses non-ASCII text with a TypeError; such a token is simply wrong.
-        if not token.isascii() or not tokens.verify(self.secret, "unsubscribe", address, token):
+        address = tokens.unsubscribe_query_address(self.secret, request.query)
+        if address is None:
             return self._message(
                 request,
                 HTTPStatus.FORBIDDEN,
@@ -306,7 +306,7 @@ class WebApp:
                 note_link=("重新订阅", "subscribe"),
             )
         current = subscribers.get(self.ledger, email)
-        action = "unsubscribe?" + urlencode({"email": address, "token": token})
+        action = "unsubscribe?" + urlencode(_unsubscribe_query(request.query))
         return self._page(
             HTTPStatus.OK,
             "page_unsubscribe.html",
@@ -462,6 +462,13 @@ class WebApp:
         except Exception as exc:  # logged, never shown: the page must not depend on the outcome
             log.warning("confirmation mail to %s not sent: %s: %s", _masked(email), type(exc).__name__, exc)
             raise
+
+
+def _unsubscribe_query(query: dict[str, str]) -> dict[str, str]:
+    """The parameters of a verified unsubscribe link, for the page's button to post back as they came."""
+    if query.get(tokens.UNSUBSCRIBE_KEY):
+        return {tokens.UNSUBSCRIBE_KEY: query[tokens.UNSUBSCRIBE_KEY]}
+    return {"email": query.get("email", ""), "token": query.get("token", "")}
 
 
 def breakable(address: str) -> Markup:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +12,7 @@ from conftest import FIXTURES
 
 from pipeline.audience import subscribers
 from pipeline.audience.bounces import SOFT_LIMIT, process_maildir
-from pipeline.audience.tokens import load_secret, unsubscribe_url
+from pipeline.audience.tokens import load_secret, sign, unsubscribe_url
 from pipeline.cli import cli
 from pipeline.config import load_config
 from pipeline.ledger import Ledger
@@ -106,12 +107,18 @@ def test_a_redacted_complaint_is_traced_through_the_signed_unsubscribe_link(exam
     with Ledger(config.state_path) as ledger:
         subscribers.add(ledger, "liu.yang@example.net")
         subscribers.add(ledger, "zhao@example.org")
-        forged = unsubscribe_url(config, secret, "zhao@example.org").replace(
-            "zhao%40example.org", "liu.yang%40example.net"
+        # A link of the earlier form with another address put in, and a sealed token altered.
+        earlier = "unsubscribe?" + urlencode(
+            {"email": "zhao@example.org", "token": sign(secret, "unsubscribe", "zhao@example.org")}
         )
-        put(maildir, redacted_complaint(forged).replace("Message-ID: <arf-", "Message-ID: <forged-arf-"))
+        forged = config.site.absolute(earlier).replace("zhao%40example.org", "liu.yang%40example.net")
+        sealed = unsubscribe_url(config, secret, "liu.yang@example.net")
+        altered = sealed[:-10] + ("A" if sealed[-10] != "A" else "B") + sealed[-9:]
+        for n, url in enumerate((forged, altered)):
+            put(maildir, redacted_complaint(url).replace("Message-ID: <arf-", f"Message-ID: <forged{n}-arf-"))
         report = run(ledger, maildir, secret)
-        assert report.complaints == 0 and "names no recipient" in report.ignored[0]
+        assert report.complaints == 0 and len(report.ignored) == 2, report
+        assert all("names no recipient" in line for line in report.ignored), report
         put(maildir, redacted_complaint(unsubscribe_url(config, secret, "liu.yang@example.net")))
         report = run(ledger, maildir, secret)
         assert report.complaints == 1 and status(ledger, "liu.yang@example.net") == "complained"

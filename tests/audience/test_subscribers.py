@@ -372,6 +372,6 @@ def test_cli_add_takes_the_name_written_with_the_address(example: Path):
     """`subscribers add "赵磊 <zhao.lei@example.com>"` kept only the address."""
     output = run(example, "add", "赵磊 <Zhao.Lei@Example.com>").output.strip()
     assert output == "zhao.lei@example.com: added (active), name 赵磊"
-    assert run(example, "add", "Zhao Lei <zhao.lei@example.com>", "--name", "赵 磊").output.strip().endswith(
-        "name 赵 磊"
+    assert (
+        run(example, "add", "Zhao Lei <zhao.lei@example.com>", "--name", "赵 磊").output.strip().endswith("name 赵 磊")
     )  # --name wins

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -23,7 +23,7 @@ import yaml
 from conftest import NOW, REPO
 from servers import free_port
 
-from pipeline.audience import subscribers
+from pipeline.audience import subscribers, tokens
 from pipeline.audience.tokens import confirm_url, load_secret, unsubscribe_url
 from pipeline.build.builder import build
 from pipeline.config import Config, load_config
@@ -150,12 +150,32 @@ def test_a_tampered_or_foreign_token_is_refused_and_changes_nothing(site):
     secret = load_secret(config)
     subscribers.add(app.ledger, "reader@example.org")
     good = unsubscribe_url(config, secret, "reader@example.org")
-    token = parse_qs(urlsplit(good).query)["token"][0]
-    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
-    foreign = unsubscribe_url(config, secret, "attacker@example.com").replace(
+    token = parse_qs(urlsplit(good).query)["u"][0]
+    flipped_tag = ("B" if token[0] == "A" else "A") + token[1:]
+    flipped_address = token[:30] + ("A" if token[30] != "A" else "B") + token[31:]
+    loose_end = token[:-1] + ("A" if token[-1] != "A" else "B")  # perhaps only pad bits: the same bytes
+    other_key = unsubscribe_url(config, b"another key", "reader@example.org")
+    old = legacy_url(config, secret, "reader@example.org")
+    old_token = parse_qs(urlsplit(old).query)["token"][0]
+    foreign = legacy_url(config, secret, "attacker@example.com").replace(
         "attacker%40example.com", "reader%40example.org"
     )
-    for url in (good.replace(token, flipped), foreign, good.split("&token=")[0], config.site.url + "unsubscribe"):
+    for url in (
+        good.replace(token, flipped_tag),
+        good.replace(token, flipped_address),
+        good.replace(token, loose_end),
+        good.replace(token, token[:-3]),
+        good.replace(token, token[:20]),
+        good.replace(token, token + "AAAA"),
+        good.replace(token, "中文令牌"),
+        good.replace(token, "!!!"),
+        other_key,
+        old.replace(old_token, old_token[:-1] + ("A" if old_token[-1] != "A" else "B")),
+        foreign,
+        old.split("&token=")[0],
+        config.site.url + "unsubscribe",
+        config.site.url + "unsubscribe?u=",
+    ):
         for method in ("GET", "POST"):
             response = requests.request(
                 method, local(url, config, base), data="List-Unsubscribe=One-Click", headers=ONE_CLICK, timeout=10
@@ -163,6 +183,28 @@ def test_a_tampered_or_foreign_token_is_refused_and_changes_nothing(site):
             assert response.status_code == 403, (method, url)
             assert "链接无效" in response.text
     assert status(config, "reader@example.org") == "active"
+
+
+def legacy_url(config: Config, secret: bytes, email: str) -> str:
+    """An unsubscribe link as messages sent before the sealed token carried it: address and HMAC."""
+    query = urlencode({"email": email, "token": tokens.sign(secret, "unsubscribe", email)})
+    return config.site.absolute(f"unsubscribe?{query}")
+
+
+def test_the_link_names_no_address_and_links_already_sent_keep_working(site):
+    config, app, base = site
+    secret = load_secret(config)
+    url = unsubscribe_url(config, secret, "Li.Na+新闻@example.net")
+    assert "@" not in url and "%40" not in url and "li.na" not in url.lower() and "example.net" not in url
+    assert urlsplit(url).query.startswith("u=") and "&" not in url
+    assert unsubscribe_url(config, secret, "li.na@example.net") == unsubscribe_url(config, secret, "li.na@example.net")
+    old = local(legacy_url(config, secret, "zhang.wei@example.com"), config, base)
+    page = requests.get(old, timeout=10)
+    assert page.status_code == 200 and "zhang.wei@example.com" in text(page)
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    assert "email=zhang.wei%40example.com" in action  # the button posts back the link it came from
+    response = requests.post(old, data="List-Unsubscribe=One-Click", headers=ONE_CLICK, timeout=10)
+    assert response.status_code == 200 and status(config, "zhang.wei@example.com") == "unsubscribed"
 
 
 def test_the_page_button_unsubscribes_and_records_the_method(site):
