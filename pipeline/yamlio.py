@@ -132,7 +132,9 @@ def _refuse_unsupported(loader: Any, root: Any, first_line: int, shared: bool = 
     while stack:
         node = stack.pop()
         line = node.start_mark.line + first_line
-        if id(node) in seen and not shared:
+        if id(node) in seen:
+            if shared:  # config.yaml: an alias is fine, but its node is checked once (it may hold itself)
+                continue
             raise YamlSyntaxError(line, "YAML aliases (*name) are not supported: write the value out in full")
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):

@@ -62,6 +62,8 @@ def check(obj: Context, issue_ids: tuple[str, ...], strict: bool) -> None:
         f"{plural(report.issue_count, 'issue')} checked: {plural(errors, 'error')}, {plural(warnings, 'warning')}"
     )
     if errors or (strict and warnings):
+        if strict and warnings and not errors:
+            click.echo("--strict: the warnings count as errors", err=True)
         sys.exit(1)
 
 

@@ -4,8 +4,9 @@ They live in the load stage because the loader must recognise them: example text
 issue would reach every reader, so :mod:`pipeline.load.text` finds it (read from these
 templates once per process) and the publisher refuses the issue until it is written.
 
-The example paper is one that no example in the README uses, so that following the README
-(`publish add … 2409.14274`) on a fresh scaffold never collides with it.
+The example paper is one that neither the README's examples nor the bundled archive use, so
+that following the README (`publish add … 2409.14274`) on a fresh scaffold, or scaffolding an
+issue in this repository, never meets an "already featured" paper.
 """
 
 ISSUE_TEMPLATE = """\
@@ -21,14 +22,14 @@ draft: true        # remove this line when the issue is ready to publish
 
 ENTRY_TEMPLATE = """\
 ---
-title: "SnapKV: LLM Knows What You are Looking for Before Generation"
-title_translated: SnapKV：生成之前就知道该看哪些上下文
-authors: [Y Li, Y Huang, B Yang]
-venue: "arXiv preprint arXiv:2404.14469"
-year: 2024
-arxiv: "2404.14469"
+title: "Attention Is All You Need"
+title_translated: 注意力机制就是全部所需
+authors: [A Vaswani, N Shazeer, N Parmar]
+venue: "arXiv preprint arXiv:1706.03762"
+year: 2017
+arxiv: "1706.03762"
 rating: 8
-tags: [长上下文, 大模型]
+tags: [Transformer, 大模型]
 ---
 一两句话的导语：这篇论文做了什么。
 

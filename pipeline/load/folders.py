@@ -139,7 +139,7 @@ def folder_papers(folder: Path) -> dict[str, str]:
     """arXiv id (no version) → name of the entry file with it, for one issue folder (quick scan)."""
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.md")):
-        # entries.py writes `arxiv:` before the authors, so the head of the file is enough;
+        # `arxiv:` sits in the front matter, which rarely passes 4,000 bytes: the head is enough;
         # read_head: only a regular file inside the folder (a pipe would hang the scan)
         head = (read_head(path, folder, 4000) or b"").decode("utf-8", errors="replace")
         match = _ARXIV_LINE.search(head)

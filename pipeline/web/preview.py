@@ -29,6 +29,7 @@ from pipeline.build.builder import build
 from pipeline.build.check import check_issues
 from pipeline.config import Config, load_config
 from pipeline.errors import PublishError
+from pipeline.model import is_issue_id
 from pipeline.web.files import StaticFiles
 
 log = logging.getLogger("pipeline.preview")
@@ -61,7 +62,7 @@ class Preview:
         self.version = 0
         self.problems: dict[str, list[str]] = {}  # issue id ("" for the site) → formatted problems
         self.error: str | None = None  # a config or build failure, shown on every page
-        self.states: dict[str, str] = {}  # issue id → "" (public), "草稿" or "未到发布时间"
+        self.states: dict[str, str] = {}  # issue id → "" (public), or why it stays off the index
         self.config = scratch_config(load_config(config_path))
         self.changed = threading.Condition()
 
@@ -71,15 +72,19 @@ class Preview:
         try:
             self.config = scratch_config(load_config(self.config_path))
             report = check_issues(self.config)
-            self.problems = _by_issue(report.problems, self.config.root)
+            self.problems = _by_issue(report.problems, self.config.root, self.config.issues_dir)
             valid = [issue.id for issue in report.issues]
             now = self.now()
             self.states = {issue.id: _state(issue, now) for issue in report.issues}
             if valid:
-                build(self.config, valid, now=self.now())
+                build(self.config, valid, now=now)
             self.error = None
         except PublishError as exc:
             self.error = f"{exc}" + (f" — {exc.hint}" if exc.hint else "")
+            log.warning("preview: %s", self.error)
+        except Exception as exc:  # a file changing mid-build, say: the watcher must live on
+            self.error = f"the build stopped ({type(exc).__name__}: {exc}); it runs again on the next change"
+            log.warning("preview: %s", self.error)
         with self.changed:
             self.version += 1
             self.changed.notify_all()
@@ -117,11 +122,13 @@ def _state(issue: Any, now: datetime) -> str:
     return ""
 
 
-def _by_issue(problems: Iterable[Any], root: Path) -> dict[str, list[str]]:
+def _by_issue(problems: Iterable[Any], root: Path, issues: Path) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for problem in problems:
-        parts = Path(problem.path).parts
-        issue = next((p for p in parts if p[:4].isdigit() and p[4:5] == "-"), "")
+        try:  # the issue is the folder right under issues/ (the newsletter's own name may look like one)
+            issue = Path(problem.path).relative_to(issues).parts[0]
+        except (ValueError, IndexError):
+            issue = ""
         grouped.setdefault(issue, []).append(problem.format(root))
     return grouped
 
@@ -142,6 +149,8 @@ class PreviewApp:
         for view in ("email", "wechat"):
             if path.startswith(f"{PREFIX}{view}/"):
                 issue = path.removeprefix(f"{PREFIX}{view}/").strip("/")
+                if issue not in self.preview.states:  # only a built issue, and never text from the URL
+                    return _answer(start_response, "404 Not Found", b"no such issue", "text/plain; charset=utf-8")
                 return _answer(start_response, "200 OK", self._page(issue, view), "text/html; charset=utf-8")
         files = StaticFiles(self.preview.config.output_dir)
         response = files.serve(environ.get("REQUEST_METHOD", "GET"), path, environ)
@@ -214,8 +223,10 @@ class PreviewApp:
 
 
 def _issue_of(path: str) -> str:
+    """The issue a page belongs to; only a valid issue id (the bar puts it into links)."""
     parts = [p for p in path.split("/") if p]
-    return parts[1] if len(parts) > 1 and parts[0] == "issues" else ""
+    issue = parts[1] if len(parts) > 1 and parts[0] == "issues" else ""
+    return issue if is_issue_id(issue) else ""
 
 
 def _answer(start_response: Callable[..., Any], status: str, body: bytes, kind: str) -> list[bytes]:

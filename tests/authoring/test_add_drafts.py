@@ -33,7 +33,7 @@ def featuring_2409_14274(config, day: str) -> Path:
     """A scaffolded issue whose example entry is the paper the fake API knows (2409.14274)."""
     folder = new_issue(config, day)
     entry = folder / "01-example.md"
-    entry.write_text(entry.read_text("utf-8").replace("2404.14469", "2409.14274"), encoding="utf-8")
+    entry.write_text(entry.read_text("utf-8").replace("1706.03762", "2409.14274"), encoding="utf-8")
     return folder
 
 

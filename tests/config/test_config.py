@@ -166,3 +166,13 @@ def test_env_refs_are_the_ones_the_channel_reads(tmp_path):
         ("channels.wx2.app_id", "WX_ID"),
         ("channels.wx2.app_secret", "WX_SECRET"),
     ]
+
+
+def test_an_alias_that_holds_itself_is_read_once_not_forever(newsletter):
+    """`loop: &a [*a]` in config.yaml made every command spin at 100% CPU."""
+    root = newsletter()
+    config = root / "config.yaml"
+    config.write_text(config.read_text("utf-8") + "loop: &a [*a]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(config)
+    assert "loop: unknown top-level key" in str(refused.value)

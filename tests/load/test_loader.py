@@ -470,11 +470,11 @@ def test_a_fresh_scaffold_is_not_a_repeat_and_shows_its_example_text(tmp_path):
         "issues/2024-10-07/issue.yaml:2: warning: summary is still the example text from `publish new`: write one or two sentences about this issue",
         "issues/2024-10-07/issue.yaml:3: warning: intro is still the example text from `publish new`: say why these papers, or delete the intro",
     ]
-    assert lines_of(root) == expected  # both are drafts: neither features 2404.14469 yet
+    assert lines_of(root) == expected  # both are drafts: neither features 1706.03762 yet
     first = root / "issues/2024-09-30/issue.yaml"
     first.write_text(first.read_text("utf-8").replace("draft: true", "draft: false"), encoding="utf-8")
     assert lines_of(root) == expected[:3] + [
-        "issues/2024-10-07/01-example.md:7: warning: arXiv 2404.14469 was already featured in issue 2024-09-30",
+        "issues/2024-10-07/01-example.md:7: warning: arXiv 1706.03762 was already featured in issue 2024-09-30",
         *expected[3:],
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -121,3 +122,14 @@ def test_drafts_and_scheduled_issues_carry_a_banner_and_are_listed_on_the_index(
     wait_for_version(base, version)
     assert "草稿：不会出现在索引和订阅源里" in fetch(base, f"/issues/{ISSUE}/")
     assert f'<a href="/issues/{ISSUE}/">{ISSUE}（草稿）</a>' in fetch(base, "/")
+
+
+def test_text_from_the_url_is_never_put_into_a_page(previewing):
+    base, session, example = previewing
+    for view in ("email", "wechat"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            fetch(base, f"{PREFIX}{view}/%3Cscript%3Ealert(1)%3C%2Fscript%3E/")
+        assert refused.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(base, "/issues/%3Cscript%3Ealert(1)%3C%2Fscript%3E/")
+    assert missing.value.code == 404 and b"<script>" not in missing.value.read()
