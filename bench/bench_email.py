@@ -13,6 +13,7 @@ per scenario so that each peak RSS is its own:
     python bench/bench_email.py --quick       # 2,000 / 2,000 / 20,000
     python bench/bench_email.py --count 5000 --connections 2 --no-large
     python bench/bench_email.py --latency 20 --no-large   # a relay that takes 20 ms to answer DATA
+    python bench/bench_email.py --size        # the HTML part as sent, against Gmail's clip
 
 Memory is the process's peak RSS (``ru_maxrss``) and, to show what sending adds, its RSS
 just before the send (after imports and the build). Everything is generated under a
@@ -106,6 +107,58 @@ def make_newsletter(root: Path, count: int, port: int, connections: int) -> Path
             name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i // len(SURNAMES)) % len(GIVEN)]
             out.write(f"reader{i:06d}@example{i % 97}.com,{name},active\n")
     return root / "config.yaml"
+
+
+# the size of the HTML part ------------------------------------------------------------------
+
+
+def ten_long_papers(root: Path) -> Path:
+    """A newsletter whose issue holds the example issue's five papers twice (other arXiv ids the second time)."""
+    import re
+
+    shutil.copy(REPO / "config.yaml", root / "config.yaml")
+    source, folder = REPO / "issues" / ISSUE, root / "issues" / ISSUE
+    folder.mkdir(parents=True)
+    shutil.copy(source / "issue.yaml", folder / "issue.yaml")
+    for n, paper in enumerate(sorted(source.glob("*.md")) * 2):
+        text = paper.read_text(encoding="utf-8")
+        if n >= 5:
+            text = re.sub(r'^arxiv: "24(\d\d)\.', r'arxiv: "25\1.', text, flags=re.M)
+        (folder / f"{n:02d}-{paper.name}").write_text(text, encoding="utf-8")
+    return root / "config.yaml"
+
+
+def size_report() -> None:
+    """email.html of the example issue and of a ten-paper issue as long: raw, as sent (8bit, base64)."""
+    sys.path.insert(0, str(REPO))
+    from datetime import datetime, timezone
+
+    from pipeline.config import load_config
+    from pipeline.load.issues import load_issues
+    from pipeline.mail.message import unsubscribe_placeholder
+    from pipeline.render.context import RenderContext
+    from pipeline.render.email import GMAIL_CLIP_BYTES, measure, render_issue
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    work = Path(tempfile.mkdtemp(prefix="bench-email-size-"))
+    try:
+        print(f"{'issue':<32} {'papers':>6} {'raw':>9} {'8bit':>9} {'base64':>9}  of the clip ({GMAIL_CLIP_BYTES:,})")
+        for label, config_path in (
+            ("example " + ISSUE, REPO / "config.yaml"),
+            ("ten long papers", ten_long_papers(work)),
+        ):
+            config = load_config(config_path)
+            [issue] = [i for i in load_issues(config).issues if i.id == ISSUE]
+            html = render_issue(issue, RenderContext(config, now))[f"issues/{ISSUE}/email.html"]
+            placeholder = unsubscribe_placeholder(config)
+            raw, eight_bit = measure(html, True, placeholder)
+            _, seven_bit = measure(html, False, placeholder)
+            print(
+                f"{label:<32} {len(issue.papers):>6} {raw:>9,} {eight_bit:>9,} {seven_bit:>9,}  "
+                f"{eight_bit / GMAIL_CLIP_BYTES:.0%} / {seven_bit / GMAIL_CLIP_BYTES:.0%}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # one scenario, in its own process ------------------------------------------------------------
@@ -221,8 +274,12 @@ def main() -> None:
     parser.add_argument(
         "--latency", type=float, default=0.0, metavar="MS", help="the sink waits this long before each 250"
     )
+    parser.add_argument("--size", action="store_true", help="only the HTML part's size as sent, against the clip")
     parser.add_argument("--scenario", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.size:
+        size_report()
+        return
     if args.scenario:
         print(json.dumps(scenario(args.scenario)))
         return

@@ -16,31 +16,50 @@ as ``&#35;``, which reads the same; text: the fragment's ``u`` as ``%75``, the s
 and only then does the marker become the URL. The marker never reaches the output, so the
 files stay the same from build to build, and MJML still runs once per issue.
 
+Styles: the template's ``<mj-style inline="inline">`` (MJML's own way to ask for it; MRML
+ignores the attribute) is taken out before MJML runs and written onto the elements by
+css-inline afterwards, so buttons, rating, headings and separators keep their look where
+``<style>`` is dropped; the other ``<style>`` blocks (media queries, dark mode) stay as they
+are. Images carry a ``width`` attribute (Outlook's Word engine ignores ``max-width``): the
+image's own pixel width, read from the issue folder, capped to the width of the text.
+
 Size: Gmail clips a message whose HTML part is larger than about 102 KB *as sent*, i.e.
-after transfer encoding; quoted-printable turns each byte of UTF-8 Chinese text into three.
-:func:`measure` gives both sizes so a check can warn before sending; the template keeps
-the markup lean (one white section, one ``mj-text`` for all the text, shared CSS in one
-``mj-style``) so that nearly all of the size is the text itself. Chinese text is still
-heavy: each character is 3 bytes raw and 9 bytes as sent, so roughly 10,000 characters in
-all is what fits under the clip.
+after transfer encoding. With 8bit (the default) that is the UTF-8 itself, 3 bytes a Chinese
+character; without it, base64 adds a third (quoted-printable would triple it).
+:func:`measure` gives both sizes so a check can warn before sending. The markup is a little
+over half of the size (one MJML section per paper, about 1.7 KB each; inline styles only
+where they carry meaning): ten papers as long as the bundled example's, about 17,000 Chinese
+characters, are about 95 KB as sent with 8bit (``python bench/bench_email.py --size``).
 """
 
 from __future__ import annotations
 
+import html as html_escaping
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup
 
 from pipeline.errors import RenderError
 from pipeline.mail.message import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
-from pipeline.markdown import to_html
+from pipeline.markdown import is_relative_path, to_html
 from pipeline.model import Issue, Markdown, Paper
 from pipeline.render.context import RenderContext, paper_links, source_line
 from pipeline.render.plaintext import heading, to_text, wrap
 
 GMAIL_CLIP_BYTES = 102 * 1024
+# The email's width (MJML's default body) and the text's within it (mj-text padding 24px each side).
+EMAIL_WIDTH = 600
+CONTENT_WIDTH = EMAIL_WIDTH - 2 * 24
+_INLINE_STYLE = re.compile(r'<mj-style\s+inline="inline"\s*>(.*?)</mj-style>', re.S)
+_IMG_SRC = re.compile(r'<img\b([^>]*?)\ssrc="([^"]*)"')
+# A start tag as css-inline's serializer writes it: attribute values in double quotes, where
+# it leaves "<" and ">" as they are (valid HTML, but naive filters and sanitizers read them as markup).
+_START_TAG = re.compile(r'<[a-zA-Z][^\s/>]*(?:\s+[^\s"\'=<>/]+(?:="[^"]*")?)*\s*/?>')
+_QUOTED = re.compile(r'"[^"]*"')
 # Inline styles only where a client that drops <style> would otherwise break the layout.
 HTML_STYLES = {"img": "max-width:100%;height:auto"}
 # How a copy of the unsubscribe placeholder that came from content is written instead: the
@@ -119,14 +138,56 @@ def measure(html: bytes, eight_bit: bool = True, placeholder: str | None = None)
     return len(html), len(encode_body(text, eight_bit, placeholder, html=True).encode(typical_url))
 
 
+@dataclass(frozen=True)
+class Cover:
+    url: str
+    width: int | None  # pixels, at most EMAIL_WIDTH; None when the image cannot be read here
+
+
+def image_width(issue: Issue, src: str, limit: int) -> int | None:
+    """The pixel width of the issue's image ``src``, at most ``limit``; None for a URL or an unreadable file."""
+    if not is_relative_path(src):
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    folder = issue.folder.resolve()
+    path = (folder / unquote(urlsplit(src).path)).resolve()
+    if not path.is_relative_to(folder):
+        return None
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return min(image.width, limit)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
+def with_image_widths(html: str, widths: dict[str, int]) -> str:
+    """``html`` with ``width="N"`` on each ``<img>`` whose URL has a known width."""
+
+    def add(match: re.Match) -> str:
+        width = widths.get(html_escaping.unescape(match.group(2)))
+        if width is None or re.search(r"\swidth=", match.group(1)):
+            return match.group(0)
+        return f'<img width="{width}"{match.group(1)} src="{match.group(2)}"'
+
+    return _IMG_SRC.sub(add, html)
+
+
 def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) -> dict[str, object]:
+    widths: dict[str, int] = {}
+
     def rewrite(src: str) -> str:
-        return ctx.asset_url(issue, src)
+        url = ctx.asset_url(issue, src)
+        width = image_width(issue, src, CONTENT_WIDTH)
+        if width is not None:
+            widths[url] = width
+        return url
 
     def block(fragment: Markdown | None) -> Block | None:
         if fragment is None or fragment.is_empty:
             return None
-        return Block(Markup(to_html(fragment, rewrite_src=rewrite, styles=HTML_STYLES)), to_text(fragment, rewrite))
+        html = to_html(fragment, rewrite_src=rewrite, styles=HTML_STYLES)
+        return Block(Markup(with_image_widths(html, widths)), to_text(fragment, rewrite))
 
     papers = [
         PaperView(
@@ -142,7 +203,9 @@ def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) 
     return {
         "issue": issue,
         "date": format_date(issue.date, ctx.site.language),
-        "cover_url": ctx.asset_url(issue, issue.cover) if issue.cover else None,
+        "cover": Cover(ctx.asset_url(issue, issue.cover), image_width(issue, issue.cover, EMAIL_WIDTH))
+        if issue.cover
+        else None,
         "intro": block(issue.intro),
         "outro": block(issue.outro),
         "papers": papers,
@@ -173,12 +236,37 @@ def _render(name: str, ctx: RenderContext, values: dict[str, object]) -> str:
 def _to_html(source: str, issue: Issue) -> str:
     import mjml  # mjml-python; imported here because the extension is slow to load
 
+    inline_css = "\n".join(_INLINE_STYLE.findall(source))
+    source = _INLINE_STYLE.sub("", source)
     try:
         # fonts={}: no web-font <link>s; comments in the template are for its readers only.
         html = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as error:  # how mjml-python reports MRML's parse errors
         raise RenderError(f"issue {issue.id}: MJML conversion failed: {error}") from error
-    return html
+    return inline_styles(html, inline_css) if inline_css.strip() else html
+
+
+def inline_styles(html: str, css: str) -> str:
+    """``css`` written onto the elements of ``html``; its own ``<style>`` blocks kept as they are."""
+    import css_inline
+
+    inliner = css_inline.CSSInliner(
+        inline_style_tags=False, keep_style_tags=True, load_remote_stylesheets=False, minify_css=True, extra_css=css
+    )
+    try:
+        inlined = inliner.inline(html)
+    except ValueError as error:  # css-inline's InlineError: CSS it cannot parse
+        raise RenderError(f"email template: the inline CSS cannot be applied: {error}") from error
+    return _START_TAG.sub(_escape_brackets_in_values, inlined)
+
+
+def _escape_brackets_in_values(tag: re.Match) -> str:
+    """The start tag with ``<`` and ``>`` in its attribute values written as references, as MJML wrote them."""
+
+    def escape(value: re.Match) -> str:
+        return value.group(0).replace("<", "&lt;").replace(">", "&gt;")
+
+    return tag.group(0)[0] + _QUOTED.sub(escape, tag.group(0)[1:-1]) + tag.group(0)[-1]
 
 
 def _normalise_text(text: str) -> str:
