@@ -1,17 +1,27 @@
-"""`publish check`: every problem in the issues, plus the sizes that matter to mail clients."""
+"""`publish check`: every problem in the issues, plus the sizes that matter to mail clients and WeChat.
+
+WeChat is reported before anything is sent: each issue's article size as the draft API counts
+it (characters and bytes of the HTML as sent), a warning when the article had to be cut to fit,
+and the cover, without which the draft API refuses the article. The WeChat channels are found
+by the options their type declares (``app_id``), not by their type's name.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from pipeline.config import Config, channel_env_refs
+from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
 from pipeline.load.folders import issue_folders
 from pipeline.load.issues import LoadResult, load_issues
-from pipeline.model import is_issue_id
+from pipeline.model import Issue, is_issue_id
 from pipeline.render.context import RenderContext
+
+if TYPE_CHECKING:
+    from pipeline.render.wechat import WechatArticle
 
 
 @dataclass
@@ -27,22 +37,25 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     result = load_issues(config, ids)
     report = CheckReport(
         issues=result.issues,
-        problems=[*config_problems(config), *result.problems],
+        problems=[*config_problems(config), *default_cover_problems(config), *result.problems],
         # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
         issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
     )
-    check_rendered(config, report)
+    check_rendered(config, report, covers=True)
     return report
 
 
-def check_rendered(config: Config, report: CheckReport) -> None:
-    """Add what only rendering shows of ``report``'s loaded issues: email sizes, WeChat limits."""
+def check_rendered(config: Config, report: CheckReport, covers: bool = False) -> None:
+    """Add what only rendering shows of ``report``'s loaded issues: email sizes, WeChat limits;
+    with ``covers``, the WeChat cover problems too (`publish check` reports them for every
+    channel; a publish run leaves them to the WeChat channel itself, which the run may not include)."""
     from pipeline.mail.message import unsubscribe_placeholder
     from pipeline.render import email, wechat
 
     ctx = RenderContext(config, datetime.now(timezone.utc))
     eight_bit = all(c.options.get("eight_bit", True) for c in config.channels_declaring("eight_bit"))
     placeholder = unsubscribe_placeholder(config)  # measured with a real link's length in its place
+    wechat_channels = config.channels_declaring("app_id") if covers else []
     for issue in report.issues:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
         raw, sent = email.measure(html, eight_bit, placeholder)
@@ -58,10 +71,72 @@ def check_rendered(config: Config, report: CheckReport) -> None:
                     "warning",
                 )
             )
-        for message in wechat.check_limits(wechat.article(issue, ctx)):
-            if message.startswith(("title ", "digest ")):
-                continue  # the loader already warns about these, with the line in issue.yaml
-            report.problems.append(Problem(issue.folder / "issue.yaml", None, f"WeChat: {message}", "warning"))
+        check_wechat(issue, wechat.article(issue, ctx), wechat_channels, report)
+
+
+def check_wechat(issue: Issue, article: WechatArticle, channels: list[ChannelConfig], report: CheckReport) -> None:
+    """The article's size as sent (a note), a warning when it was cut or is still over a limit,
+    and the cover problem of each WeChat channel that would send the issue."""
+    from pipeline.render.wechat_limits import check_limits, cut_summary, size_summary
+
+    where = issue.folder / "issue.yaml"
+    report.notes.append(f"{issue.id}: {size_summary(article)}")
+    if article.was_cut:
+        report.problems.append(Problem(where, None, f"WeChat: {issue.id} is {cut_summary(article)}", "warning"))
+    for message in check_limits(article):
+        if message.startswith(("title ", "digest ")):
+            continue  # the loader already warns about these, with the line in issue.yaml
+        report.problems.append(Problem(where, None, f"WeChat: {message}", "warning"))
+    if issue.cover is None and not article.images:  # the channel's cover: cover:, else the first image
+        report.problems.extend(missing_cover(issue, channels))
+
+
+def wechat_mode(channel: ChannelConfig) -> str:
+    """The channel's mode as the WeChat channel resolves it: ``mode`` if set, else draft with
+    credentials, else export. (The channel layer sits above this one, so this is its rule restated.)"""
+    mode = channel.options.raw("mode")
+    if mode:
+        return str(mode)
+    return "draft" if "app_id" in channel.options and "app_secret" in channel.options else "export"
+
+
+def missing_cover(issue: Issue, channels: list[ChannelConfig]) -> list[Problem]:
+    """An error for each WeChat channel that would send the issue through the API without a
+    cover (the draft API refuses it), a warning for each that exports it for pasting."""
+    problems = []
+    for channel in channels:
+        if channel.options.raw("default_cover"):
+            continue
+        mode = wechat_mode(channel)
+        api = mode != "export"
+        consequence = (
+            f"channel {channel.name} (mode {mode}) cannot send it: the WeChat API refuses an article without one"
+            if api
+            else f"channel {channel.name} exports it without one; the editor must add one before publishing"
+        )
+        message = (
+            f"WeChat: {issue.id} has no cover image and no image to use as one; {consequence}. "
+            f"Set `cover:` in issue.yaml, or channels.{channel.name}.default_cover in config.yaml"
+        )
+        problems.append(Problem(issue.folder / "issue.yaml", None, message, "error" if api else "warning"))
+    return problems
+
+
+def default_cover_problems(config: Config) -> list[Problem]:
+    """An error for each channel whose ``default_cover`` is not an image in the newsletter folder."""
+    from pipeline.render.images import file_problem
+
+    text = config.raw_bytes.decode("utf-8", "replace")
+    problems = []
+    for channel in config.channels_declaring("default_cover"):
+        value = channel.options.raw("default_cover")
+        problem = file_problem(config.root, str(value)) if value else None
+        if problem:
+            rows = enumerate(text.splitlines(), 1)
+            line = next((n for n, row in rows if "default_cover" in row and str(value) in row), None)
+            message = f"channels.{channel.name}.default_cover: {problem}"
+            problems.append(Problem(config.path, line, message, "error"))
+    return problems
 
 
 def config_problems(config: Config) -> list[Problem]:

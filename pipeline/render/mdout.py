@@ -5,7 +5,11 @@ flat list with each block's closing index) and writes CommonMark that parses to 
 Text is escaped so that it stays text: editors such as doocs/md accept raw HTML, KaTeX
 (``$…$``) and GFM tables, so ``<``, ``$`` and ``|`` are escaped as well as the CommonMark
 markup characters. Links are not written as links: WeChat articles cannot open them, so the
-caller turns each into a numbered reference marker (see ``render/wechat.py``).
+caller turns each into a numbered reference marker (see ``render/wechat.py``), except those it
+keeps (``keep_link``). A URL is written as an autolink (``<https://…>``) or a ``<…>`` link
+destination, never with backslash escapes: inside ``<…>`` a backslash is either shown (autolink)
+or read as an escape (destination), so the characters those forms cannot hold are
+percent-encoded instead, and the rendered ``href`` is the URL itself.
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ EMBEDDINGS = "\u202a\u202b\u202d\u202e"  # closed by U+202C POP DIRECTIONAL FORM
 ISOLATES = "\u2066\u2067\u2068"  # closed by U+2069 POP DIRECTIONAL ISOLATE
 DIRECTIONAL = re.compile(f"[{EMBEDDINGS}{ISOLATES}]")
 
+# What a URL inside <…> cannot hold as it is: line ends, spaces, controls, angle brackets;
+# and backslashes, read as escapes in a link destination (markdown-it encodes them in an href)
+URL_UNSAFE = re.compile(r"[\x00-\x20<>\\\x7f]")
+AUTOLINK = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^<>\x00-\x20]*$")  # CommonMark's URI autolink
+
 # (link_open token, its inline siblings, its index) → marker text after the link, or None
 LinkMarker = Callable[[Token, Sequence[Token], int], str | None]
+# link_open token → the URL to keep it a Markdown link to, or None to mark it as a reference
+KeepLink = Callable[[Token], str | None]
 
 
 def escape(text: str, line_start: bool = False) -> str:
@@ -48,6 +59,24 @@ def escape(text: str, line_start: bool = False) -> str:
             # "12." must become "12\." (the dot is the list marker), "#" becomes "\#"
             out = f"{head}\\{out[len(head) :]}" if head[0].isdigit() else f"\\{out}"
     return out
+
+
+def url_text(url: str) -> str:
+    """``url`` as Markdown shows it literally: an autolink whose rendered ``href`` is the URL."""
+    safe = _percent_encode(url)
+    # something that is not an absolute URL cannot be an autolink: code shows it without escapes
+    return f"<{safe}>" if AUTOLINK.match(safe) else code_span(url)
+
+
+def link_destination(url: str) -> str:
+    """``url`` as the ``<…>`` destination of a Markdown link; entities would be decoded there."""
+    return f"<{ENTITY.sub('&amp;', _percent_encode(url))}>"
+
+
+def _percent_encode(url: str) -> str:
+    if URL_UNSAFE.search(url) is None:
+        return url  # nearly every URL
+    return URL_UNSAFE.sub(lambda match: "".join(f"%{byte:02X}" for byte in match.group().encode()), url)
 
 
 def one_line(text: str) -> str:
@@ -93,11 +122,13 @@ class MarkdownWriter:
         rewrite_src: Callable[[str], str] | None = None,
         heading_min: int = 1,
         heading_add: int = 0,
+        keep_link: KeepLink | None = None,
     ) -> None:
         self.link_marker = link_marker
         self.rewrite_src = rewrite_src or (lambda src: src)
         self.heading_min = heading_min
         self.heading_add = heading_add
+        self.keep_link = keep_link or (lambda token: None)
 
     def render(self, tokens: Sequence[Token]) -> str:
         """The fragment as Markdown, blocks separated by blank lines, ending in one newline."""
@@ -213,7 +244,7 @@ class MarkdownWriter:
             if kind == "text":
                 text = child.content
                 if autolink:
-                    add(text)  # backslash escapes do not work inside <…>
+                    add(_percent_encode(text))  # backslash escapes do not work inside <…>
                 elif line_start or SPECIAL.search(text):
                     add(escape(text, line_start))
                 else:
@@ -230,7 +261,7 @@ class MarkdownWriter:
                 add("*")
             elif kind == "link_open":
                 autolink = child.markup == "autolink"
-                add("<" if autolink else "")
+                add("<" if autolink else "[" if self.keep_link(child) else "")
             elif kind == "link_close":
                 add(self._link_close(children, idx))
                 autolink = False
@@ -251,6 +282,9 @@ class MarkdownWriter:
             return ""
         if children[opening].markup == "autolink":
             return ">"
+        kept = self.keep_link(children[opening])
+        if kept:
+            return f"]({link_destination(kept)})"
         marker = self.link_marker(children[opening], children, opening)
         return f"\\[{marker}\\]" if marker else ""
 

@@ -2,12 +2,19 @@
 for the draft API, and ``wechat.json``: what else the WeChat channel sends (title, digest,
 阅读原文 URL, the images and cover to upload), so that it delivers the built article as it is.
 
-WeChat articles cannot open outside links, so every link becomes its text plus a numbered
-marker, and a closing "引用链接" list gives ``[n] title: URL`` (numbered by first use, one
-number per URL), as doocs/md and mdnice do. The HTML carries inline ``style`` attributes
-only: the editor and the API drop ``<style>``, classes, ids and scripts. Image ``src`` values
-are absolute; the WeChat channel uploads each image and swaps in the returned URL with
-:meth:`WechatArticle.html_with_images`, without rendering again.
+WeChat articles open links to other WeChat articles only (``https://mp.weixin.qq.com/…``):
+those stay links; every other link becomes its text plus a numbered marker, and a closing
+"引用链接" list gives ``[n] title: URL`` (numbered by first use, one number per URL), as
+doocs/md and mdnice do. The HTML carries inline ``style`` attributes only (the editor and the
+API drop ``<style>``, classes, ids and scripts), kept short (see ``wechat_style.py``). Image
+``src`` values are absolute; the WeChat channel uploads each image and swaps in the returned URL
+with :meth:`WechatArticle.html_with_images`, without rendering again.
+
+The draft API takes fewer than 20,000 characters of content, counted on the HTML string as
+sent, and less than 1 MB. An issue over that is cut after the last paper that fits, each
+image counted with the length of an uploaded image's URL; the 引用链接 list then holds the
+links of what remains, and a note sends the reader to 阅读原文 (the issue's web page). The
+built ``wechat.html`` is what is sent; ``wechat.json`` says how many papers it holds.
 """
 
 from __future__ import annotations
@@ -16,12 +23,11 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from markdown_it.common.utils import escapeHtml
@@ -30,38 +36,22 @@ from markdown_it.token import Token
 from pipeline.markdown import StyledRenderer, image_sources, is_relative_path, iter_inline, parser
 from pipeline.model import Issue, Markdown, Paper
 from pipeline.render.context import RenderContext, paper_links, source_line
-from pipeline.render.mdout import MarkdownWriter, escape, escape_meta, heading, matching_open, one_line, plain_text
-
-WECHAT_LIMITS = {"title": 32, "author": 16, "digest": 128, "content_chars": 20000, "content_bytes": 1_000_000}
-
-ACCENT = "#1f4e79"
-WRAPPER = (
-    "font-size:16px;line-height:1.75;color:#333;letter-spacing:0.5px;word-break:break-word;overflow-wrap:anywhere;"
+from pipeline.render.mdout import (
+    MarkdownWriter,
+    escape,
+    escape_meta,
+    heading,
+    link_destination,
+    matching_open,
+    one_line,
+    plain_text,
+    url_text,
 )
-STYLES = {
-    "p": "margin:1em 0;",
-    "h1": f"margin:1.5em 0 0.75em;font-size:20px;font-weight:bold;color:{ACCENT};",
-    "h2": f"margin:2em 0 0.5em;padding-bottom:4px;font-size:19px;font-weight:bold;color:{ACCENT};border-bottom:2px solid {ACCENT};",
-    "h3": f"margin:1.5em 0 0.5em;padding-left:8px;font-size:17px;font-weight:bold;color:{ACCENT};border-left:4px solid {ACCENT};",
-    "h4": "margin:1.2em 0 0.4em;font-size:16px;font-weight:bold;color:#333;",
-    "h5": "margin:1em 0 0.4em;font-size:15px;font-weight:bold;color:#333;",
-    "h6": "margin:1em 0 0.4em;font-size:15px;font-weight:bold;color:#666;",
-    "ul": "margin:0.5em 0;padding-left:1.5em;list-style-type:disc;",
-    "ol": "margin:0.5em 0;padding-left:1.5em;list-style-type:decimal;",
-    "blockquote": "margin:1em 0;padding:0.5em 1em;color:#666;background:#f7f7f7;border-left:4px solid #ddd;",
-    "code": "font-family:Menlo,Consolas,monospace;font-size:90%;color:#c7254e;background:#f6f6f6;padding:2px 4px;border-radius:3px;",
-    "pre": "margin:1em 0;padding:1em;background:#f6f8fa;border-radius:4px;overflow-x:auto;",
-    "code_block": "font-family:Menlo,Consolas,monospace;font-size:13px;color:#333;",
-    "img": "display:block;max-width:100%;margin:1em auto;",
-    "hr": "margin:2em 0;border:0;border-top:1px solid #ddd;",
-}
-LINK = f"color:{ACCENT};"
-SUP = f"font-size:75%;color:{ACCENT};"
-PAPER = "margin:0 0 2em;"
-TRANSLATED = "margin:0 0 0.75em;font-size:16px;font-weight:bold;color:#555;"
-META = "margin:0.75em 0;font-size:14px;color:#666;"
-STARS = "color:#f5a623;"
-NOTES = "margin:1em 0;font-size:13px;line-height:1.6;color:#888;word-break:break-all;"
+from pipeline.render.wechat_limits import WECHAT_LIMITS, fits_limits, sent_size
+from pipeline.render.wechat_style import LINK, MARKED, META, NOTE, REFERENCES, ROOT, STARS, STYLES, TRANSLATED
+
+CUT_NOTE = "全文较长，余下内容请点击“阅读原文”查看。"
+SHORT_TAGS = {"strong": "b", "em": "i"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +67,22 @@ class WechatArticle:
     source_url: str = ""  # the issue's web page ("阅读原文")
     cover: tuple[str, str] | None = None  # (cover as written, local file path or URL)
     image_urls: dict[str, str] = field(default_factory=dict, repr=False)  # src as written → src in html
+    papers_kept: int = 0  # the first papers_kept of papers_total are in the article
+    papers_total: int = 0
+    whole_size: tuple[int, int] | None = None  # (characters, bytes) as sent of the whole issue, when cut
+
+    @property
+    def was_cut(self) -> bool:
+        """Whether papers were left out to fit WeChat's limit (they are behind 阅读原文)."""
+        return self.papers_kept < self.papers_total
+
+    def sent_size(self) -> tuple[int, int]:
+        """Characters and UTF-8 bytes of the HTML as the channel sends it, images at uploaded URLs' length."""
+        return sent_size(self.html, self.image_urls.values())
+
+    def fits(self) -> bool:
+        """Whether the draft API takes the content as sent (see wechat_limits.fits_limits)."""
+        return fits_limits(*self.sent_size())
 
     def metadata(self) -> dict[str, Any]:
         """What ``wechat.json`` holds: the article less its two texts; images by src as written."""
@@ -88,6 +94,10 @@ class WechatArticle:
             "cover": self.cover[0] if self.cover else None,
             "image_urls": self.image_urls,
             "links": [list(link) for link in self.links],
+            "papers_kept": self.papers_kept,
+            "papers_total": self.papers_total,
+            "sent_size": list(self.sent_size()),
+            "whole_size": list(self.whole_size or self.sent_size()),
         }
 
     @classmethod
@@ -96,6 +106,7 @@ class WechatArticle:
         image is read from the build's copy of it there, not from the issue folder."""
         meta = json.loads((folder / "wechat.json").read_text("utf-8"))
         cover = meta["cover"]
+        whole = meta.get("whole_size")  # the keys after image_urls are absent from older builds
         return cls(
             title=meta["title"],
             digest=meta["digest"],
@@ -106,6 +117,9 @@ class WechatArticle:
             source_url=meta["source_url"],
             cover=(cover, _location(folder, cover)) if cover else None,
             image_urls=meta["image_urls"],
+            papers_kept=meta.get("papers_kept", 0),
+            papers_total=meta.get("papers_total", 0),
+            whole_size=(whole[0], whole[1]) if whole else None,
         )
 
     def html_with_images(self, uploaded: Mapping[str, str]) -> str:
@@ -149,31 +163,42 @@ class Citations:
 
 
 class WechatRenderer(StyledRenderer):
-    """HTML with inline styles, links as text + ``<sup>[n]</sup>``, headings moved under the paper's."""
+    """HTML with inline styles, links as text + ``<sup>[n]</sup>`` (links to WeChat articles
+    kept), headings moved under the paper's."""
 
     def __init__(
         self, citations: Citations, rewrite_src: Callable[[str], str], heading_min: int = 1, heading_add: int = 0
     ) -> None:
         super().__init__(rewrite_src, STYLES)
         self.citations = citations
+        self.keep_link = partial(kept_link, citations.resolve)
         self.heading_min = heading_min
         self.heading_add = heading_add
 
     def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        return "" if tokens[idx].markup == "autolink" else f'<span style="{LINK}">'
+        kept = self.keep_link(tokens[idx])
+        if kept:
+            return f'<a href="{escapeHtml(kept)}" style="{LINK}">'
+        return "" if tokens[idx].markup == "autolink" else f'<span style="{MARKED}">'
 
     def link_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         opening = matching_open(tokens, idx)
-        if opening is None or tokens[opening].markup == "autolink":
+        if opening is None:
+            return ""
+        if self.keep_link(tokens[opening]):
+            return "</a>"
+        if tokens[opening].markup == "autolink":
             return ""  # an autolink shows its URL already
         number = self.citations.marker(tokens[opening], tokens, opening)
-        return f"</span>{_sup(number)}"
+        return f"{_sup(number)}</span>"
 
     def tag_of(self, token: Token) -> str:
-        """Headings moved down by ``heading_add``, to no higher than ``heading_min``."""
+        """Headings moved down by ``heading_add``, to no higher than ``heading_min``; ``<b>`` and
+        ``<i>`` for strong and em: 12 and 8 characters less a phrase against WeChat's limit,
+        shown the same (WeChat's own editor turns them into ``<strong>`` and ``<em>``)."""
         if token.type in ("heading_open", "heading_close"):
             return f"h{min(6, max(self.heading_min, int(token.tag[1]) + self.heading_add))}"
-        return token.tag
+        return SHORT_TAGS.get(token.tag, token.tag)
 
     def _table_key(self) -> tuple:
         # the moved heading tags are cached with the other tags of this output
@@ -184,6 +209,21 @@ class WechatRenderer(StyledRenderer):
         lines = escapeHtml(content.rstrip("\n").replace("\t", "    ")).split("\n")
         body = "<br>".join(line.replace(" ", "&nbsp;") for line in lines)
         return f'<pre style="{STYLES["pre"]}"><code style="{STYLES["code_block"]}">{body}</code></pre>\n'
+
+
+def stays_link(url: str) -> bool:
+    """Whether ``url`` is a WeChat article, the one kind of link a WeChat article can open."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and parts.hostname == "mp.weixin.qq.com"
+    except ValueError:  # "http://[x": not a URL anyone can open
+        return False
+
+
+def kept_link(resolve: Callable[[str], str], token: Token) -> str | None:
+    """The URL of a link_open token that stays a link, or None for one that becomes a reference."""
+    url = resolve(str(token.attrGet("href") or ""))
+    return url if stays_link(url) else None
 
 
 def resolve_link(issue: Issue, ctx: RenderContext, href: str) -> str:
@@ -206,6 +246,7 @@ class _Writer:
         self.citations = Citations(partial(resolve_link, issue, ctx))
         self.md: list[str] = []
         self.html: list[str] = []
+        self.fragments: list[Markdown] = []  # in the order written, for the images to upload
         # (heading_min, heading_add) → the HTML renderer of the fragments that move headings so;
         # they see image URLs through the context, not the writer, to hold no reference to it
         self._renderers: dict[tuple[int, int], WechatRenderer] = {}
@@ -217,7 +258,9 @@ class _Writer:
         """Body Markdown: its structure kept, links turned into numbered markers."""
         if fragment is None or fragment.is_empty:
             return
-        writer = MarkdownWriter(self.citations.marker, self.image_src, heading_min, heading_add)
+        self.fragments.append(fragment)
+        keep = partial(kept_link, self.citations.resolve)
+        writer = MarkdownWriter(self.citations.marker, self.image_src, heading_min, heading_add, keep)
         self.md.append(writer.render(fragment.tokens).rstrip("\n"))
         renderer = self._renderers.get((heading_min, heading_add))
         if renderer is None:
@@ -227,7 +270,6 @@ class _Writer:
 
     def paper(self, number: int, paper: Paper) -> None:
         self.md.append(heading(2, f"{number}. {paper.title}"))
-        self.html.append(f'<section style="{PAPER}">')
         self.html.append(f'<h2 style="{STYLES["h2"]}">{number}. {_h(paper.title)}</h2>')
         if paper.title_translated:
             self.md.append(f"**{escape_meta(paper.title_translated, line_start=False)}**")
@@ -238,7 +280,6 @@ class _Writer:
             self.md.append(heading(3, section.title))
             self.html.append(f'<h3 style="{STYLES["h3"]}">{_h(section.title)}</h3>')
             self.fragment(section.body, heading_min=4, heading_add=1)
-        self.html.append("</section>")
 
     def _meta(self, paper: Paper) -> None:
         """Authors, venue, arXiv id, score and the paper's own links, one per line."""
@@ -263,20 +304,35 @@ class _Writer:
             links.append((label, self.citations.number(url, paper.title + (" (PDF)" if label == "PDF" else ""))))
         if links:
             md_lines.append("链接：" + " · ".join(f"{escape(label)}\\[{n}\\]" for label, n in links))
-            html_lines.append("链接：" + " · ".join(_marked(_h(label), n) for label, n in links))
+            # plain labels: the line is muted already, and a coloured span each costs 29 characters
+            html_lines.append("链接：" + " · ".join(_h(label) + _sup(n) for label, n in links))
         if md_lines:
             self.md.append("  \n".join(md_lines))
             self.html.append(f'<p style="{META}">' + "<br>".join(html_lines) + "</p>")
 
     def source_note(self) -> None:
-        """A re-posted issue names where it first appeared."""
-        if self.issue.source:
-            n = self.citations.number(self.issue.source, "原文")
-            self.md.append(f"本期首发于原文\\[{n}\\]")
-            self.html.append(f'<p style="{STYLES["p"]}">本期首发于{_marked("原文", n)}</p>')
+        """A re-posted issue names where it first appeared (a link when that is a WeChat article)."""
+        source = self.issue.source
+        if not source:
+            return
+        if stays_link(source):
+            self.md.append(f"本期首发于[原文]({link_destination(source)})")
+            self.html.append(f'<p style="{STYLES["p"]}">本期首发于<a href="{_h(source)}" style="{LINK}">原文</a></p>')
+            return
+        n = self.citations.number(source, "原文")
+        self.md.append(f"本期首发于原文\\[{n}\\]")
+        self.html.append(f'<p style="{STYLES["p"]}">本期首发于{_marked("原文", n)}</p>')
+
+    def cut_note(self) -> None:
+        """Where the papers left out are: the issue's web page, behind 阅读原文."""
+        self.md.append(CUT_NOTE)
+        self.html.append(f'<p style="{NOTE}">{CUT_NOTE}</p>')
 
     def notes(self) -> None:
-        """The closing 引用链接 list: ``[n] title: URL`` (the title left out when it is the URL)."""
+        """The closing 引用链接 list: ``[n] title: URL`` (the title left out when it is the URL).
+
+        In Markdown the URL is an autolink, which editors show as it is; in HTML it breaks
+        where it would overflow (the root's overflow-wrap), titles between words."""
         if not self.citations.entries:
             return
         self.md.append("### 引用链接")
@@ -284,38 +340,81 @@ class _Writer:
         lines = []
         for n, title, url in self.citations.entries:
             named = title != url
-            self.md.append(f"\\[{n}\\] " + (f"{escape_meta(title, line_start=False)}: " if named else "") + escape(url))
+            self.md.append(
+                f"\\[{n}\\] " + (f"{escape_meta(title, line_start=False)}: " if named else "") + url_text(url)
+            )
             lines.append(f"[{n}] " + (f"{_h(title)}: " if named else "") + _h(url))
-        self.html.append(f'<p style="{NOTES}">' + "<br>".join(lines) + "</p>")
+        self.html.append(f'<p style="{REFERENCES}">' + "<br>".join(lines) + "</p>")
+
+    def image_srcs(self) -> list[str]:
+        """The images of the fragments written, by src as written, in order of first use."""
+        seen: dict[str, None] = {}
+        for fragment in self.fragments:
+            for src, _ in image_sources(fragment):
+                seen.setdefault(src, None)
+        return list(seen)
 
 
 def article(issue: Issue, ctx: RenderContext) -> WechatArticle:
-    """The issue as a WeChat article: intro, numbered papers, outro, then 引用链接."""
+    """The issue as a WeChat article: intro, numbered papers, outro, then 引用链接; when the whole
+    issue is over WeChat's limits, only the papers that fit, the note on 阅读原文, then 引用链接."""
+    whole = _compose(issue, ctx, len(issue.papers))
+    if whole.fits() or not issue.papers:
+        return whole
+    return replace(_most_that_fit(issue, ctx, len(issue.papers) - 1), whole_size=whole.sent_size())
+
+
+def _most_that_fit(issue: Issue, ctx: RenderContext, most: int) -> WechatArticle:
+    """The article with the most papers, at most ``most``, that fits (bisected: each paper adds
+    to the size); with none when not even the first fits."""
+    low, high = 0, most
+    best = none = None
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = _compose(issue, ctx, middle)
+        if candidate.fits():
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+            none = candidate if middle == 0 else none
+    return best or none or _compose(issue, ctx, 0)
+
+
+def _compose(issue: Issue, ctx: RenderContext, kept: int) -> WechatArticle:
+    """The article with the first ``kept`` papers; the outro only when it holds them all."""
     out = _Writer(issue, ctx)
     out.fragment(issue.intro, heading_min=3)
-    for number, paper in enumerate(issue.papers, 1):
+    for number, paper in enumerate(issue.papers[:kept], 1):
         out.paper(number, paper)
-    out.fragment(issue.outro, heading_min=3)
+    if kept < len(issue.papers):
+        out.cut_note()
+    else:
+        out.fragment(issue.outro, heading_min=3)
     out.source_note()
     out.notes()
     markdown = "\n\n".join(part for part in out.md if part) + "\n"
     body = "\n".join(out.html)
-    images = _image_srcs(issue)
+    images = out.image_srcs()
     return WechatArticle(
         title=issue.title,
         digest=_digest(issue),
         markdown=markdown,
-        html=f'<section style="{WRAPPER}">\n{body}\n</section>\n',
+        html=f'<section style="{ROOT}">\n{body}\n</section>\n',
         images=[(src, _location(issue.folder, src)) for src in images],
         links=list(out.citations.entries),
         source_url=ctx.issue_url(issue.id),
         cover=(issue.cover, _location(issue.folder, issue.cover)) if issue.cover else None,
         image_urls={src: ctx.asset_url(issue, src) for src in images},
+        papers_kept=kept,
+        papers_total=len(issue.papers),
     )
 
 
 def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
-    """``issues/<id>/wechat.md``, ``issues/<id>/wechat.html`` and ``issues/<id>/wechat.json``."""
+    """``issues/<id>/wechat.md``, ``issues/<id>/wechat.html`` and ``issues/<id>/wechat.json``,
+    and ``issues/<id>/wechat-paste.html`` when a WeChat channel takes the issue."""
+    from pipeline.render.wechat_paste import render_issue_page  # next to its only use
+
     result = article(issue, ctx)
     # orjson: UTF-8 as it is, and unlike json's indenting encoder, no reference cycles to collect
     metadata = orjson.dumps(result.metadata(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
@@ -323,56 +422,17 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
         f"issues/{issue.id}/wechat.md": result.markdown.encode("utf-8"),
         f"issues/{issue.id}/wechat.html": result.html.encode("utf-8"),
         f"issues/{issue.id}/wechat.json": metadata,
+        **render_issue_page(issue, ctx, result, WECHAT_LIMITS),
     }
 
 
-def check_limits(article: WechatArticle, author: str | None = None) -> list[str]:
-    """Warnings for what the WeChat draft API would refuse (empty when everything fits).
-
-    The API documents content as "少于2万字符，小于1M": the character limit is read as the
-    article's text (what the editor counts as 字数), the byte limit as the HTML with its markup;
-    a 20,000-character limit on the HTML itself would make the 1 MB one unreachable.
-    """
-    warnings = []
-    if not article.title.strip():
-        warnings.append("title is empty; WeChat requires one")
-    for name, value in (("title", article.title), ("digest", article.digest), ("author", author or "")):
-        if len(value) > WECHAT_LIMITS[name]:
-            warnings.append(f"{name} is {len(value)} characters; WeChat allows {WECHAT_LIMITS[name]}")
-    chars, size = text_length(article.html), len(article.html.encode("utf-8"))
-    if chars >= WECHAT_LIMITS["content_chars"]:
-        warnings.append(f"content text is {chars} characters; WeChat needs fewer than {WECHAT_LIMITS['content_chars']}")
-    if size >= WECHAT_LIMITS["content_bytes"]:
-        warnings.append(f"content is {size} bytes of HTML; WeChat needs less than {WECHAT_LIMITS['content_bytes']}")
-    return warnings
-
-
-def text_length(markup: str) -> int:
-    """Characters of visible text in an HTML fragment (entities count as one)."""
-    collector = _TextCollector()
-    collector.feed(markup)
-    collector.close()
-    return sum(len(part) for part in collector.parts) - collector.newlines
-
-
-class _TextCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.newlines = 0
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-        self.newlines += data.count("\n")  # line breaks between tags are layout, not text
-
-
 def _sup(number: int | str) -> str:
-    return f'<sup style="{SUP}">[{number}]</sup>'
+    return f"<sup>[{number}]</sup>"  # in the link text's <span>, whose colour it takes
 
 
 def _marked(text_html: str, number: int) -> str:
     """Link text as WeChat shows it: coloured, not clickable, with its reference number."""
-    return f'<span style="{LINK}">{text_html}</span>{_sup(number)}'
+    return f'<span style="{MARKED}">{text_html}{_sup(number)}</span>'
 
 
 def _h(text: str) -> str:
@@ -397,20 +457,6 @@ def _digest(issue: Issue) -> str:
     text = re.sub(r"\s+", " ", plain_text(list(iter_inline(issue.intro.tokens)))).strip()
     limit = WECHAT_LIMITS["digest"] - 8
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _image_srcs(issue: Issue) -> list[str]:
-    fragments = [issue.intro]
-    for paper in issue.papers:
-        fragments.append(paper.lead)
-        fragments.extend(section.body for section in paper.sections)
-    fragments.append(issue.outro)
-    seen: dict[str, None] = {}
-    for fragment in fragments:
-        if fragment is not None:
-            for src, _ in image_sources(fragment):
-                seen.setdefault(src, None)
-    return list(seen)
 
 
 def _location(folder: Path, src: str) -> str:

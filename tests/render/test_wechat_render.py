@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -16,13 +17,14 @@ from pipeline.markdown import parse, to_html
 from pipeline.model import Issue
 from pipeline.render.context import RenderContext
 from pipeline.render.mdout import MarkdownWriter, escape
-from pipeline.render.wechat import WECHAT_LIMITS, WechatArticle, article, check_limits, render_issue, text_length
+from pipeline.render.wechat import WechatArticle, article, render_issue
+from pipeline.render.wechat_limits import WECHAT_LIMITS, check_limits
 from tests.conftest import NOW, paper_md, write
 
 NOTE_LINE = re.compile(r"^\\\[(\d+)\\\] (?:(.*): )?(\S+)$")
 MARKER = re.compile(r"\\\[(\d+)\\\]")
 VOID = {"br", "img", "hr"}
-UNSTYLED = {"br", "strong", "em", "li"}  # inherit the wrapper's look; everything else carries style=""
+UNSTYLED = {"br", "b", "i", "li", "sup"}  # inherit the wrapper's look; everything else carries style=""
 # Reads wechat.md the way doocs/md-style editors do: raw HTML allowed.
 EDITOR = MarkdownIt("commonmark", {"html": True})
 
@@ -69,7 +71,9 @@ def notes(md: str) -> list[tuple[int, str | None, str]]:
     for line in filter(None, tail.splitlines()):
         match = NOTE_LINE.match(line)
         assert match, f"not a reference line: {line!r}"
-        found.append((int(match.group(1)), match.group(2), match.group(3).replace("\\", "")))
+        url = match.group(3)
+        assert url.startswith("<") and url.endswith(">") and "\\" not in url, f"not an autolink: {url!r}"
+        found.append((int(match.group(1)), match.group(2), url[1:-1]))
     return found
 
 
@@ -106,11 +110,11 @@ def make_issue(
 def test_outputs_are_the_three_files_and_deterministic(example_issues, ctx):
     issue = example_issues["2024-09-30"]
     files = render_issue(issue, ctx)
-    assert sorted(files) == [
+    assert {
         "issues/2024-09-30/wechat.html",
         "issues/2024-09-30/wechat.json",
         "issues/2024-09-30/wechat.md",
-    ]
+    } <= set(files)
     assert files == render_issue(issue, ctx)
     for data in files.values():
         assert data.decode("utf-8").endswith("\n")
@@ -140,11 +144,15 @@ def test_example_markdown_has_papers_scores_and_links_as_text(example_issues, ct
     assert "推荐阅读指数 8/10 ★★★★☆" in md
     assert "### 研究背景" in md and "### 推荐理由" in md
     assert "以 Coq\\[3\\]、Isabelle" in md
-    assert "\\[3\\] Coq: https://coq.inria.fr/" in md
+    assert "\\[3\\] Coq: <https://coq.inria.fr/>" in md
     assert "](http" not in md, "an external link survived as a Markdown link"
-    tokens = EDITOR.parse(md)
+    body, references = md.split("### 引用链接", 1)
+    tokens = EDITOR.parse(body)
     kinds = {t.type for t in tokens} | {c.type for t in tokens for c in t.children or []}
     assert "link_open" not in kinds and "html_inline" not in kinds and "html_block" not in kinds
+    # in the list, each URL is an autolink: the one kind of link there
+    listed = [c for t in EDITOR.parse(references) for c in t.children or [] if c.type == "link_open"]
+    assert len(listed) == len(notes(md)) and all(c.markup == "autolink" for c in listed)
     assert {"bullet_list_open", "ordered_list_open", "strong_open", "code_inline"} <= kinds
 
 
@@ -186,7 +194,8 @@ def test_example_sizes_fit_wechat(example_issues, ctx):
     for issue in example_issues.values():
         result = article(issue, ctx)
         assert check_limits(result) == []
-        assert text_length(result.html) < WECHAT_LIMITS["content_chars"]
+        assert len(result.html) < WECHAT_LIMITS["content_chars"]  # the HTML as sent, not its text
+        assert (result.papers_kept, result.papers_total) == (len(issue.papers), len(issue.papers))
         assert result.digest == issue.summary
         assert result.source_url == f"https://digest.example.org/issues/{issue.id}/"
 
@@ -225,15 +234,19 @@ def test_hostile_metadata_is_text_in_both_outputs(newsletter):
     issue2, _ = make_issue(newsletter, body=body)
     for current in (issue, issue2):
         result = article(current, ctx)
-        assert "<script" not in result.html and "<b>" not in result.html
+        assert "<script" not in result.html
         tree = read_html(result.html)
         assert all(
-            tag in {"section", "p", "h2", "h3", "br", "span", "sup", "ol", "ul", "li", "strong", "em", "code"}
+            tag in {"section", "p", "h2", "h3", "br", "span", "sup", "ol", "ul", "li", "b", "i", "code"}
             for tag, _, _ in tree.tags
         )
+        assert not any(tag == "b" for tag, _, _ in tree.tags), "a <b> from the text became markup"
         # Markdown: an editor that allows raw HTML still shows every character as text
         rendered = EDITOR.render(result.markdown)
-        assert "<script" not in rendered and "<b>" not in rendered and "<a " not in rendered
+        assert "<script" not in rendered and "<b>" not in rendered
+        # the only links are the 引用链接 list's autolinks
+        assert re.findall(r'<a href="([^"]*)"', rendered) == [html.escape(url) for _, _, url in result.links]
+    assert "研究背景 &lt;b&gt;x&lt;/b&gt;" in article(issue2, ctx).html
     md_tokens = EDITOR.parse(article(issue, ctx).markdown)
     headings = [md_tokens[i + 1].content for i, t in enumerate(md_tokens) if t.type == "heading_open" and t.tag == "h2"]
     assert len(headings) == 1
@@ -269,14 +282,14 @@ def test_images_absolute_and_listed_for_upload(newsletter):
 
 
 def test_limits_warn_on_title_digest_author_and_length(newsletter):
-    long_body = "导语。\n\n## 研究背景\n\n" + ("很长的正文。" * 3500) + "\n"
-    issue, ctx = make_issue(newsletter, title="标" * 33, body=long_body, summary="摘" * 129)
+    long_intro = "很长的导语。" * 3500  # over the limit before any paper
+    issue, ctx = make_issue(newsletter, title="标" * 33, intro=long_intro, summary="摘" * 129)
     warnings = check_limits(article(issue, ctx), author="作" * 17)
     joined = "\n".join(warnings)
     assert "title is 33 characters" in joined
     assert "digest is 129 characters" in joined
     assert "author is 17 characters" in joined
-    assert "content text is" in joined
+    assert "characters of HTML as sent, with no paper in it" in joined and "shorten the introduction" in joined
     small, _ = make_issue(newsletter, title="标" * 32, summary="摘" * 128)
     assert check_limits(article(small, ctx), author="作" * 16) == []
 
@@ -337,7 +350,7 @@ def test_unclosed_direction_override_in_metadata_is_closed(newsletter):
     h2 = re.search(r"<h2[^>]*>(.*?)</h2>", result.html).group(1)
     assert h2 == "1. \u202eevil \u2067isolate\u202c\u2069"
     # the reference list line for the paper's link is closed before its URL
-    assert "\u202eevil \u2067isolate\u202c\u2069: https://arxiv.org/abs/2409.14274" in result.markdown
+    assert "\u202eevil \u2067isolate\u202c\u2069: <https://arxiv.org/abs/2409.14274>" in result.markdown
 
 
 def test_source_line_reads_the_same_as_in_the_email(example_issues, ctx):
