@@ -1,18 +1,28 @@
 """A WeChat Official Account API on 127.0.0.1 that keeps the documented contract, strictly.
 
 It implements the calls the wechat channel makes (stable_token, token, media/uploadimg,
-material/add_material, draft/add, freepublish/submit, freepublish/get) and answers errors the
-way the real API does: an unknown access_token → 40014, an expired one → 42001, a JSON body
-with ``\\uXXXX`` escapes → 40033, over-long fields → 45003/45004/45002/45110, a bad image →
-40005/40009, an unknown media_id → 40007.
+material/add_material, draft/add, freepublish/submit, freepublish/get, message/mass/sendall,
+message/mass/get) and answers errors the way the real API does: an unknown access_token →
+40014, an expired one → 42001, a JSON body with ``\\uXXXX`` escapes → 40033, over-long fields
+→ 45003/45004/45110, content of 20,000 characters or more *of the HTML string* (tags and
+styles count) or 1 MB → 45002, an uploadimg that is not jpg/png by its first bytes → 40005 or
+is 1 MB or more → 40009, a cover (add_material type=image) not bmp/png/jpeg/gif → 40005 or
+over 10 MB → 40009, an unknown media_id → 40007. sendall remembers each clientmsgid for 24
+hours: a repeat answers 45065 with the first send's msg_id; with the mass-send quota used up
+it answers 45028; a clientmsgid over 64 bytes → 45067.
 
 Faults are scripted on the instance:
     expire_token_once   the next call with the current token answers 42001 and expires it
     busy[path] = n      the next n calls of path answer -1 (system busy)
     errors[path] = code every call of path answers this errcode (45009, 48001, 40164, …)
     publish_statuses    what freepublish/get answers in turn (the last one repeats)
+    mass_quota          broadcasts allowed (1: a subscription account's day); then 45028
+    mass_status         what message/mass/get answers for every msg_id
+    delay[path] = s     the answer to path waits s seconds after the call took effect (a
+                        client killed meanwhile never learns that it did)
 ``calls`` records every request; ``filtered`` lists external image URLs a draft carried
-(the real API silently drops those images, so a test asserts the list is empty).
+(the real API silently drops those images, so a test asserts the list is empty);
+``mass_sends`` lists every broadcast that went out (what the followers received).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -43,13 +54,15 @@ ERRMSG = {
     45003: "title size out of limit",
     45004: "description size out of limit",
     45009: "reach max api daily quota limit",
+    45028: "has no masssend quota",
+    45065: "clientmsgid exist",
+    45067: "clientmsgid size out of limit",
     45110: "author size out of limit",
     47001: "data format error",
     48001: "api unauthorized",
 }
 ESCAPE = re.compile(rb"\\u[0-9a-fA-F]{4}")
 IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]*)\"", re.I)
-TAG = re.compile(r"<[^>]+>")
 
 
 @dataclass
@@ -59,6 +72,19 @@ class Call:
     query: dict[str, str]
     body: bytes
     headers: dict[str, str]
+
+
+@dataclass
+class MassSend:
+    """One broadcast that went out: what was sent, under which clientmsgid, when."""
+
+    msg_id: int
+    media_id: str
+    clientmsgid: str
+    at: float  # unix time; a test moves it back to let the 24-hour memory lapse
+
+
+DEDUPE_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -80,6 +106,10 @@ class State:
     publishes: dict[str, dict[str, Any]] = field(default_factory=dict)
     filtered: list[str] = field(default_factory=list)
     counter: int = 0
+    mass_quota: int = 1
+    mass_status: str = "SEND_SUCCESS"
+    delay: dict[str, float] = field(default_factory=dict)
+    mass_sends: list[MassSend] = field(default_factory=list)
 
     def next_id(self) -> int:
         self.counter += 1
@@ -226,8 +256,8 @@ class Api:
             return 45110
         if len(article.get("digest") or "") > 128:
             return 45004
-        text = unescape(TAG.sub("", content)).replace("\n", "")
-        if not content or len(text) >= 20000 or len(content.encode("utf-8")) >= 1_000_000:
+        # "少于2万字符，小于1M": counted on the content string as sent, markup and styles included.
+        if not content or len(content) >= 20000 or len(content.encode("utf-8")) >= 1_000_000:
             return 45002
         if article.get("thumb_media_id") not in self.s.materials:
             return 40007
@@ -270,6 +300,49 @@ class Api:
             answer["fail_idx"] = [1]
         return answer
 
+    def sendall(self, call: Call) -> dict[str, Any]:
+        body, refused = self._json(call)
+        if refused:
+            return refused
+        to_all = (body.get("filter") or {}).get("is_to_all") is True
+        media_id = (body.get("mpnews") or {}).get("media_id")
+        if not to_all or body.get("msgtype") != "mpnews":
+            return _error(47001)
+        if media_id not in self.s.drafts:
+            return _error(40007)
+        clientmsgid = str(body.get("clientmsgid") or "")
+        if len(clientmsgid.encode()) > 64:
+            return _error(45067)
+        earlier = next(
+            (
+                m
+                for m in self.s.mass_sends
+                if clientmsgid and m.clientmsgid == clientmsgid and time.time() - m.at < DEDUPE_SECONDS
+            ),
+            None,
+        )
+        if earlier is not None:
+            return {**_error(45065), "msg_id": earlier.msg_id}
+        if self.s.mass_quota <= 0:
+            return _error(45028)
+        self.s.mass_quota -= 1
+        sent = MassSend(3147483000 + self.s.next_id(), media_id, clientmsgid, time.time())
+        self.s.mass_sends.append(sent)
+        return {
+            "errcode": 0,
+            "errmsg": "send job submission success",
+            "msg_id": sent.msg_id,
+            "msg_data_id": 2247483000 + self.s.counter,
+        }
+
+    def mass_get(self, call: Call) -> dict[str, Any]:
+        body, refused = self._json(call)
+        if refused:
+            return refused
+        if not any(m.msg_id == body.get("msg_id") for m in self.s.mass_sends):
+            return _error(40007)
+        return {"msg_id": body["msg_id"], "msg_status": self.s.mass_status}
+
 
 ROUTES = {
     "/cgi-bin/stable_token": ("POST", "stable_token", False),
@@ -279,6 +352,8 @@ ROUTES = {
     "/cgi-bin/draft/add": ("POST", "draft_add", True),
     "/cgi-bin/freepublish/submit": ("POST", "submit", True),
     "/cgi-bin/freepublish/get": ("POST", "publish_get", True),
+    "/cgi-bin/message/mass/sendall": ("POST", "sendall", True),
+    "/cgi-bin/message/mass/get": ("POST", "mass_get", True),
 }
 
 
@@ -349,6 +424,7 @@ class FakeWechat:
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 call = Call(method, parts.path, query, body, {k.lower(): v for k, v in self.headers.items()})
                 data = json.dumps(fake.answer(call), ensure_ascii=False).encode("utf-8")
+                time.sleep(fake.state.delay.get(call.path, 0.0))  # done, but the client does not know yet
                 self.send_response(200)  # the real API answers errors with HTTP 200 and an errcode
                 self.send_header("Content-Type", "application/json; encoding=utf-8")
                 self.send_header("Content-Length", str(len(data)))

@@ -1,4 +1,10 @@
-"""`publish init` and `publish new`: starting points an editor fills in. Never overwrites."""
+"""`publish init` and `publish new`: starting points an editor fills in. Never overwrites.
+
+`publish init` also draws a plain WeChat cover (the newsletter's title on a solid
+background, 2.35:1) into ``assets/wechat-cover.png`` and names it as the WeChat channel's
+``default_cover``: a WeChat article cannot go out without a cover, and a new editor should
+not be stopped by that before designing one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from pipeline.config import Config
 from pipeline.errors import PublishError
 from pipeline.load.examples import ENTRY_TEMPLATE, ISSUE_TEMPLATE
 from pipeline.load.folders import validate_issue_id
+
+NEWSLETTER_TITLE = "我的论文速递"  # site.title in CONFIG_TEMPLATE, drawn on the generated cover
+COVER_PATH = "assets/wechat-cover.png"
 
 CONFIG_TEMPLATE = """\
 # Newsletter settings. Every key is documented in the README ("Configuration").
@@ -45,7 +54,8 @@ channels:
     #   password: ${SMTP_PASSWORD}
   wechat:
     type: wechat
-    mode: export                       # draft / publish need app_id and app_secret
+    mode: export                       # a page to paste into mp.weixin.qq.com; draft / publish / broadcast need the API
+    default_cover: assets/wechat-cover.png  # the cover of issues without their own `cover:`; replace it with yours
     # app_id: ${WECHAT_APP_ID}
     # app_secret: ${WECHAT_APP_SECRET}
 
@@ -57,12 +67,12 @@ schedule:
 SUBSCRIBERS_TEMPLATE = "email,name,status\nreader@example.org,示例读者,active\n"
 
 
-def _create(path: Path, text: str, created: list[Path]) -> None:
+def _create(path: Path, content: str | bytes, created: list[Path]) -> None:
     if path.exists():
         raise PublishError(f"{path} already exists; nothing was overwritten")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     except OSError as exc:  # a read-only disk, a file where a folder should be, no permission
         raise PublishError(
             f"cannot create {path}: {exc.strerror or exc}", hint="choose a folder you can write to"
@@ -79,7 +89,7 @@ def _blocking_file(directory: Path) -> Path | None:
 
 
 def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
-    """Create config.yaml, an example issue and a subscribers file in ``directory``.
+    """Create config.yaml, an example issue, a subscribers file and the WeChat cover in ``directory``.
 
     Every file is checked before the first is written, so a refusal leaves nothing behind."""
     blocking = _blocking_file(directory)
@@ -90,12 +100,15 @@ def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
         )
     if (directory / "config.yaml").exists():
         raise PublishError(f"{directory / 'config.yaml'} already exists", hint="this folder is already a newsletter")
+    from pipeline.render.cover import cover_png
+
     day = (today or date.today()).isoformat()
-    files = {
+    files: dict[Path, str | bytes] = {
         directory / "config.yaml": CONFIG_TEMPLATE,
         directory / "subscribers.csv": SUBSCRIBERS_TEMPLATE,
         directory / "issues" / day / "issue.yaml": ISSUE_TEMPLATE.format(title=f"我的论文速递 · {day}"),
         directory / "issues" / day / "01-example.md": ENTRY_TEMPLATE,
+        directory / COVER_PATH: cover_png(NEWSLETTER_TITLE),
     }
     existing = [path for path in files if path.exists()]
     if existing:

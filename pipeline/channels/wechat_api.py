@@ -12,10 +12,16 @@ Shapes follow Tencent's documentation (developers.weixin.qq.com, 公众号/服�
 - ``POST /cgi-bin/freepublish/submit`` ``{media_id}`` → ``{publish_id, msg_data_id}``
 - ``POST /cgi-bin/freepublish/get`` ``{publish_id}`` → ``{publish_status, article_id,
   article_detail: {count, item: [{idx, article_url}]}, fail_idx}``
+- ``POST /cgi-bin/message/mass/sendall`` ``{filter: {is_to_all: true}, mpnews: {media_id},
+  msgtype: mpnews, send_ignore_reprint: 0, clientmsgid}`` → ``{msg_id, msg_data_id}``; the
+  same clientmsgid again within 24 hours → 45065 "clientmsgid exist" with the first ``msg_id``
+- ``POST /cgi-bin/message/mass/get`` ``{msg_id}`` → ``{msg_id, msg_status}`` (SENDING,
+  SEND_SUCCESS, SEND_FAIL, DELETE)
 
 JSON bodies are sent as UTF-8 with Chinese as is: the API refuses ``\\uXXXX`` escapes (40033)
 or stores them literally. errcode -1 (busy) and 5xx answers are retried with backoff; 45009
-(quota), 48001 (unauthorized) and 40164 (IP not whitelisted) fail at once with what to do.
+(quota), 45028 (no mass-send left), 48001 (unauthorized) and 40164 (IP not whitelisted) fail
+at once with what to do.
 The AppSecret and the access token never appear in an exception message or a log line.
 """
 
@@ -45,10 +51,11 @@ log = logging.getLogger("pipeline.wechat_api")
 class WechatError(ChannelError):
     """The API answered with an errcode; ``errcode`` and ``errmsg`` say which."""
 
-    def __init__(self, message: str, errcode: int, errmsg: str = "") -> None:
+    def __init__(self, message: str, errcode: int, errmsg: str = "", answer: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.errcode = errcode
         self.errmsg = errmsg
+        self.answer = answer or {}  # the whole answer: 45065 carries the msg_id of the earlier send
 
 
 def explain(path: str, errcode: int, errmsg: str) -> str:
@@ -57,7 +64,19 @@ def explain(path: str, errcode: int, errmsg: str) -> str:
     if errcode == 45009:
         return f"{path}: the daily API quota is used up ({said}); try again tomorrow, or reset it in the Official Account admin"
     if errcode == 48001:
-        return f"{path}: the Official Account is not authorized for this API ({said}); drafts and publishing need a verified account with these permissions"
+        return (
+            f"{path}: this Official Account is not authorized for this API ({said}); personal and unverified "
+            "accounts cannot use it: set mode: export and paste the article into the mp.weixin.qq.com editor"
+        )
+    if errcode == 45028:
+        return (
+            f"{path}: this account has no mass-send left today (subscription accounts) or this month "
+            f"(service accounts) ({said}); try again tomorrow, or send the draft from the Official Account admin"
+        )
+    if errcode == 45065:
+        return f"{path}: WeChat already has a broadcast with this clientmsgid from the last 24 hours ({said})"
+    if errcode == 45067:
+        return f"{path}: the clientmsgid is longer than 64 bytes ({said})"
     if errcode == 40164:
         return f"{path}: this server's IP address is not whitelisted ({said}); add it under 设置与开发 → 基本配置 → IP白名单 and retry"
     if errcode in (40001, 40125) and path == TOKEN_PATH:
@@ -128,6 +147,28 @@ class WechatAPI:
         """The publish task's state: publish_status 0 done, 1 publishing, 2–6 failed."""
         return self.call("/cgi-bin/freepublish/get", body={"publish_id": publish_id})
 
+    def send_to_all(self, media_id: str, client_msg_id: str) -> dict[str, Any]:
+        """Broadcast a draft to every follower → the answer (``msg_id``, ``msg_data_id``).
+
+        ``client_msg_id`` makes a repeat within 24 hours harmless: WeChat answers 45065 with
+        the first send's msg_id (a WechatError whose ``answer`` holds it) instead of sending again.
+        """
+        body = {
+            "filter": {"is_to_all": True},
+            "mpnews": {"media_id": media_id},
+            "msgtype": "mpnews",
+            "send_ignore_reprint": 0,
+            "clientmsgid": client_msg_id,
+        }
+        answer = self.call("/cgi-bin/message/mass/sendall", body=body)
+        self._field(answer, "msg_id", "/cgi-bin/message/mass/sendall")
+        return answer
+
+    def mass_status(self, msg_id: int | str) -> str:
+        """A broadcast's state: SENDING, SEND_SUCCESS, SEND_FAIL or DELETE."""
+        answer = self.call("/cgi-bin/message/mass/get", body={"msg_id": msg_id})
+        return str(self._field(answer, "msg_status", "/cgi-bin/message/mass/get"))
+
     # ------------------------------------------------------------ token
 
     def token(self) -> str:
@@ -195,7 +236,7 @@ class WechatAPI:
                     return answer
                 errmsg = self._clean(str(answer.get("errmsg") or ""))
                 if code != BUSY:
-                    raise WechatError(explain(path, code, errmsg), code, errmsg)
+                    raise WechatError(explain(path, code, errmsg), code, errmsg, answer)
                 problem, hint = f"{path}: WeChat is busy (-1: {errmsg})", None
             if attempt == RETRIES:
                 raise TemporaryChannelError(f"{problem}; gave up after {RETRIES + 1} attempts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -18,11 +19,17 @@ from pipeline.config import load_config
 from pipeline.ledger import Ledger
 from pipeline.publish.publisher import publish_issue
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+def _encoded(fmt: str, size: tuple[int, int], colour: str) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()
+
+
+PNG = _encoded("PNG", (4, 4), "#1f4e79")  # real images: the channel reads each one whole before uploading
+JPEG = _encoded("JPEG", (8, 6), "#c0ffee")
 ISSUE = "2025-03-01"
 TITLE = "大模型论文速递 · 第41期：长上下文与检索增强"
 SUMMARY = "本期两篇：长上下文压缩与检索增强生成的新进展。"
@@ -273,7 +280,8 @@ def test_overlong_content_is_cut_to_fit_and_stays_balanced(site, fake, caplog):
     result = publish(config)
     assert result.status == "done", result.detail
     [article] = fake.drafts[remote(config)["media_id"]]
-    assert "阅读原文" in article["content"] and "content shortened" in caplog.text
+    # Counted as the API counts: on the HTML string, tags and styles included.
+    assert "阅读原文" in article["content"] and len(article["content"]) < 20000
     assert article["content"].count("<section") == article["content"].count("</section>")
     assert article["content"].count("<p") == article["content"].count("</p>")
 
@@ -389,3 +397,13 @@ def test_remote_images_are_fetched_and_uploaded(site, fake):
     srcs = re.findall(r'<img[^>]*src="([^"]+)"', article["content"])
     assert len(srcs) == 3 and fake.filtered == [] and fake.images[srcs[2]] == JPEG
     assert images.url not in article["content"]
+
+
+def test_the_safety_cut_counts_the_html_string_as_the_api_does():
+    from pipeline.channels.wechat_content import shorten_html
+
+    paragraph = '<p style="margin:1em 0;color:#333;font-size:16px">' + "注意力开销" * 8 + "</p>\n"
+    markup = "<section>" + paragraph * 300 + "</section>\n"  # 12,000 characters of text, 26,700 of HTML
+    cut, was_cut = shorten_html(markup, 19800, 995_904, "<p>余下内容请点击“阅读原文”查看。</p>")
+    assert was_cut and len(cut) <= 19800 and "阅读原文" in cut
+    assert cut.count("<p") == cut.count("</p>") and cut.rstrip().endswith("</section>")

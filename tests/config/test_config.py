@@ -51,7 +51,7 @@ def test_bundled_config(example_config):
         ("site: [broken\n", "config.yaml:1: invalid YAML"),
         (
             BASIC_CONFIG.replace("feed: {type: feed, items: 20}", "wechat: {type: wechat, mode: live}"),
-            "channels.wechat.mode: 'live' is not one of draft, publish, export",
+            "channels.wechat.mode: 'live' is not one of draft, publish, broadcast, export",
         ),
     ],
 )
