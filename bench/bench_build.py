@@ -5,6 +5,7 @@ as a newsletter folder, converts the same issues into Pelican Markdown articles,
 both tools as subprocesses in one run and prints a table of figures against the targets.
 
     python bench/bench_build.py              # 500 issues × 10 papers
+    python bench/bench_build.py --sizes 200x10 500x10   # both sizes, one after the other, and a summary
     python bench/bench_build.py --quick      # 50 × 10
     python bench/bench_build.py --issues 200 --papers 5 --no-pelican
     python bench/bench_build.py --profile cold   # also write a cProfile of our cold build
@@ -39,7 +40,7 @@ FIRST_DAY = date(2015, 1, 5)  # weekly issues from here stay in the past for 500
 
 SECTIONS = ("研究背景", "问题与挑战", "如何解决", "创新点", "实验效果", "推荐理由")
 TARGETS = {  # figure → (limit, aim); seconds unless noted
-    "cold_ratio": (0.5, 0.3),
+    "cold_ratio": (0.5, 0.4),
     "nochange": (0.5, 0.3),
     "edit": (0.5, None),
     "peak_mb": (150.0, None),
@@ -535,12 +536,12 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, sample: bo
     return result
 
 
-def child_env() -> dict[str, str]:
-    """Run this checkout's `pipeline` package (whatever is installed), with bytecode caching."""
+def child_env(checkout: Path = REPO) -> dict[str, str]:
+    """Run the `pipeline` package of this checkout (or another), with bytecode caching."""
     env = dict(os.environ)
     # A user's install caches bytecode; without it every run would recompile the package.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(checkout) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -599,8 +600,8 @@ def verdict(value: float | None, key: str) -> str:
     return "met"
 
 
-def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if n == 0:
@@ -611,11 +612,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issues", type=int, default=500)
     parser.add_argument("--papers", type=int, default=10)
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        metavar="NxM",
+        help="several sizes in one run (e.g. 200x10 500x10), each as --issues N --papers M, then a summary",
+    )
     parser.add_argument("--quick", action="store_true", help="50 issues × 10 papers")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each rebuild (median reported)")
     parser.add_argument("--cold-runs", type=int, default=1, help="cold builds of each tool (best reported)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out", help="where content is generated")
     parser.add_argument("--no-pelican", action="store_true", help="time our build only")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout (a folder holding pipeline/, e.g. the code before a change): its cold "
+        "build is timed in turns with ours and Pelican's, on the same content",
+    )
     parser.add_argument(
         "--profile",
         choices=("cold", "nochange", "edit"),
@@ -626,7 +641,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.issues, args.papers = 50, 10
+    sizes = args.sizes or [(args.issues, args.papers)]
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    summaries = []
+    for issues, papers in sizes:
+        args.issues, args.papers = issues, papers
+        summaries.append(bench_size(args))
+        print()
+    if len(summaries) > 1:
+        print("Summary:\n")
+        print_table([SUMMARY_HEADER, *summaries])
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    return 0
 
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``200x10`` → (200, 10)."""
+    issues, _, papers = text.lower().replace("×", "x").partition("x")
+    if not (issues.isdigit() and papers.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: write a size as ISSUESxPAPERS, e.g. 200x10")
+    return int(issues), int(papers)
+
+
+SUMMARY_HEADER = (
+    "size",
+    "ours cold wall / CPU",
+    "Pelican cold wall / CPU",
+    "ratio wall / CPU",
+    "baseline cold wall / CPU",
+    "no-change",
+    "one edit",
+    "peak RSS / PSS",
+)
+
+
+def bench_size(args: argparse.Namespace) -> tuple[str, ...]:
+    """Generate, time and print the table for one size; its row of the summary."""
     work = args.out / f"{args.issues}x{args.papers}"
     shutil.rmtree(work, ignore_errors=True)
     ours, pelican = work / "ours", work / "pelican"
@@ -647,11 +697,21 @@ def main(argv: list[str] | None = None) -> int:
     run([sys.executable, "-c", "import pipeline.build.builder"], REPO, env)
     if not args.no_pelican:
         run([sys.executable, "-c", "import pelican, markdown"], pelican, env)
+    base_env = child_env(args.baseline.resolve()) if args.baseline else None
+    if base_env:
+        run([sys.executable, "-c", "import pipeline.build.builder"], args.baseline, base_env)
     print(f"load before timing: {os.getloadavg()[0]:.2f} (other processes compete for the CPUs when > 0.5)")
 
     # Cold: fresh output and state folders (and a fresh Pelican output folder), best of --cold-runs.
-    colds, pels = [], []
+    colds, pels, bases = [], [], []
     for _ in range(args.cold_runs):
+        if base_env:  # first, so that the state the rebuilds below start from is ours
+            clean_ours(ours)
+            bases.append(run(ours_cmd("build"), ours, base_env, sample=True))
+            print(
+                f"baseline cold:  {bases[-1].seconds:6.2f}s wall {bases[-1].cpu_seconds:6.2f}s CPU  "
+                f"{bases[-1].max_rss_mb:4.0f} MB max RSS  {count_files(ours / 'public')} files"
+            )
         clean_ours(ours)
         colds.append(run(ours_cmd("build"), ours, env, sample=True))
         print(
@@ -668,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     cold = min(colds, key=lambda r: r.seconds)
     pel = min(pels, key=lambda r: r.seconds) if pels else None
+    base = min(bases, key=lambda r: r.seconds) if bases else None
 
     # Rebuilds are timed without the memory sampler (reading /proc every 20 ms takes CPU from a
     # build of a few hundred ms on 2 CPUs); one more of each, untimed, is sampled for memory.
@@ -718,10 +779,23 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "cold ratio ours/Pelican, wall",
                 f"{ratio:.2f}×" if ratio else "-",
-                "≤ 0.5× (0.3×)",
+                "≤ 0.5× (0.4×)",
                 verdict(ratio, "cold_ratio"),
             ),
             ("cold ratio ours/Pelican, CPU time", f"{cpu_ratio:.2f}×" if cpu_ratio else "-", "(for reference)", ""),
+            *(
+                [
+                    ("cold build, baseline (wall / CPU)", f"{base.seconds:.2f} s / {base.cpu_seconds:.2f} s", "", ""),
+                    (
+                        "cold ratio ours/baseline, wall / CPU",
+                        f"{cold.seconds / base.seconds:.2f}× / {cold.cpu_seconds / base.cpu_seconds:.2f}×",
+                        "",
+                        "",
+                    ),
+                ]
+                if base
+                else []
+            ),
             (
                 "rebuild, nothing changed (median)",
                 f"{nochange_s:.3f} s",
@@ -741,7 +815,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     if pel:
         print(f"\n(Pelican: {pel.max_rss_mb:.0f} MB max RSS; load average now {os.getloadavg()[0]:.2f})")
-    return 0
+    return (
+        f"{args.issues} × {args.papers}",
+        f"{cold.seconds:.2f} s / {cold.cpu_seconds:.2f} s",
+        f"{pel.seconds:.2f} s / {pel.cpu_seconds:.2f} s" if pel else "skipped",
+        f"{ratio:.2f}× / {cpu_ratio:.2f}×" if ratio and cpu_ratio else "-",
+        f"{base.seconds:.2f} s / {base.cpu_seconds:.2f} s" if base else "-",
+        f"{nochange_s:.3f} s",
+        f"{edit_s:.3f} s",
+        f"{peak:.0f} MB / {pss:.0f} MB",
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,16 @@ cards and the time each issue's content last changed, which dates the feeds' ent
 again on the rare build whose feeds reach back to it). Many issues to render
 are shared among forked worker processes, one per CPU (``PUBLISH_BUILD_JOBS`` caps them).
 A build that meets an invalid selected issue writes nothing and raises IssueError.
+
+An issue's email and WeChat files (:data:`SEND_OUTPUTS`) are rendered only while it may still
+be sent: when it is among the newest :data:`SEND_WINDOW` folders, when the scheduler may still
+send it by itself (due less than ``schedule.catch_up`` ago, or not yet due), or when it is
+named (`publish build ID`, `publish issue`, which builds its issue before sending, and the
+preview). Sent years ago, an issue needs only its page and BibTeX, and rendering the others for
+every issue of an archive was a third of a cold build. The issue page links only to the
+versions it has. An issue keeps the files it was rendered with while its key holds (leaving the
+window does not render it again, so its links stay true and a send under way finds its files);
+rendered again without them, it loses them, so a page and its folder always agree.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
+from pipeline.build import neighbours
 from pipeline.build.cards import make_card
 from pipeline.build.state import Manifest, card_hash, date_card, environment_key, forget_removed, issue_key, site_key
 from pipeline.config import Config
@@ -63,8 +74,12 @@ SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]]
     "web": _Lazy("web", "render_site"),
     "feeds": _Lazy("feeds", "render_site"),
     "papers": _Lazy("papers", "render_site"),
+    "tags": _Lazy("tags", "render_site"),
+    "sitemap": _Lazy("sitemap", "render_site"),
 }
 ASSET_SKIP = {"issue.yaml"}
+# The per-issue outputs an issue needs only while it may still be sent (see the module docstring).
+SEND_OUTPUTS = frozenset({"email", "wechat"})
 
 
 @dataclass
@@ -86,6 +101,7 @@ def build(
     now = now or datetime.now(timezone.utc)
     selected = {issue_id for issue_id, _ in issue_folders(config, ids)} if ids is not None else None
     folders = issue_folders(config)
+    newest = {issue_id for issue_id, _ in sorted(folders, reverse=True)[:SEND_WINDOW]}
     manifest = Manifest(config)
     site_before = json.dumps(manifest.site, sort_keys=True)
     env_key = environment_key(config)
@@ -125,6 +141,8 @@ def build(
         for issue_id, folder in folders:
             cached = manifest.issues.get(issue_id)
             files = folder_signature(folder, settled)
+            # True: gets its email and WeChat files; None: if its publish time says it may be sent.
+            send = True if issue_id in newest or (selected is not None and issue_id in selected) else None
             if cached is None:
                 # Never built, so rendered whatever its key: its folder is hashed by the process
                 # that renders it (on all CPUs) rather than here, one folder after another.
@@ -137,6 +155,7 @@ def build(
                         files,
                         None,
                         in_feed_window(issue_id),
+                        send,
                     )
                 )
                 continue
@@ -146,7 +165,10 @@ def build(
                 content = fingerprint(folder)
             key = issue_key(env_key, content)
             fresh = (
-                cached and cached["key"] == key and (config.output_dir / "issues" / issue_id / "index.html").is_file()
+                cached
+                and cached["key"] == key
+                and (config.output_dir / "issues" / issue_id / "index.html").is_file()
+                and _has_wanted_outputs(cached, send, now, config)
             )
             if fresh and not force:
                 report.skipped.append(issue_id)
@@ -170,13 +192,15 @@ def build(
                         files,
                         content,
                         in_feed_window(issue_id),
+                        send,
                     )
                 )
                 continue
             done += 1
             if progress:
                 progress(done, len(folders), issue_id)
-        for job, card_json, own, content in _run_jobs(jobs, config, ctx, staging, cache):
+        dropped: list[str] = []  # email and WeChat files of issues rendered again without them
+        for job, card_json, own, content, send_files in _run_jobs(jobs, config, ctx, staging, cache):
             done += 1
             if progress:
                 progress(done, len(folders), job.issue_id)
@@ -193,6 +217,8 @@ def build(
                 if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
                     stale.append(job.issue_id)
                 date_card(manifest, job.issue_id, card_json, content, now)
+                before = manifest.issues.get(job.issue_id, {}).get("send_files", [])
+                dropped.extend(sorted(set(before) - set(send_files or ())))
                 manifest.issues[job.issue_id] = {
                     "key": key,
                     "card": card_json,
@@ -200,12 +226,16 @@ def build(
                     "files": job.files,
                     "content": content,
                     "feed_html": job.feed,
+                    "send": send_files is not None,
+                    **({"send_files": send_files} if send_files else {}),
                 }
                 cards.append(Card.from_json(card_json))
                 report.built.append(job.issue_id)
         report.problems = [p for p in problems if not p.is_error]
         if any(p.is_error for p in problems):
             raise IssueError(problems, "build stopped: nothing was written")
+        neighbours.link_pages(cards, ctx, staging, manifest, report.built)  # they depend on other issues
+        site_files_before = {name: set(entry["files"]) for name, entry in manifest.site.items() if "files" in entry}
         _render_site(cards, ctx, staging, manifest, env_key, reads, force)
     except BaseException:
         staging.discard()
@@ -213,10 +243,15 @@ def build(
         raise
     report.written = staging.commit()
     cache.commit()
+    for relative in [*dropped, *_unwritten_site_files(manifest, site_files_before)]:
+        (config.output_dir / relative).unlink(missing_ok=True)
     for issue_id in stale:
         if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
             manifest.content_path(issue_id).unlink(missing_ok=True)
     removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
+    from pipeline.build import search  # the archive's search index, over the pages now in place
+
+    search.index(config, report, (card.id for card in cards if card.is_public(now)))
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
@@ -234,6 +269,7 @@ class _Job:
     files: str | None  # folder_signature, kept in the manifest
     content: str | None  # fingerprint, kept in the manifest; None: not hashed yet
     feed: bool = True  # keep its feed HTML: it is among the issues the feeds may show
+    send: bool | None = True  # render its email and WeChat files; None: if it may still be sent
 
 
 # A file changed less than this long ago may change again without its times showing it
@@ -242,23 +278,31 @@ SETTLE_NS = 2_000_000_000
 # Issues beyond the feed's ``items`` whose feed HTML is kept as well: drafts and issues
 # still to come among the newest folders push older issues into the feeds.
 FEED_MARGIN = 10
+# The newest issue folders that always get their email and WeChat files (and the links to
+# them on their pages), whatever their publish time: the recent issues readers and editors
+# look at. Older ones get them only when named or while the scheduler may still send them.
+SEND_WINDOW = 10
 # Issues to render before the build uses more than one process: forking costs ~50 ms.
 PARALLEL_MIN = 16
+# A worker's collector runs after this many new container objects rather than Python's 700:
+# rendering makes short-lived trees of tokens and views, nearly all freed by reference
+# counting, and each collection scanned them for nothing (~4% of a worker's time).
+WORKER_GC_THRESHOLD = 20_000
 _FORKED: tuple[Config, RenderContext, Path] | None = None  # what forked workers inherit
 
 
 def _run_jobs(
     jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging
-) -> Iterator[tuple[_Job, dict | None, list[Problem], str]]:
-    """``(job, card JSON or None, problems, folder fingerprint)`` per job, in order; on all
-    CPUs when there are many."""
+) -> Iterator[tuple[_Job, dict | None, list[Problem], str, list[str] | None]]:
+    """``(job, card JSON or None, problems, folder fingerprint, email and WeChat files or None)``
+    per job, in order; on all CPUs when there are many."""
     workers = _workers(len(jobs))
     if workers == 1:
         for job in jobs:
             own: list[Problem] = []
             content = job.content or fingerprint(job.folder)
-            card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
-            yield job, (card.to_json() if card else None), own, content
+            built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send)
+            yield job, (built[0].to_json() if built else None), own, content, (built[1] if built else None)
         return
     import gc
     import multiprocessing
@@ -267,6 +311,7 @@ def _run_jobs(
     for render in ISSUE_OUTPUTS.values():
         if isinstance(render, _Lazy):
             render.load()
+    ctx.preload_templates()  # compiled once here, not once per worker
     global _FORKED
     _FORKED = (config, ctx, cache.root)
     failed: _Job | None = None
@@ -274,22 +319,23 @@ def _run_jobs(
     # (scanning it again and again cost ~4% of a worker's time) and leave its pages shared.
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker) as pool:
             # Every result is taken, even after a failure, so that no staged temp file is lost.
             for job, outcome in zip(jobs, pool.imap(_forked_job, jobs, chunksize=2)):
                 if outcome is None:
                     failed = failed or job
                     continue
-                card_json, own, files, cached, content = outcome
+                card_json, own, files, cached, content, send_files = outcome
                 staging.adopt(files)
                 cache.adopt(cached)
                 if failed is None:
-                    yield job, card_json, own, content
+                    yield job, card_json, own, content, send_files
     finally:
         _FORKED = None
         gc.unfreeze()
     if failed is not None:  # raise the worker's exception here, where it can be reported as is
-        _build_issue(failed.folder, config, ctx, staging, cache, [], failed.content or fingerprint(failed.folder))
+        content = failed.content or fingerprint(failed.folder)
+        _build_issue(failed.folder, config, ctx, staging, cache, [], content, failed.feed, failed.send)
         raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
 
 
@@ -311,7 +357,13 @@ def _workers(jobs: int) -> int:
     return max(1, min(cpus, jobs // (PARALLEL_MIN // 2)))
 
 
-def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str] | None:
+def _start_worker() -> None:
+    import gc
+
+    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str, list[str] | None] | None:
     """In a worker: render one issue into temp files the parent commits; None if it raised."""
     assert _FORKED is not None
     config, ctx, cache_root = _FORKED
@@ -319,8 +371,9 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str]
     own: list[Problem] = []
     try:
         content = job.content or fingerprint(job.folder)
-        card = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed)
-        return (card.to_json() if card else None), own, staging.take(), cache.take(), content
+        built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send)
+        card, send_files = built if built else (None, None)
+        return (card.to_json() if card else None), own, staging.take(), cache.take(), content, send_files
     except BaseException:
         staging.discard()
         cache.discard()
@@ -336,13 +389,23 @@ def _build_issue(
     problems: list[Problem],
     content: str,
     feed: bool = True,
-) -> Card | None:
+    send: bool | None = True,
+) -> tuple[Card, list[str] | None] | None:
+    """Render one issue; its card, and the files of its email and WeChat editions (None when
+    it does not get them this time)."""
     issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
     if issue is None:
         return None
-    for render in ISSUE_OUTPUTS.values():
-        for relative, data in render(issue, ctx).items():
+    if send is None:
+        send = _may_still_send(issue.publish_at, ctx.now, config)
+    names = [name for name in ISSUE_OUTPUTS if send or name not in SEND_OUTPUTS]
+    ctx.issue_outputs[issue.id] = frozenset(names)  # before the page, which links to the others
+    send_files: list[str] | None = [] if send else None
+    for name in names:
+        for relative, data in ISSUE_OUTPUTS[name](issue, ctx).items():
             staging.add(relative, data)
+            if send_files is not None and name in SEND_OUTPUTS:
+                send_files.append(relative)
     for asset in _assets(issue.folder):
         try:  # checked again: the file may have changed since the load
             data = read_file(asset, issue.folder, ASSET_LIMIT)
@@ -353,7 +416,22 @@ def _build_issue(
         from pipeline.render import feeds
 
         cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
-    return make_card(issue, ctx)
+    return make_card(issue, ctx), send_files
+
+
+def _may_still_send(publish_at: datetime, now: datetime, config: Config) -> bool:
+    """Whether the scheduler may still send the issue by itself: due less than
+    ``schedule.catch_up`` ago, or not yet due (it never sends an issue later than that)."""
+    return now - publish_at <= config.catch_up
+
+
+def _has_wanted_outputs(entry: dict, send: bool | None, now: datetime, config: Config) -> bool:
+    """Whether an issue built before has the per-issue outputs this build wants for it. One
+    built with its email and WeChat files keeps them while its key holds; a manifest entry from
+    before outputs were chosen has them all."""
+    if entry.get("send", True):
+        return True
+    return not (send or _may_still_send(datetime.fromisoformat(entry["card"]["publish_at"]), now, config))
 
 
 def _feed_window(ctx: RenderContext, folders: list[tuple[str, Path]]) -> set[str]:
@@ -395,6 +473,18 @@ def _assets(folder: Path) -> list[Path]:
         and parts[-1] not in ASSET_SKIP
         and not any(part.startswith(".") for part in parts)
     )
+
+
+def _unwritten_site_files(manifest: Manifest, before: dict[str, set[str]]) -> list[str]:
+    """Files a site output wrote last time and not this time (the page of a tag no paper has any
+    more): removed after the commit, so the archive holds no page that nothing links to."""
+    stale: set[str] = set()
+    for name, files in before.items():
+        entry = manifest.site.get(name)
+        if entry is not None and "files" in entry:
+            stale |= files - set(entry["files"])
+    still_written = {path for entry in manifest.site.values() if "files" in entry for path in entry["files"]}
+    return sorted(stale - still_written)
 
 
 def _render_site(

@@ -6,6 +6,7 @@ few lines of a paper that every output shows the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property, partial
@@ -19,6 +20,7 @@ from pipeline.errors import RenderError
 from pipeline.model import Issue, Paper
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_SUFFIXES = {".html", ".mjml", ".txt", ".xml"}  # Jinja2 templates; style.css is copied as it is
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class RenderContext:
         self.site = config.site
         self.now = now
         self._content_of = content_of
+        # The per-issue outputs the build renders for each issue it renders (an issue's email
+        # and WeChat files are made only while it may still be sent): its page links only to
+        # the versions that exist. An issue not listed, as outside a build, has every output.
+        self.issue_outputs: dict[str, frozenset[str]] = {}
 
     @cached_property
     def templates(self):  # jinja2.Environment; imported here to keep `publish --help` fast
@@ -94,8 +100,33 @@ class RenderContext:
         )
         # The signup form only makes sense when a channel sends to a list one can join.
         signup = bool(self.config.channels_declaring("subscribers"))
-        env.globals.update(site=self.site, issue_url=self.issue_url, absolute=self.site.absolute, signup=signup)
+        env.globals.update(
+            site=self.site,
+            issue_url=self.issue_url,
+            absolute=self.site.absolute,
+            signup=signup,
+            has_output=self.has_output,
+        )
         return env
+
+    def has_output(self, issue_id: str, name: str) -> bool:
+        """Whether this build gives the issue the per-issue output ``name`` (``email``, ``wechat``)."""
+        outputs = self.issue_outputs.get(issue_id)
+        return outputs is None or name in outputs
+
+    def preload_templates(self) -> None:
+        """Compile every packaged template (or the folder's override of it) now, once.
+
+        The build calls this before its worker processes fork: they inherit the compiled
+        templates instead of each compiling them again. A template that does not compile is
+        left for the renderer that uses it to report.
+        """
+        import jinja2
+
+        for path in sorted(PACKAGE_TEMPLATES.rglob("*")):
+            if path.suffix in TEMPLATE_SUFFIXES and path.is_file():
+                with suppress(jinja2.TemplateError, RenderError):
+                    self.templates.get_template(path.relative_to(PACKAGE_TEMPLATES).as_posix())
 
     def _bytecode_cache(self, jinja2):
         """Compiled templates kept in the state folder: compiling them is most of a one-issue
