@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so that `publish --help` starts f
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -70,14 +71,22 @@ def check(obj: Context, issue_ids: tuple[str, ...], strict: bool) -> None:
 @cli.command()
 @click.argument("issue_ids", nargs=-1, metavar="[ISSUE]...")
 @click.option("--force", is_flag=True, help="Render every issue again, even unchanged ones.")
+@click.option(
+    "--no-search",
+    is_flag=True,
+    help="Leave the search index as it is (Pagefind reindexes every page after a change: seconds on a large archive).",
+)
 @config_option
 @pass_ctx
-def build(obj: Context, issue_ids: tuple[str, ...], force: bool) -> None:
-    """Render issues to public/: pages, email, WeChat files, index and feeds."""
+def build(obj: Context, issue_ids: tuple[str, ...], force: bool, no_search: bool) -> None:
+    """Render issues to public/: pages, BibTeX, index, feeds and site pages; email and WeChat files
+    for the issues that may still be sent and for every ISSUE named."""
+    from pipeline.build import search
     from pipeline.build.builder import build as run_build
 
     named = _unique(issue_ids)
-    report = run_build(obj.config, named, progress=_progress_printer(), force=force)
+    with search.skipped() if no_search else nullcontext():
+        report = run_build(obj.config, named, progress=_progress_printer(), force=force)
     echo_problems(report.problems, Path.cwd())
     # Only files whose bytes differ are replaced (their mtimes stay valid for HTTP caches), so
     # a forced rebuild of unchanged input rightly changes none: say "changed", not "written".

@@ -13,6 +13,11 @@ loaded again to rebuild the index or the feeds.
     email.py      the email's HTML (MJML) and text parts
     plaintext.py  Markdown → wrapped plain text for the text part
     wechat.py     the WeChat article: Markdown with 引用链接 and inline-styled HTML
+    wechat_style.py   the article's inline styles, inherited ones set once on the root
+    wechat_limits.py  the article measured as the API counts it; the size reports
+    wechat_paste.py   the paste page: the article to copy into the mp.weixin.qq.com editor
+    images.py     images converted to what the WeChat API takes
+    cover.py      the generated default cover
     mdout.py      Markdown writer the WeChat Markdown uses
     bibtex.py     BibTeX of an issue's papers
 """

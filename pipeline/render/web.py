@@ -9,12 +9,20 @@ HTML wrapped in ``Markup``, and nothing from an issue folder is ever compiled as
 Links between pages are relative (``../../`` from an issue page), so the archive works from any
 sub-path and from ``file://``; the links meant for other sites (canonical, feeds in ``<head>``,
 Open Graph) are absolute.
+
+The index shows the newest issues in full and links to one page per year
+(``archive/<year>/index.html``), so that its size stays the same as the archive grows. Pages
+of the site also get ``favicon.svg`` and ``og-image.png``, the link preview of pages without a
+cover (a newsletter replaces either by a file of that name in its ``templates/`` folder).
+An issue page's previous/next links are filled in by the build (:mod:`pipeline.build.neighbours`)
+between the markers of :data:`NAV_START` and :data:`NAV_END`, as they depend on other issues.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 from typing import Any
 
 from markupsafe import Markup
@@ -24,6 +32,8 @@ from pipeline.errors import RenderError
 from pipeline.markdown import to_html
 from pipeline.model import Issue, Markdown, Paper
 from pipeline.render.context import Card, RenderContext, paper_links, source_line
+from pipeline.render.pages import newest_first, page_values, render_page, tag_href
+from pipeline.render.siteimage import og_image_png
 
 ISSUE_ROOT = "../../"  # from issues/<id>/ back to the site root
 SITE_ROOT = "./"
@@ -31,6 +41,11 @@ SITE_ROOT = "./"
 # <site>/subscribe#unsubscribe): static hosts answer /subscribe with a redirect to this folder,
 # and the web endpoint answers it itself with the same template.
 SUBSCRIBE_PAGE = "subscribe/index.html"
+INDEX_ISSUES = 10  # issues the index shows in full; the others are on their year's page
+ARCHIVE_ROOT = "archive"
+OG_IMAGE = "og-image.png"
+# Where the build puts an issue page's previous/next links (an empty pair until it does).
+NAV_START, NAV_END = b"<!-- issue-nav -->", b"<!-- /issue-nav -->"
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,7 @@ class PaperView:
 def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
     """Render the issue's web page as ``{"issues/<id>/index.html": bytes}``."""
     description = issue.summary or ctx.site.description
-    page = _render(
+    page = render_page(
         ctx,
         "issue.html",
         issue=issue,
@@ -80,32 +95,69 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
         og_title=issue.title,
         og_image=ctx.asset_url(issue, issue.cover) if issue.cover else None,
         noindex=issue.draft,
+        tag_href=tag_href,
+        search=not issue.draft,
+        nav=Markup((NAV_START + NAV_END).decode()),
     )
     return {f"issues/{issue.id}/index.html": page}
 
 
-def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
-    """Render ``index.html`` (cards come filtered), ``subscribe/index.html`` and ``style.css``.
+def render_issue_nav(older: Card | None, newer: Card | None, ctx: RenderContext) -> bytes:
+    """An issue page's previous/next links, markers included (``issue_nav.html``)."""
+    html = render_page(ctx, "issue_nav.html", older=older, newer=newer, root=ISSUE_ROOT).strip()
+    return NAV_START + html + NAV_END
 
-    The index lists issues by the date it shows (newest first), then by publish time: an
-    issue sent ahead of its folder's date stays where its date puts it.
+
+def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
+    """Render ``index.html`` (cards come filtered), one page per year under ``archive/``,
+    ``subscribe/index.html``, ``style.css``, ``favicon.svg`` and ``og-image.png``.
+
+    Issues are listed by the date they show (newest first), then by publish time: an issue
+    sent ahead of its folder's date stays where its date puts it.
     """
-    cards = sorted(cards, key=lambda c: (c.date, c.publish_at, c.id), reverse=True)
-    page = _render(
+    cards = newest_first(cards)
+    years = archive_years(cards)
+    page = render_page(
         ctx,
         "index.html",
-        cards=cards,
-        dates={card.id: format_date(date.fromisoformat(card.date), ctx.site.language) for card in cards},
-        root=SITE_ROOT,
-        canonical=ctx.site.url,
-        description=ctx.site.description,
-        og_type="website",
-        og_title=ctx.site.title,
-        og_image=None,
-        noindex=False,
+        cards=cards[:INDEX_ISSUES],
+        years=[(year, len(year_cards)) for year, year_cards in years.items()],
+        older=len(cards) > INDEX_ISSUES,
+        dates=_dates(cards[:INDEX_ISSUES], ctx),
+        search=True,
+        **page_values(ctx, SITE_ROOT, "", ctx.site.title),
     )
-    subscribe = _render(ctx, "page_subscribe.html", root="../", **subscribe_page_values(ctx.site))
-    return {"index.html": page, SUBSCRIBE_PAGE: subscribe, "style.css": _static(ctx, "style.css")}
+    subscribe = render_page(ctx, "page_subscribe.html", root="../", **subscribe_page_values(ctx.site))
+    files = {
+        "index.html": page,
+        SUBSCRIBE_PAGE: subscribe,
+        "style.css": _static(ctx, "style.css"),
+        "favicon.svg": _static(ctx, "favicon.svg"),
+        "search.js": _static(ctx, "search.js"),
+        OG_IMAGE: _own_file(ctx, OG_IMAGE) or og_image_png(),
+    }
+    for year, year_cards in years.items():
+        files[f"{ARCHIVE_ROOT}/{year}/index.html"] = render_page(
+            ctx,
+            "archive.html",
+            year=year,
+            cards=year_cards,
+            years=[(other, len(other_cards)) for other, other_cards in years.items()],
+            current_year=year,
+            dates=_dates(year_cards, ctx),
+            search=False,
+            **page_values(ctx, "../../", f"{ARCHIVE_ROOT}/{year}/", f"{year} 年往期 · {ctx.site.title}"),
+        )
+    return files
+
+
+def archive_years(cards: list[Card]) -> dict[str, list[Card]]:
+    """Cards (newest first) grouped by the year of their date, newest year first."""
+    return {year: list(group) for year, group in groupby(cards, key=lambda card: card.date[:4])}
+
+
+def _dates(cards: list[Card], ctx: RenderContext) -> dict[str, str]:
+    return {card.id: format_date(date.fromisoformat(card.date), ctx.site.language) for card in cards}
 
 
 def subscribe_page_values(site: Site) -> dict[str, Any]:
@@ -147,16 +199,6 @@ def _html(fragment: Markdown | None) -> Markup:
     return Markup(to_html(fragment))
 
 
-def _render(ctx: RenderContext, name: str, **values: Any) -> bytes:
-    import jinja2  # the Environment itself comes from ctx; only its exception types are needed
-
-    try:
-        return ctx.templates.get_template(name).render(**values).encode("utf-8")
-    except jinja2.TemplateError as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise RenderError(f"template {name}{where}: {exc}") from exc
-
-
 def _static(ctx: RenderContext, name: str) -> bytes:
     """A file copied as it is, found through the template loader so a newsletter can replace it."""
     import jinja2
@@ -166,3 +208,16 @@ def _static(ctx: RenderContext, name: str) -> bytes:
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template {name} not found") from exc
     return source.encode("utf-8")
+
+
+def _own_file(ctx: RenderContext, name: str) -> bytes | None:
+    """A binary file of the newsletter's ``templates/`` folder (read under the issue files' rule)."""
+    from pipeline.atomic import ASSET_LIMIT, UnreadableFile, read_file
+
+    path = ctx.config.templates_dir / name
+    if not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        return read_file(path, ctx.config.templates_dir, ASSET_LIMIT)
+    except UnreadableFile as exc:
+        raise RenderError(f"{path}: {name} {exc.reason}") from None

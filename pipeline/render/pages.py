@@ -1,0 +1,74 @@
+"""What every page of the web archive shares: rendering a template into bytes, the values
+``base.html`` needs, the order of issues and the address of a tag.
+
+The tag slug rule, stable across builds and safe for Chinese tags:
+
+1. Unicode NFKC (full-width ``ＡＩ`` → ``AI``, ``①`` → ``1``), then lower case;
+2. every run of characters that are not letters or digits (spaces, punctuation, symbols,
+   ``_``) becomes one ``-``, with none at either end; CJK characters stay as they are;
+3. cut to 60 characters (a file name of at most 180 bytes in UTF-8); ``tag`` when nothing
+   is left (a tag of punctuation only).
+
+The folder holds the characters themselves (``tags/长上下文/``); hrefs percent-encode them
+(``tags/%E9%95%BF…/``), as browsers do.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
+
+from pipeline.errors import RenderError
+from pipeline.render.context import Card, RenderContext
+
+SLUG_CHARS = 60
+_NOT_WORD = re.compile(r"[\W_]+")
+TAGS_ROOT = "tags"
+
+
+@lru_cache(maxsize=8192)  # called for every tag of every paper on each site render
+def tag_slug(tag: str) -> str:
+    """The tag's folder name under ``tags/`` (see the module docstring for the rule)."""
+    text = unicodedata.normalize("NFKC", tag).lower()
+    slug = _NOT_WORD.sub("-", text).strip("-")[:SLUG_CHARS].strip("-")
+    return slug or "tag"
+
+
+def tag_href(tag: str) -> str:
+    """The tag page's path relative to the site root, percent-encoded: ``tags/<slug>/``."""
+    return f"{TAGS_ROOT}/{quote(tag_slug(tag))}/"
+
+
+def newest_first(cards: Iterable[Card]) -> list[Card]:
+    """Cards by the date they show, newest first, as the index lists them."""
+    return sorted(cards, key=lambda c: (c.date, c.publish_at, c.id), reverse=True)
+
+
+def page_values(ctx: RenderContext, root: str, path: str, title: str) -> dict[str, Any]:
+    """What ``base.html`` needs for a site page at ``path`` (relative to the site root)."""
+    return {
+        "root": root,
+        "canonical": ctx.site.absolute(quote(path)),
+        "description": ctx.site.description,
+        "og_type": "website",
+        "og_title": title,
+        "og_image": None,
+        "noindex": False,
+        "page_title": title,
+        "tag_href": tag_href,
+    }
+
+
+def render_page(ctx: RenderContext, name: str, **values: Any) -> bytes:
+    """A page from the template ``name``, errors reported as :class:`RenderError`."""
+    import jinja2  # the Environment itself comes from ctx; only its exception types are needed
+
+    try:
+        return ctx.templates.get_template(name).render(**values).encode("utf-8")
+    except jinja2.TemplateError as exc:
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise RenderError(f"template {name}{where}: {exc}") from exc

@@ -1,0 +1,94 @@
+"""``sitemap.xml`` and ``robots.txt``: every public page of the archive for search engines.
+
+The sitemap follows sitemaps.org 0.9: each ``<loc>`` absolute under ``site.url`` and
+percent-encoded (tag folders hold Chinese characters), each ``<lastmod>`` a W3C datetime with
+its offset. It lists the pages a reader lands on: the index, the year pages, the subscription
+page, the public issue pages and the tag pages. Not the other versions of an issue
+(``email.html``: the same text as its page) nor the editors' tools. Over 50,000 URLs (the
+protocol's limit per file), ``sitemap.xml`` becomes a sitemap index of ``sitemap-<n>.xml``.
+
+``robots.txt`` allows everything and names the sitemap; crawlers read it only at the root of
+a host, so an archive served from a sub-path needs its line in the host's own robots.txt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import quote
+
+from lxml import etree
+
+from pipeline.render.context import Card, RenderContext
+from pipeline.render.feeds import EPOCH
+from pipeline.render.pages import TAGS_ROOT, newest_first, tag_slug
+from pipeline.render.web import ARCHIVE_ROOT, archive_years
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+MAX_URLS = 50_000
+
+
+def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
+    """``(path under the site, last modified)`` of every page the sitemap lists."""
+    cards = newest_first(cards)
+    newest = max((card.updated for card in cards), default=EPOCH)
+    pages = [("", newest), ("subscribe/", newest)]
+    for year, year_cards in archive_years(cards).items():
+        pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
+    pages += [(f"issues/{card.id}/", card.updated) for card in cards]
+    tags = tag_dates(cards)
+    if tags:
+        pages.append((f"{TAGS_ROOT}/", max(tags.values())))
+        pages += [(f"{TAGS_ROOT}/{slug}/", when) for slug, when in sorted(tags.items())]
+    return pages
+
+
+def tag_dates(cards: list[Card]) -> dict[str, datetime]:
+    """Each tag page's slug and the newest change among what it lists (as its page shows it)."""
+    dates: dict[str, datetime] = {}
+    for card in cards:
+        names = {*card.tags, *(name for paper in card.papers for name in paper.get("tags") or ())}
+        for slug in {tag_slug(name) for name in names}:
+            dates[slug] = max(dates.get(slug, EPOCH), card.updated)
+    return dates
+
+
+def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
+    """``sitemap.xml`` (with ``sitemap-<n>.xml`` when there are too many pages) and ``robots.txt``."""
+    pages = site_pages(cards)
+    files: dict[str, bytes] = {}
+    if len(pages) <= MAX_URLS:
+        files["sitemap.xml"] = urlset(pages, ctx)
+    else:
+        parts = [pages[start : start + MAX_URLS] for start in range(0, len(pages), MAX_URLS)]
+        for number, part in enumerate(parts, 1):
+            files[f"sitemap-{number}.xml"] = urlset(part, ctx)
+        files["sitemap.xml"] = sitemap_index(
+            [(f"sitemap-{n}.xml", max(when for _, when in part)) for n, part in enumerate(parts, 1)], ctx
+        )
+    files["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {ctx.site.absolute('sitemap.xml')}\n".encode()
+    return files
+
+
+def urlset(pages: Iterable[tuple[str, datetime]], ctx: RenderContext) -> bytes:
+    """A ``<urlset>`` document of the pages."""
+    return _document("urlset", "url", pages, ctx)
+
+
+def sitemap_index(sitemaps: Iterable[tuple[str, datetime]], ctx: RenderContext) -> bytes:
+    """A ``<sitemapindex>`` document naming the sitemap files."""
+    return _document("sitemapindex", "sitemap", sitemaps, ctx)
+
+
+def _document(root_name: str, item_name: str, items: Iterable[tuple[str, datetime]], ctx: RenderContext) -> bytes:
+    root = etree.Element(f"{{{SITEMAP_NS}}}{root_name}", nsmap={None: SITEMAP_NS})
+    for path, when in items:
+        item = etree.SubElement(root, f"{{{SITEMAP_NS}}}{item_name}")
+        etree.SubElement(item, f"{{{SITEMAP_NS}}}loc").text = ctx.site.absolute(quote(path))
+        etree.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = w3c_datetime(when)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def w3c_datetime(when: datetime) -> str:
+    """``2024-04-28T08:00:00+08:00``: seconds, and an offset (``+00:00`` for UTC)."""
+    return when.replace(microsecond=0).isoformat()

@@ -1,0 +1,181 @@
+"""Tag pages and topic feeds: ``tags/index.html`` (every tag with its count),
+``tags/<slug>/index.html`` (the papers and issues with that tag, newest first) and
+``tags/<slug>/feed.xml`` (Atom) for each tag.
+
+A paper's tags come from its entry (``tags:`` in the front matter); an issue's tags from
+``issue.yaml``. They are shown apart on a tag page: an issue tagged 长上下文 is about long
+context as a whole, which does not make each of its papers so.
+
+Slugs follow :func:`pipeline.render.pages.tag_slug` (NFKC, lower case, CJK kept, the rest
+``-``); hrefs percent-encode them. Tags with one slug (``KV Cache``, ``kv-cache``) share
+one page, named by the spelling used most (the first in code-point order on a tie), so that
+no tag ever takes another's address when a new one appears.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from urllib.parse import quote
+
+import orjson
+from lxml import etree
+
+from pipeline.render.context import Card, RenderContext
+from pipeline.render.feeds import EPOCH, distinct_times, feed_settings
+from pipeline.render.memo import PartMemo
+from pipeline.render.pages import TAGS_ROOT, newest_first, page_values, render_page, tag_slug
+from pipeline.render.papers import ATOM_NS, DC_NS, XML_LANG, PaperItem, _entry, _link, _sub, paper_items
+
+
+@dataclass(frozen=True)
+class TaggedPaper:
+    """A paper on a tag page: its card entry and the issue it appeared in."""
+
+    card: Card
+    paper: dict
+
+    @property
+    def heading(self) -> str:
+        return self.paper.get("title_translated") or self.paper["title"]
+
+
+@dataclass
+class Tag:
+    """Everything with one slug: its name, its papers and its issues, newest first."""
+
+    slug: str
+    spellings: Counter = field(default_factory=Counter)
+    papers: list[TaggedPaper] = field(default_factory=list)
+    issues: list[Card] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return min(self.spellings, key=lambda spelling: (-self.spellings[spelling], spelling))
+
+    @property
+    def href(self) -> str:
+        return f"{quote(self.slug)}/"
+
+    @property
+    def count(self) -> int:
+        return len(self.papers) + len(self.issues)
+
+    @property
+    def updated(self) -> datetime:
+        return max([c.updated for c in self.issues] + [p.card.updated for p in self.papers], default=EPOCH)
+
+
+def collect_tags(cards: Iterable[Card]) -> list[Tag]:
+    """Every tag of the public cards, by slug; papers and issues newest first."""
+    tags: dict[str, Tag] = {}
+
+    def tag_of(name: str) -> Tag:
+        slug = tag_slug(name)
+        tag = tags.setdefault(slug, Tag(slug))
+        tag.spellings[name] += 1
+        return tag
+
+    for card in newest_first(cards):
+        for name in dict.fromkeys(card.tags):
+            tag_of(name).issues.append(card)
+        for paper in card.papers:
+            for slug_tag in {tag_slug(name): tag_of(name) for name in paper.get("tags") or ()}.values():
+                slug_tag.papers.append(TaggedPaper(card, paper))
+    return sorted(tags.values(), key=lambda tag: (-tag.count, tag.slug))
+
+
+def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
+    """``tags/index.html`` and, per tag, its page and its Atom feed."""
+    tags = collect_tags(cards)
+    files = {
+        f"{TAGS_ROOT}/index.html": render_page(
+            ctx,
+            "tags.html",
+            tags=tags,
+            **page_values(ctx, "../", f"{TAGS_ROOT}/", f"全部标签 · {ctx.site.title}"),
+        )
+    }
+    memo = PartMemo(ctx, "tags")
+    for tag in tags:
+        files.update(memo.files(tag.slug, _inputs(tag), partial(_tag_files, tag, ctx)))
+    memo.save()
+    return files
+
+
+def _tag_files(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
+    """A tag's page and feed."""
+    folder = f"{TAGS_ROOT}/{tag.slug}"
+    values = page_values(ctx, "../../", f"{folder}/", f"标签：{tag.name} · {ctx.site.title}")
+    values["description"] = f"「{ctx.site.title}」中带有标签「{tag.name}」的论文与期刊。"
+    feed_url = ctx.site.absolute(f"{TAGS_ROOT}/{quote(tag.slug)}/feed.xml")
+    return {
+        f"{folder}/index.html": render_page(ctx, "tag.html", tag=tag, feed_url=feed_url, **values),
+        f"{folder}/feed.xml": tag_feed(tag, ctx),
+    }
+
+
+def _inputs(tag: Tag) -> bytes:
+    """Everything of the cards that the tag's page and feed show, in their order."""
+    issues = [[*card_fields(card), card.summary, card.tags] for card in tag.issues]
+    papers = [[card_fields(tagged.card), tagged.paper] for tagged in tag.papers]
+    return orjson.dumps([tag.name, issues, papers], option=orjson.OPT_SORT_KEYS)
+
+
+def card_fields(card: Card) -> list:
+    """What a tag page and feed show of the issue a paper appeared in."""
+    return [card.id, card.title, card.date, card.publish_at, card.updated_at]
+
+
+def tag_feed(tag: Tag, ctx: RenderContext) -> bytes:
+    """The tag's Atom feed: its newest papers and issues, as many as the feeds carry."""
+    limit = feed_settings(ctx).items
+    items = sorted(_feed_items(tag, ctx, limit), key=lambda item: (item.published, item.guid), reverse=True)[:limit]
+    updated = distinct_times((item.guid, item.updated) for item in items)  # validators warn on equal ones
+    items = [replace(item, updated=updated[item.guid]) for item in items]
+    url = ctx.site.absolute(f"{TAGS_ROOT}/{quote(tag.slug)}/")
+    feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS, "dc": DC_NS})
+    feed.set(XML_LANG, ctx.site.language)
+    _sub(feed, "id", f"{url}feed.xml")
+    _sub(feed, "title", f"{ctx.site.title} · {tag.name}")
+    _sub(feed, "subtitle", f"带有标签「{tag.name}」的论文与期刊。")
+    _sub(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
+    _sub(_sub(feed, "author"), "name", ctx.site.author or ctx.site.title)
+    _link(feed, f"{url}feed.xml", "self", "application/atom+xml")
+    _link(feed, url, "alternate", "text/html")
+    for item in items:
+        _entry(feed, item)
+    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _feed_items(tag: Tag, ctx: RenderContext, limit: int) -> list[PaperItem]:
+    """Paper items as ``papers.xml`` has them, and one item per tagged issue: the ``limit``
+    newest of each kind (a tag of a long archive holds thousands)."""
+    by_time = sorted(tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id), reverse=True)
+    papers_of: dict[str, list[dict]] = {}
+    cards: dict[str, Card] = {}
+    for tagged in by_time[:limit]:  # each card with only this tag's papers, in their order
+        papers_of.setdefault(tagged.card.id, []).append(tagged.paper)
+        cards[tagged.card.id] = tagged.card
+    items = paper_items([replace(cards[card_id], papers=papers) for card_id, papers in papers_of.items()], ctx)
+    for card in sorted(tag.issues, key=lambda c: (c.published, c.id), reverse=True)[:limit]:
+        url = ctx.issue_url(card.id)
+        items.append(
+            PaperItem(
+                guid=url,
+                url=url,
+                title=card.title,
+                text=card.summary or card.title,
+                published=card.published,
+                updated=card.updated,
+                authors=[],
+                tags=list(card.tags),
+                paper_url=None,
+                pdf=None,
+                arxiv=None,
+            )
+        )
+    return items

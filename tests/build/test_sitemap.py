@@ -1,0 +1,105 @@
+"""sitemap.xml and robots.txt against the sitemaps.org rules, from a real build."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from conftest import NOW, write
+from lxml import etree
+
+from pipeline.build.builder import build
+from pipeline.config import load_config
+from pipeline.render import sitemap
+from pipeline.render.context import RenderContext
+
+NS = {"s": sitemap.SITEMAP_NS}
+# W3C Datetime (https://www.w3.org/TR/NOTE-datetime) to the second, with an offset
+W3C_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
+SITE = "https://digest.example.org/"
+
+
+@pytest.fixture(autouse=True)
+def no_search(monkeypatch):
+    monkeypatch.setenv("PUBLISH_BUILD_SEARCH", "0")
+
+
+def built(example: Path) -> Path:
+    write(example / "issues/2024-10-07/issue.yaml", 'title: "草稿"\ndraft: true\n')
+    write(example / "issues/2099-01-05/issue.yaml", 'title: "还没到发布时间"\n')
+    config = load_config(example / "config.yaml")
+    build(config, now=NOW)
+    return config.output_dir
+
+
+def urls(document: bytes) -> dict[str, str]:
+    root = etree.fromstring(document)
+    assert root.tag == f"{{{sitemap.SITEMAP_NS}}}urlset"
+    found = {}
+    for url in root.findall("s:url", NS):
+        assert [child.tag.split("}")[1] for child in url] == ["loc", "lastmod"]
+        found[url.findtext("s:loc", namespaces=NS)] = url.findtext("s:lastmod", namespaces=NS)
+    return found
+
+
+def test_sitemap_lists_every_public_page_with_lastmod(example: Path) -> None:
+    public = built(example)
+    found = urls((public / "sitemap.xml").read_bytes())
+    assert 0 < len(found) <= sitemap.MAX_URLS
+    for loc, lastmod in found.items():
+        assert loc.startswith(SITE) and loc.isascii() and " " not in loc  # absolute, percent-encoded
+        assert W3C_SECONDS.match(lastmod), lastmod
+        page = public / unquote(urlsplit(loc).path).lstrip("/") / "index.html"
+        assert page.is_file(), loc
+    # every page a reader lands on, and nothing else
+    pages = {
+        path.relative_to(public).parent.as_posix()
+        for path in public.rglob("index.html")
+        if ".staging" not in path.as_posix()
+    }
+    listed = {unquote(urlsplit(loc).path).strip("/") or "." for loc in found}
+    assert pages - listed == {"issues/2024-10-07", "issues/2099-01-05"}  # the draft and the issue to come
+    assert listed <= pages
+    assert f"{SITE}issues/2024-04-28/" in found and f"{SITE}tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/" in found
+    assert not any(loc.endswith((".html", ".md", ".json", ".bib")) for loc in found)  # other versions and tools
+    assert found[f"{SITE}issues/2024-04-28/"] == "2024-04-28T08:00:00+08:00"
+    assert found[SITE] == max(found.values(), key=datetime.fromisoformat)
+
+
+def test_sitemap_is_valid_against_the_protocol_schema_rules(example: Path) -> None:
+    public = built(example)
+    data = (public / "sitemap.xml").read_bytes()
+    assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert len(data) < 50 * 1024 * 1024
+    locs = etree.fromstring(data).findall("s:url/s:loc", NS)
+    assert len({loc.text for loc in locs}) == len(locs)  # no URL twice
+    assert all(len(loc.text) < 2048 for loc in locs)
+
+
+def test_robots_txt_points_to_the_sitemap(example: Path) -> None:
+    public = built(example)
+    lines = (public / "robots.txt").read_text().splitlines()
+    assert lines[0] == "User-agent: *"
+    assert f"Sitemap: {SITE}sitemap.xml" in lines
+
+
+def test_over_the_limit_the_sitemap_becomes_an_index(example: Path, monkeypatch) -> None:
+    config = load_config(example / "config.yaml")
+    build(config, now=NOW)
+    from pipeline.build.state import Manifest
+    from pipeline.render.context import Card
+
+    cards = [Card.from_json(entry["card"]) for entry in Manifest(config).issues.values()]
+    monkeypatch.setattr(sitemap, "MAX_URLS", 10)
+    files = sitemap.render_site(cards, RenderContext(config, NOW))
+    total = len(sitemap.site_pages(cards))
+    parts = sorted(name for name in files if name.startswith("sitemap-"))
+    assert len(parts) == -(-total // 10) and len(parts) > 1
+    index = etree.fromstring(files["sitemap.xml"])
+    assert index.tag == f"{{{sitemap.SITEMAP_NS}}}sitemapindex"
+    assert [loc.text for loc in index.findall("s:sitemap/s:loc", NS)] == [f"{SITE}{name}" for name in parts]
+    assert all(W3C_SECONDS.match(m.text) for m in index.findall("s:sitemap/s:lastmod", NS))
+    assert sum(len(urls(files[name])) for name in parts) == total

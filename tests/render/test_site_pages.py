@@ -1,0 +1,262 @@
+"""Tag pages, topic feeds, the year pages of the index, the favicon and the link-preview image,
+from a real build, read back with html.parser and feedparser."""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+from pathlib import Path
+from urllib.parse import unquote
+
+import feedparser
+import pytest
+import yaml
+from conftest import NOW, paper_md, write
+from test_web_render import parse
+
+from pipeline.build.builder import build
+from pipeline.config import load_config
+from pipeline.load.issues import load_issues
+from pipeline.render.pages import tag_href, tag_slug
+from pipeline.render.tags import collect_tags
+from pipeline.render.web import INDEX_ISSUES
+
+
+@pytest.fixture(autouse=True)
+def no_search(monkeypatch):
+    monkeypatch.setenv("PUBLISH_BUILD_SEARCH", "0")
+
+
+@pytest.mark.parametrize(
+    ("tag", "slug"),
+    [
+        ("长上下文", "长上下文"),
+        ("AI 安全", "ai-安全"),
+        ("KV Cache", "kv-cache"),
+        ("ＫＶ　Ｃａｃｈｅ", "kv-cache"),  # full-width letters and space: NFKC
+        ("C++/Rust · 编译器", "c-rust-编译器"),
+        ("  --思维链--  ", "思维链"),
+        ("snake_case", "snake-case"),
+        ("../../etc", "etc"),
+        ("？！……", "tag"),
+        ("形" * 100, "形" * 60),
+    ],
+)
+def test_tag_slug_rule(tag: str, slug: str) -> None:
+    assert tag_slug(tag) == slug
+    assert "/" not in slug and "." not in slug
+
+
+def test_tag_href_is_percent_encoded() -> None:
+    assert tag_href("长上下文") == "tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/"
+    assert tag_href("AI 安全") == "tags/ai-%E5%AE%89%E5%85%A8/"
+
+
+def built_example(example: Path) -> Path:
+    config = load_config(example / "config.yaml")
+    build(config, now=NOW)
+    return config.output_dir
+
+
+def test_tag_index_lists_every_tag_with_its_count(example: Path) -> None:
+    public = built_example(example)
+    page = parse((public / "tags/index.html").read_bytes())
+    entries = {a.text: a.attrs["href"] for a in page.find("a") if "tag-index" in a.parents or "li" in a.parents}
+    assert entries["长上下文"] == "%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/"
+    counts = {li.text.rsplit(" ", 1)[0]: int(li.text.rsplit(" ", 1)[1]) for li in page.find("li")}
+    # 大语言模型: the two issues; KV Cache: SnapKV only
+    assert counts["大语言模型"] == 2 and counts["KV Cache"] == 1 and counts["长上下文"] == 2
+    for href in entries.values():
+        assert (public / "tags" / unquote(href) / "index.html").is_file()
+
+
+def test_tag_page_lists_papers_newest_first_with_anchor_links(example: Path) -> None:
+    public = built_example(example)
+    folder = public / "tags" / "长上下文"
+    page = parse((folder / "index.html").read_bytes())
+    assert page.find("h1")[0].text == "标签：长上下文"
+    paper_links = [a.attrs["href"] for a in page.find("a") if "h2" in a.parents]
+    assert paper_links == ["../../issues/2024-04-28/#paper-01-snapkv"]
+    issue_links = [a.attrs["href"] for a in page.find("a") if "ul" in a.parents and "main" in a.parents]
+    assert issue_links == ["../../issues/2024-04-28/"]
+    target = (public / "issues/2024-04-28/index.html").read_text()
+    assert 'id="paper-01-snapkv"' in target
+    feeds = page.find("link", rel="alternate", type="application/atom+xml")
+    assert feeds[-1].attrs["href"] == "https://digest.example.org/tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/feed.xml"
+    assert page.find("link", rel="canonical")[0].attrs["href"].endswith("/tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/")
+
+    together = parse((public / "tags/大语言模型/index.html").read_bytes())
+    issues = [a.attrs["href"] for a in together.find("a") if "ul" in a.parents and "main" in a.parents]
+    assert issues == ["../../issues/2024-09-30/", "../../issues/2024-04-28/"]  # newest first
+
+
+def test_tag_feed_is_valid_atom(example: Path) -> None:
+    public = built_example(example)
+    feed = feedparser.parse((public / "tags/长上下文/feed.xml").read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.feed.title == "大模型前沿论文速递 · 长上下文"
+    assert feed.version == "atom10"
+    links = [entry.link for entry in feed.entries]
+    assert sorted(links) == [  # the paper, and the issue tagged as a whole
+        "https://digest.example.org/issues/2024-04-28/",
+        "https://digest.example.org/issues/2024-04-28/#paper-01-snapkv",
+    ]
+    assert len({entry.updated for entry in feed.entries}) == len(feed.entries)  # validators warn on equal ones
+    assert all(entry.get("author") or feed.feed.get("author") for entry in feed.entries)
+    self_link = [link.href for link in feed.feed.links if link.rel == "self"]
+    assert self_link == ["https://digest.example.org/tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/feed.xml"]
+
+
+def test_tag_pills_on_issue_pages_lead_to_tag_pages(example: Path) -> None:
+    public = built_example(example)
+    page = parse((public / "issues/2024-09-30/index.html").read_bytes())
+    pills = [
+        a.attrs["href"]
+        for a in page.find("a")
+        if a.attrs.get("href", "").startswith("../../tags/") and a.attrs["href"] != "../../tags/"
+    ]
+    issue = {i.id: i for i in load_issues(load_config(example / "config.yaml")).issues}["2024-09-30"]
+    assert len(pills) == len(issue.tags) + sum(len(paper.tags) for paper in issue.papers)  # every pill links
+    assert "../../tags/%E5%BD%A2%E5%BC%8F%E5%8C%96%E9%AA%8C%E8%AF%81/" in pills
+    for href in pills:
+        path = posixpath.normpath(posixpath.join("issues/2024-09-30", unquote(href)))
+        assert (public / path / "index.html").is_file(), href
+
+
+def test_tags_that_share_a_slug_share_a_page_named_by_the_usual_spelling(newsletter) -> None:
+    root = newsletter()
+    for day, tag in (("2024-05-01", "KV Cache"), ("2024-05-08", "kv-cache"), ("2024-05-15", "KV Cache")):
+        write(root / f"issues/{day}/issue.yaml", f'title: "{day}"\n')
+        write(root / f"issues/{day}/01-a.md", paper_md(f"Paper {day}", arxiv=None, tags=f"['{tag}']"))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    page = parse((config.output_dir / "tags/kv-cache/index.html").read_bytes())
+    assert page.find("h1")[0].text == "标签：KV Cache"
+    assert len(page.find("li", **{"class": "issue-card"})) == 3
+    assert sorted(p.name for p in (config.output_dir / "tags").iterdir()) == ["index.html", "kv-cache"]
+
+
+def test_drafts_and_future_issues_stay_off_tag_pages(newsletter) -> None:
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "公开"\ntags: [公开标签]\n')
+    write(root / "issues/2024-05-08/issue.yaml", 'title: "草稿"\ndraft: true\ntags: [秘密标签]\n')
+    write(root / "issues/2099-01-01/issue.yaml", 'title: "未来"\ntags: [未来标签]\n')
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    tags = sorted(p.name for p in (config.output_dir / "tags").iterdir())
+    assert tags == ["index.html", "公开标签"]
+
+
+def test_index_shows_the_newest_issues_and_links_every_year(newsletter) -> None:
+    root = newsletter()
+    days = [f"{year}-{month:02d}-01" for year in (2022, 2023, 2024) for month in range(1, 13)]
+    for day in days:
+        write(root / f"issues/{day}/issue.yaml", yaml.safe_dump({"title": f"第 {day} 期"}, allow_unicode=True))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    public = config.output_dir
+    index = parse((public / "index.html").read_bytes())
+    cards = index.find("li", **{"class": "issue-card"})
+    assert len(cards) == INDEX_ISSUES
+    assert [t.attrs["datetime"] for t in index.find("time")] == sorted(days, reverse=True)[:INDEX_ISSUES]
+    years = [a.attrs["href"] for a in index.find("a") if "nav" in a.parents]
+    assert years == ["./archive/2024/", "./archive/2023/", "./archive/2022/"]
+    year = parse((public / "archive/2023/index.html").read_bytes())
+    assert [t.attrs["datetime"] for t in year.find("time")] == [
+        d for d in sorted(days, reverse=True) if d[:4] == "2023"
+    ]
+    assert year.find("strong", **{"aria-current": "page"})[0].text == "2023 年"
+    assert year.find("link", rel="canonical")[0].attrs["href"] == "https://digest.example.org/archive/2023/"
+
+
+def test_og_image_is_the_cover_or_the_site_image(example: Path) -> None:
+    (example / "issues/2024-09-30/cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    meta = yaml.safe_load((example / "issues/2024-09-30/issue.yaml").read_text())
+    meta["cover"] = "cover.png"
+    (example / "issues/2024-09-30/issue.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True))
+    public = built_example(example)
+
+    def og_image(path: str) -> str:
+        return parse((public / path).read_bytes()).find("meta", property="og:image")[0].attrs["content"]
+
+    assert og_image("issues/2024-09-30/index.html") == "https://digest.example.org/issues/2024-09-30/cover.png"
+    for path in ("issues/2024-04-28/index.html", "index.html", "tags/index.html", "archive/2024/index.html"):
+        assert og_image(path) == "https://digest.example.org/og-image.png"
+    png = (public / "og-image.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1200, 630)
+
+
+def test_site_image_and_favicon_can_be_replaced_by_the_newsletter(example: Path) -> None:
+    (example / "templates").mkdir(exist_ok=True)
+    (example / "templates/og-image.png").write_bytes(b"\x89PNG own")
+    write(example / "templates/favicon.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>")
+    public = built_example(example)
+    assert (public / "og-image.png").read_bytes() == b"\x89PNG own"
+    assert (public / "favicon.svg").read_text() == "<svg xmlns='http://www.w3.org/2000/svg'/>"
+
+
+def test_every_page_links_the_favicon_and_the_paper_feeds(example: Path) -> None:
+    public = built_example(example)
+    svg = (public / "favicon.svg").read_bytes()
+    assert svg.startswith(b"<svg") and len(svg) < 1024
+    for path in ("index.html", "issues/2024-04-28/index.html", "tags/index.html", "subscribe/index.html"):
+        page = parse((public / path).read_bytes())
+        icon = page.find("link", rel="icon")[0]
+        assert icon.attrs["type"] == "image/svg+xml"
+        assert posixpath.normpath(posixpath.join(posixpath.dirname(path), icon.attrs["href"])) == "favicon.svg"
+        alternates = {link.attrs["href"]: link.attrs["type"] for link in page.find("link", rel="alternate")}
+        assert alternates["https://digest.example.org/papers.xml"] == "application/atom+xml"
+        assert alternates["https://digest.example.org/papers.json"] == "application/feed+json"
+
+
+def test_collect_tags_keeps_paper_and_issue_tags_apart(example: Path, ctx) -> None:
+    from pipeline.build.cards import make_card
+
+    cards = [make_card(issue, ctx) for issue in load_issues(load_config(example / "config.yaml")).issues]
+    tags = {tag.name: tag for tag in collect_tags(cards)}
+    assert [p.paper["anchor"] for p in tags["长上下文"].papers] == ["paper-01-snapkv"]
+    assert [c.id for c in tags["长上下文"].issues] == ["2024-04-28"]
+    assert not tags["KV Cache"].issues
+
+
+def test_hostile_tags_are_escaped_in_pages_feeds_and_paths(tmp_path: Path) -> None:
+    from tests.build.test_feed_validity import hostile_corpus
+
+    root = tmp_path / "hostile"
+    hostile_corpus(root)  # every issue tagged "<标签>" and "a&b"
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    public = config.output_dir
+    assert sorted(p.name for p in (public / "tags").iterdir()) == ["a-b", "index.html", "标签"]
+    page = (public / "tags/标签/index.html").read_text()
+    assert "<标签>" not in page and "标签：&lt;标签&gt;" in page and "<script" not in page.split("</head>")[1]
+    for slug in ("标签", "a-b"):
+        feed = feedparser.parse((public / f"tags/{slug}/feed.xml").read_bytes())
+        assert not feed.bozo, feed.get("bozo_exception")
+        assert len(feed.entries) == 12  # one per issue, tagged as a whole
+        assert {e.title for e in feed.entries} == {f"第{n}期 </title> & <i>" for n in range(1, 13)}
+    assert feedparser.parse((public / "tags/a-b/feed.xml").read_bytes()).feed.title == "测试论文速递 · a&b"
+
+
+def test_tag_pages_are_kept_only_while_their_inputs_and_bytes_are_the_same(example: Path) -> None:
+    from pipeline.render import tags as tag_output
+    from pipeline.render.context import Card, RenderContext
+
+    config = load_config(example / "config.yaml")
+    build(config, now=NOW)
+    public = config.output_dir
+    from pipeline.build.state import Manifest
+
+    cards = [Card.from_json(entry["card"]) for entry in Manifest(config).issues.values()]
+    ctx = RenderContext(config, NOW)
+    first = tag_output.render_site(cards, ctx)
+    assert tag_output.render_site(cards, ctx) == first  # kept: read back from public/
+    page = public / "tags/长上下文/index.html"
+    page.write_text("edited by hand")
+    assert tag_output.render_site(cards, ctx)["tags/长上下文/index.html"] == first["tags/长上下文/index.html"]
+    write(
+        example / "templates/tag.html",
+        '{% extends "base.html" %}{% block content %}<h1>新模板 {{ tag.name }}</h1>{% endblock %}',
+    )
+    changed = tag_output.render_site(cards, RenderContext(load_config(example / "config.yaml"), NOW))
+    assert "新模板 长上下文" in changed["tags/长上下文/index.html"].decode()
