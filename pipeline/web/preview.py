@@ -160,8 +160,9 @@ class PreviewApp:
         # Never cached: a page must come fresh after each build.
         dropped = ("content-length", "etag", "last-modified", "cache-control")
         headers = [(k, v) for k, v in response.headers if k.lower() not in dropped]
-        framed = path.endswith(("/email.html", "/wechat.html"))  # shown inside the preview's own pages
-        if not framed and any(k.lower() == "content-type" and v.startswith("text/html") for k, v in headers):
+        # Shown inside the preview's own pages; the paste page as it is (its CSP admits only its own script).
+        as_is = path.endswith(("/email.html", "/wechat.html", "/wechat-paste.html"))
+        if not as_is and any(k.lower() == "content-type" and v.startswith("text/html") for k, v in headers):
             body = self._decorate(body, _issue_of(path))
         headers.append(("Cache-Control", "no-store"))
         headers.append(("Content-Length", str(len(body))))
@@ -183,6 +184,8 @@ class PreviewApp:
                 f'<a href="{PREFIX}email/{issue}/">邮件</a>',
                 f'<a href="{PREFIX}wechat/{issue}/">微信</a>',
             ]
+            if (self.preview.config.output_dir / "issues" / issue / "wechat-paste.html").is_file():
+                links.append(f'<a href="/issues/{issue}/wechat-paste.html">粘贴到公众号</a>')
         notes = [self.preview.states[issue]] if self.preview.states.get(issue) else []
         if not issue:  # the index lists every issue, drafts and scheduled ones too
             links += [

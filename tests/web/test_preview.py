@@ -91,6 +91,9 @@ def test_the_email_and_wechat_views_and_nothing_written_outside_the_scratch_fold
     assert email.count("<iframe") == 4 and "375px" in email and "700px" in email and "深色" in email
     assert fetch(base, f"{PREFIX}wechat/{ISSUE}/").count("<iframe") == 1
     assert "<section" in fetch(base, f"/issues/{ISSUE}/wechat.html")
+    assert f'href="/issues/{ISSUE}/wechat-paste.html"' in fetch(base, f"/issues/{ISSUE}/")  # in the bar
+    paste = fetch(base, f"/issues/{ISSUE}/wechat-paste.html")
+    assert "复制到公众号" in paste and "preview-bar" not in paste  # served as built: its CSP admits no other script
     assert not (example / "public").exists()
     assert not (example / ".publish" / "state.db").exists()  # the ledger is never opened
     assert (example / ".publish" / "preview" / "public" / "issues" / ISSUE / "index.html").is_file()
