@@ -100,29 +100,52 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
         )
     }
     memo = PartMemo(ctx, "tags")
+    limit = feed_settings(ctx).items
     for tag in tags:
-        files.update(memo.files(tag.slug, _inputs(tag), partial(_tag_files, tag, ctx)))
+        # Page and feed are separate parts: an edit moves a paper's `updated` (so the feed, of
+        # the newest papers only) but rarely what the page lists of a thousand papers.
+        files.update(memo.files(tag.slug, _page_inputs(tag), partial(_tag_page, tag, ctx)))
+        files.update(memo.files(f"{tag.slug}/feed", _feed_inputs(tag, limit), partial(_tag_feed_file, tag, ctx)))
     memo.save()
     return files
 
 
-def _tag_files(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
-    """A tag's page and feed."""
+def _tag_page(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
     folder = f"{TAGS_ROOT}/{tag.slug}"
     values = page_values(ctx, "../../", f"{folder}/", f"标签：{tag.name} · {ctx.site.title}")
     values["description"] = f"「{ctx.site.title}」中带有标签「{tag.name}」的论文与期刊。"
     feed_url = ctx.site.absolute(f"{TAGS_ROOT}/{quote(tag.slug)}/feed.xml")
-    return {
-        f"{folder}/index.html": render_page(ctx, "tag.html", tag=tag, feed_url=feed_url, **values),
-        f"{folder}/feed.xml": tag_feed(tag, ctx),
-    }
+    return {f"{folder}/index.html": render_page(ctx, "tag.html", tag=tag, feed_url=feed_url, **values)}
 
 
-def _inputs(tag: Tag) -> bytes:
-    """Everything of the cards that the tag's page and feed show, in their order."""
-    issues = [[*card_fields(card), card.summary, card.tags] for card in tag.issues]
-    papers = [[card_fields(tagged.card), tagged.paper] for tagged in tag.papers]
+def _tag_feed_file(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
+    return {f"{TAGS_ROOT}/{tag.slug}/feed.xml": tag_feed(tag, ctx)}
+
+
+def _page_inputs(tag: Tag) -> bytes:
+    """What the tag's page shows of its issues and papers, in their order (templates/tag.html)."""
+    issues = [[card.id, card.title, card.date] for card in tag.issues]
+    papers = [
+        [tagged.card.id, tagged.card.title, tagged.card.date]
+        + [tagged.paper.get(key) for key in ("anchor", "title", "title_translated", "authors")]
+        for tagged in tag.papers
+    ]
     return orjson.dumps([tag.name, issues, papers], option=orjson.OPT_SORT_KEYS)
+
+
+def _feed_inputs(tag: Tag, limit: int) -> bytes:
+    """Everything of the newest ``limit`` papers and issues, which are all the feed shows."""
+    papers = sorted(tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id), reverse=True)[:limit]
+    issues = sorted(tag.issues, key=lambda card: (card.published, card.id), reverse=True)[:limit]
+    return orjson.dumps(
+        [
+            tag.name,
+            limit,
+            [[card_fields(tagged.card), tagged.paper] for tagged in papers],
+            [[*card_fields(card), card.summary, card.tags] for card in issues],
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
 
 
 def card_fields(card: Card) -> list:
