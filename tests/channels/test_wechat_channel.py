@@ -407,3 +407,28 @@ def test_the_safety_cut_counts_the_html_string_as_the_api_does():
     cut, was_cut = shorten_html(markup, 19800, 995_904, "<p>余下内容请点击“阅读原文”查看。</p>")
     assert was_cut and len(cut) <= 19800 and "阅读原文" in cut
     assert cut.count("<p") == cut.count("</p>") and cut.rstrip().endswith("</section>")
+
+
+# ---------------------------------------------------------------- the bundled example, for real
+
+
+def test_the_bundled_five_paper_issue_is_accepted_whole_in_draft_mode(example, example_issues, fake):
+    """The example's 2024-04-28 switched to draft mode: the fake API (20,000 characters of HTML
+    as sent, images at their uploaded URLs) takes it with every paper and every reference."""
+    config_path = example / "config.yaml"
+    text = config_path.read_text("utf-8").replace(
+        "    mode: export\n",
+        f"    mode: draft\n    api_base: {fake.url}\n    app_id: ${{WECHAT_APP_ID}}\n    app_secret: ${{WECHAT_APP_SECRET}}\n",
+    )
+    config_path.write_text(text, "utf-8")
+    [result] = publish_issue(load_config(config_path), "2024-04-28", ["wechat"], now=NOW)
+    assert result.status == "done", result.detail
+    [articles] = fake.drafts.values()
+    content = articles[0]["content"]
+    assert len(content) < 20_000
+    assert "阅读原文" not in content  # not cut
+    issue = example_issues["2024-04-28"]
+    for paper in issue.papers:
+        assert (paper.title_translated or paper.title) in content
+    markers = set(re.findall(r"\[(\d+)\]", content))
+    assert markers and all(f"[{n}]" in content.split("引用链接")[1] for n in markers)
