@@ -148,50 +148,50 @@ def atom_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:
     site = ctx.site
     feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS, "dc": DC_NS})
     feed.set(XML_LANG, site.language)
-    _sub(feed, "id", site.absolute("papers.xml"))
-    _sub(feed, "title", _feed_title(ctx))
-    _sub(feed, "subtitle", "每期入选的论文，一篇一条。")
-    _sub(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
-    author = _sub(feed, "author")
-    _sub(author, "name", site.author or site.title)
-    _link(feed, site.absolute("papers.xml"), "self", "application/atom+xml")
-    _link(feed, site.url, "alternate", "text/html")
+    atom_element(feed, "id", site.absolute("papers.xml"))
+    atom_element(feed, "title", _feed_title(ctx))
+    atom_element(feed, "subtitle", "每期入选的论文，一篇一条。")
+    atom_element(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
+    author = atom_element(feed, "author")
+    atom_element(author, "name", site.author or site.title)
+    atom_link(feed, site.absolute("papers.xml"), "self", "application/atom+xml")
+    atom_link(feed, site.url, "alternate", "text/html")
     for item in items:
-        _entry(feed, item)
+        atom_entry(feed, item)
     return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _entry(feed: etree._Element, item: PaperItem) -> None:
-    entry = _sub(feed, "entry")
-    _sub(entry, "id", item.guid)
-    _sub(entry, "title", item.title)
-    _link(entry, item.url, "alternate", "text/html")
+def atom_entry(feed: etree._Element, item: PaperItem) -> None:
+    entry = atom_element(feed, "entry")
+    atom_element(entry, "id", item.guid)
+    atom_element(entry, "title", item.title)
+    atom_link(entry, item.url, "alternate", "text/html")
     if item.paper_url:
-        _link(entry, item.paper_url, "related", "text/html")
+        atom_link(entry, item.paper_url, "related", "text/html")
     if item.pdf:
-        _link(entry, item.pdf, "related", "application/pdf")
-    _sub(entry, "published", item.published.isoformat())
-    _sub(entry, "updated", item.updated.isoformat())
+        atom_link(entry, item.pdf, "related", "application/pdf")
+    atom_element(entry, "published", item.published.isoformat())
+    atom_element(entry, "updated", item.updated.isoformat())
     for name in item.authors:
-        _sub(_sub(entry, "author"), "name", name)
+        atom_element(atom_element(entry, "author"), "name", name)
     if item.authors:
         # Readers built on feedparser show one author per entry, the last <author>: all of them
         # in one dc:creator is what they show instead.
         etree.SubElement(entry, f"{{{DC_NS}}}creator").text = _x(", ".join(item.authors))
     for tag in item.tags:
-        _sub(entry, "category").set("term", _x(tag))
-    _sub(entry, "summary", item.text).set("type", "text")
+        atom_element(entry, "category").set("term", _x(tag))
+    atom_element(entry, "summary", item.text).set("type", "text")
 
 
-def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+def atom_element(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ATOM_NS}}}{name}")
     if text is not None:
         element.text = _x(text)
     return element
 
 
-def _link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
-    link = _sub(parent, "link")
+def atom_link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
+    link = atom_element(parent, "link")
     link.set("rel", rel)
     link.set("type", kind)
     link.set("href", _x(href))

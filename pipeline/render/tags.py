@@ -28,7 +28,7 @@ from pipeline.render.context import Card, RenderContext
 from pipeline.render.feeds import EPOCH, distinct_times, feed_settings
 from pipeline.render.memo import PartMemo
 from pipeline.render.pages import TAGS_ROOT, newest_first, page_values, render_page, tag_slug
-from pipeline.render.papers import ATOM_NS, DC_NS, XML_LANG, PaperItem, _entry, _link, _sub, paper_items
+from pipeline.render.papers import ATOM_NS, DC_NS, XML_LANG, PaperItem, atom_element, atom_entry, atom_link, paper_items
 
 
 @dataclass(frozen=True)
@@ -162,15 +162,15 @@ def tag_feed(tag: Tag, ctx: RenderContext) -> bytes:
     url = ctx.site.absolute(f"{TAGS_ROOT}/{quote(tag.slug)}/")
     feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS, "dc": DC_NS})
     feed.set(XML_LANG, ctx.site.language)
-    _sub(feed, "id", f"{url}feed.xml")
-    _sub(feed, "title", f"{ctx.site.title} · {tag.name}")
-    _sub(feed, "subtitle", f"带有标签「{tag.name}」的论文与期刊。")
-    _sub(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
-    _sub(_sub(feed, "author"), "name", ctx.site.author or ctx.site.title)
-    _link(feed, f"{url}feed.xml", "self", "application/atom+xml")
-    _link(feed, url, "alternate", "text/html")
+    atom_element(feed, "id", f"{url}feed.xml")
+    atom_element(feed, "title", f"{ctx.site.title} · {tag.name}")
+    atom_element(feed, "subtitle", f"带有标签「{tag.name}」的论文与期刊。")
+    atom_element(feed, "updated", max((item.updated for item in items), default=EPOCH).isoformat())
+    atom_element(atom_element(feed, "author"), "name", ctx.site.author or ctx.site.title)
+    atom_link(feed, f"{url}feed.xml", "self", "application/atom+xml")
+    atom_link(feed, url, "alternate", "text/html")
     for item in items:
-        _entry(feed, item)
+        atom_entry(feed, item)
     return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
