@@ -213,7 +213,7 @@ class Staging:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.spool = _spool_folder(root)
-        self._pending: list[tuple[Path, Path]] = []
+        self._pending: dict[Path, Path] = {}  # target → its staged temp file; the last add wins
         self._folders: set[Path] = set()  # known to exist: one mkdir per folder, not per file
 
     def sweep(self) -> int:
@@ -237,6 +237,7 @@ class Staging:
 
     def add(self, relative: str, data: bytes) -> None:
         target = self.root / relative
+        self._drop(target)  # staged earlier in this build (a page before its links were written)
         try:
             if target.stat().st_size == len(data) and target.read_bytes() == data:
                 return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
@@ -256,37 +257,42 @@ class Staging:
             Path(tmp).unlink(missing_ok=True)
             raise
         os.close(fd)
-        self._pending.append((Path(tmp), target))
+        self._pending[target] = Path(tmp)
+
+    def _drop(self, target: Path) -> None:
+        tmp = self._pending.pop(target, None)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
     def read(self, relative: str) -> bytes:
         """The file's bytes as they will be after ``commit``."""
         target = self.root / relative
-        for tmp, staged in reversed(self._pending):
-            if staged == target:
-                return tmp.read_bytes()
-        return target.read_bytes()
+        tmp = self._pending.get(target)
+        return tmp.read_bytes() if tmp is not None else target.read_bytes()
 
     def take(self) -> list[tuple[Path, Path]]:
         """Hand the staged files over (to another process's Staging of the same root)."""
-        pending, self._pending = self._pending, []
-        return pending
+        pending, self._pending = self._pending, {}
+        return [(tmp, target) for target, tmp in pending.items()]
 
     def adopt(self, pending: list[tuple[Path, Path]]) -> None:
         """Take over files another Staging (e.g. in a worker process) wrote."""
-        self._pending.extend(pending)
+        for tmp, target in pending:
+            self._drop(target)
+            self._pending[target] = tmp
 
     @property
     def changed(self) -> list[Path]:
-        return [target for _, target in self._pending]
+        return list(self._pending)
 
     def commit(self) -> list[Path]:
         """Rename every staged file into place; return the paths that changed."""
-        for tmp, target in self._pending:
+        for target, tmp in self._pending.items():
             os.replace(tmp, target)
-        done, self._pending = self.changed, []
+        done, self._pending = self.changed, {}
         return done
 
     def discard(self) -> None:
-        for tmp, _ in self._pending:
+        for tmp in self._pending.values():
             tmp.unlink(missing_ok=True)
-        self._pending = []
+        self._pending = {}
