@@ -37,7 +37,12 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
     result = load_issues(config, ids)
     report = CheckReport(
         issues=result.issues,
-        problems=[*config_problems(config), *default_cover_problems(config), *result.problems],
+        problems=[
+            *config_problems(config),
+            *default_cover_problems(config),
+            *credential_problems(config),
+            *result.problems,
+        ],
         # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
         issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
     )
@@ -119,6 +124,26 @@ def missing_cover(issue: Issue, channels: list[ChannelConfig]) -> list[Problem]:
             f"Set `cover:` in issue.yaml, or channels.{channel.name}.default_cover in config.yaml"
         )
         problems.append(Problem(issue.folder / "issue.yaml", None, message, "error" if api else "warning"))
+    return problems
+
+
+def credential_problems(config: Config) -> list[Problem]:
+    """An error for each WeChat channel whose mode uses the API but which has no app_id or
+    app_secret: every send would fail at its first call."""
+    text = config.raw_bytes.decode("utf-8", "replace").splitlines()
+    problems = []
+    for channel in config.channels_declaring("app_id"):
+        mode = wechat_mode(channel)
+        missing = [key for key in ("app_id", "app_secret") if not channel.options.raw(key)]
+        if mode == "export" or not missing:
+            continue
+        line = next((n for n, row in enumerate(text, 1) if row.strip() == f"mode: {mode}"), None)
+        message = (
+            f"channels.{channel.name}: mode {mode} calls the WeChat API, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set; add app_id: ${{WECHAT_APP_ID}} and "
+            f"app_secret: ${{WECHAT_APP_SECRET}}, or use mode: export to paste the article by hand"
+        )
+        problems.append(Problem(config.path, line, message, "error"))
     return problems
 
 

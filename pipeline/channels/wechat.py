@@ -64,6 +64,12 @@ class WechatChannel(Channel):
         if mode == "export":
             return [*lines, f"write paste.html, article.html, draft.json and images/ to {self._outbox(job)}"]
         remote = job.ledger.remote(job.issue.id, job.channel)
+        # What the real run would stop at, said now (the publisher reports it as "failed").
+        self._credentials(job)
+        if cover is None and "media_id" not in remote:
+            raise ChannelError(
+                f"{job.issue.id}: no cover: the WeChat API refuses an article without one; set cover: in issue.yaml or {job.options.key_path}.default_cover"
+            )
         target = f"app {job.options.raw('app_id')} at {job.options.get('api_base', DEFAULT_API)}"
         lines.append(
             f"draft already added (media_id {remote['media_id']})"
@@ -120,14 +126,7 @@ class WechatChannel(Channel):
     def _api(self, job: Job):
         from pipeline.channels.wechat_api import WechatAPI
 
-        try:
-            app_id, secret = job.options.get("app_id"), job.options.get("app_secret")
-        except ConfigError as exc:  # a ${VAR} not set: say which, never a value
-            raise ChannelError(str(exc)) from None
-        if not app_id or not secret:
-            raise ChannelError(
-                f"{job.options.key_path}: mode {self._mode(job)} needs app_id and app_secret (e.g. app_secret: ${{WECHAT_APP_SECRET}}); use mode: export to paste the article by hand"
-            )
+        app_id, secret = self._credentials(job)
         return WechatAPI(
             job.options.get("api_base", DEFAULT_API),
             app_id,
@@ -137,6 +136,17 @@ class WechatChannel(Channel):
             stop=job.stop,
             logger=job.log,
         )
+
+    def _credentials(self, job: Job) -> tuple[str, str]:
+        try:
+            app_id, secret = job.options.get("app_id"), job.options.get("app_secret")
+        except ConfigError as exc:  # a ${VAR} not set: say which, never a value
+            raise ChannelError(str(exc)) from None
+        if not app_id or not secret:
+            raise ChannelError(
+                f"{job.options.key_path}: mode {self._mode(job)} needs app_id and app_secret (e.g. app_secret: ${{WECHAT_APP_SECRET}}); use mode: export to paste the article by hand"
+            )
+        return app_id, secret
 
     def _outbox(self, job: Job) -> Path:
         return job.config.root / job.options.get("outbox", "outbox/wechat") / job.issue.id

@@ -119,3 +119,25 @@ def test_publish_check_fails_on_a_draft_without_cover(newsletter):
     assert "issues/2024-10-01/issue.yaml: error: WeChat: 2024-10-01 has no cover image" in done.stderr
     assert FIGURES.match(next(line for line in done.stdout.splitlines() if "WeChat HTML" in line))
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["draft", "publish", "broadcast"])
+def test_an_api_mode_without_credentials_is_an_error(newsletter, mode):
+    root = newsletter(BASIC_CONFIG + f"  wx:\n    type: wechat\n    mode: {mode}\n    app_id: wx123\n")
+    write(root / "issues/2024-10-01/issue.yaml", "title: 无密钥\n")
+    write(root / "issues/2024-10-01/01-a.md", "---\ntitle: A\nauthors: [张三]\n---\n正文 ![图](fig.png)\n")
+    png(root / "issues/2024-10-01/fig.png")
+    report = check_issues(load_config(root / "config.yaml"))
+    [problem] = [p for p in report.problems if "app_secret" in p.message]
+    assert problem.severity == "error" and problem.path.name == "config.yaml"
+    assert problem.line == BASIC_CONFIG.count("\n") + 3  # the mode: line
+    assert f"mode {mode} calls the WeChat API, but app_secret is not set" in problem.message
+    assert "mode: export" in problem.message
+
+
+def test_export_needs_no_credentials(newsletter):
+    root = newsletter(wechat_config("mode: export"))
+    write(root / "issues/2024-10-01/issue.yaml", "title: 导出\n")
+    write(root / "issues/2024-10-01/01-a.md", "---\ntitle: A\nauthors: [张三]\n---\n正文。\n")
+    report = check_issues(load_config(root / "config.yaml"))
+    assert not [p for p in report.problems if "app_id" in p.message or "app_secret" in p.message]

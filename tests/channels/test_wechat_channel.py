@@ -385,6 +385,20 @@ def test_dry_run_sends_nothing(site, fake):
     assert fake.calls == []
 
 
+def test_dry_run_says_failed_where_the_send_would_fail(site, fake, monkeypatch):
+    """No credentials, or no cover at all: the dry run says "failed" and why, as the send would."""
+    monkeypatch.delenv("WECHAT_APP_SECRET")
+    [result] = publish_issue(site(), ISSUE, ["wechat"], now=NOW, dry_run=True)
+    assert result.status == "failed" and "WECHAT_APP_SECRET" in result.detail
+    monkeypatch.setenv("WECHAT_APP_SECRET", fake.app_secret)
+    config = site()
+    write(config.root / "issues/2025-03-08/issue.yaml", "title: 无封面\nsummary: 一篇，没有图。\n")
+    write(config.root / "issues/2025-03-08/01-a.md", paper_md("没有图的论文", "2503.00001"))
+    [result] = publish_issue(config, "2025-03-08", ["wechat"], now=NOW, dry_run=True)
+    assert result.status == "failed" and "no cover" in result.detail, result.detail
+    assert fake.calls == []
+
+
 def test_remote_images_are_fetched_and_uploaded(site, fake):
     from fake_http import Answer, FakeHTTP
 
