@@ -6,8 +6,8 @@ The tag slug rule, stable across builds and safe for Chinese tags:
 1. Unicode NFKC (full-width ``ＡＩ`` → ``AI``, ``①`` → ``1``), then lower case;
 2. every run of characters that are not letters or digits (spaces, punctuation, symbols,
    ``_``) becomes one ``-``, with none at either end; CJK characters stay as they are;
-3. cut to 60 characters (a file name of at most 180 bytes in UTF-8); ``tag`` when nothing
-   is left (a tag of punctuation only).
+3. cut to 60 characters (a file name of at most 180 bytes in UTF-8); when nothing is left (a
+   tag of punctuation only), ``tag-`` and the first 8 hex digits of the SHA-256 of step 1's text.
 
 The folder holds the characters themselves (``tags/长上下文/``); hrefs percent-encode them
 (``tags/%E9%95%BF…/``), as browsers do.
@@ -15,6 +15,7 @@ The folder holds the characters themselves (``tags/长上下文/``); hrefs perce
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -35,7 +36,8 @@ def tag_slug(tag: str) -> str:
     """The tag's folder name under ``tags/`` (see the module docstring for the rule)."""
     text = unicodedata.normalize("NFKC", tag).lower()
     slug = _NOT_WORD.sub("-", text).strip("-")[:SLUG_CHARS].strip("-")
-    return slug or "tag"
+    # A tag of punctuation only (`！！！`, `..`) gets a name of its own rather than sharing one.
+    return slug or f"tag-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def tag_href(tag: str) -> str:

@@ -80,8 +80,8 @@ def collect_tags(cards: Iterable[Card]) -> list[Tag]:
         return tag
 
     for card in newest_first(cards):
-        for name in dict.fromkeys(card.tags):
-            tag_of(name).issues.append(card)
+        for slug_tag in {tag_slug(name): tag_of(name) for name in card.tags}.values():  # `C#`, `c++`: once
+            slug_tag.issues.append(card)
         for paper in card.papers:
             for slug_tag in {tag_slug(name): tag_of(name) for name in paper.get("tags") or ()}.values():
                 slug_tag.papers.append(TaggedPaper(card, paper))

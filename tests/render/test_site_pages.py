@@ -38,7 +38,7 @@ def no_search(monkeypatch):
         ("  --思维链--  ", "思维链"),
         ("snake_case", "snake-case"),
         ("../../etc", "etc"),
-        ("？！……", "tag"),
+        ("？！……", "tag-861c06ea"),
         ("形" * 100, "形" * 60),
     ],
 )
@@ -134,6 +134,18 @@ def test_tags_that_share_a_slug_share_a_page_named_by_the_usual_spelling(newslet
     assert page.find("h1")[0].text == "标签：KV Cache"
     assert len(page.find("li", **{"class": "issue-card"})) == 3
     assert sorted(p.name for p in (config.output_dir / "tags").iterdir()) == ["index.html", "kv-cache"]
+
+
+def test_an_issue_with_two_tags_of_one_slug_is_listed_once(newsletter) -> None:
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\ntags: ["C#", "c++", "！！！", ".."]\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Paper", arxiv=None))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    page = (config.output_dir / "tags/c/index.html").read_text("utf-8")
+    assert page.count('href="../../issues/2024-05-01/"') == 1
+    punctuation_only = sorted(p.name for p in (config.output_dir / "tags").iterdir() if p.name.startswith("tag-"))
+    assert len(punctuation_only) == 2  # `！！！` and `..` do not share a page
 
 
 def test_drafts_and_future_issues_stay_off_tag_pages(newsletter) -> None:
