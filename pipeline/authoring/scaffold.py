@@ -88,8 +88,20 @@ def _blocking_file(directory: Path) -> Path | None:
     return None
 
 
+# The state folder holds the subscriber list and the unsubscribe key: a `git add .` must not take it.
+GITIGNORE_TEMPLATE = """\
+# Written by publish: the state (subscribers, the unsubscribe key, the ledger), the built site,
+# the outboxes and a build's temporary files. None of it belongs in the repository.
+/.publish/
+/public/
+/outbox/
+/.public.staging/
+"""
+
+
 def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
-    """Create config.yaml, an example issue, a subscribers file and the WeChat cover in ``directory``.
+    """Create config.yaml, an example issue, a subscribers file, the WeChat cover and a .gitignore
+    in ``directory``.
 
     Every file is checked before the first is written, so a refusal leaves nothing behind."""
     blocking = _blocking_file(directory)
@@ -110,6 +122,8 @@ def init_newsletter(directory: Path, today: date | None = None) -> list[Path]:
         directory / "issues" / day / "01-example.md": ENTRY_TEMPLATE,
         directory / COVER_PATH: cover_png(NEWSLETTER_TITLE),
     }
+    if not (directory / ".gitignore").exists():  # a folder already under git keeps its own
+        files[directory / ".gitignore"] = GITIGNORE_TEMPLATE
     existing = [path for path in files if path.exists()]
     if existing:
         raise PublishError(

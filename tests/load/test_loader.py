@@ -779,3 +779,32 @@ def test_markup_checks_leave_the_shared_tokens_as_parsed(newsletter):
     assert len(messages) == 2 and lead.tokens == markdown.parse(body).tokens
     html = markdown.to_html(lead)
     assert "&lt;b&gt;强烈推荐&lt;/b&gt;" in html and "<table" not in html  # still shown as text: raw HTML stays off
+
+
+def test_init_keeps_the_state_folder_out_of_git(tmp_path):
+    """The state folder holds subscribers and the unsubscribe key: `git add .` must not take it."""
+    import subprocess
+    from datetime import date
+
+    from pipeline.authoring.scaffold import init_newsletter
+    from pipeline.build.builder import build
+
+    root = tmp_path / "nly"
+    assert root / ".gitignore" in init_newsletter(root, today=date(2024, 9, 30))
+    build(load_config(root / "config.yaml"))
+    (root / ".publish" / "unsubscribe.key").write_text("secret")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "config.yaml" in listed and "subscribers.csv" in listed
+    assert not [name for name in listed if name.startswith((".publish/", "public/", "outbox/", ".public.staging/"))]
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / ".gitignore").write_text("notes/\n")
+    init_newsletter(own, today=date(2024, 9, 30))  # a folder with its own .gitignore keeps it
+    assert (own / ".gitignore").read_text() == "notes/\n"
