@@ -244,7 +244,7 @@ def build(
     report.written = staging.commit()
     cache.commit()
     for relative in [*dropped, *_unwritten_site_files(manifest, site_files_before)]:
-        (config.output_dir / relative).unlink(missing_ok=True)
+        _remove_output(config.output_dir, relative)
     for issue_id in stale:
         if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
             manifest.content_path(issue_id).unlink(missing_ok=True)
@@ -473,6 +473,19 @@ def _assets(folder: Path) -> list[Path]:
         and parts[-1] not in ASSET_SKIP
         and not any(part.startswith(".") for part in parts)
     )
+
+
+def _remove_output(output: Path, relative: str) -> None:
+    """Remove an output file, and its folders that it leaves empty (a tag's), up to ``output``."""
+    path = output / relative
+    path.unlink(missing_ok=True)
+    for folder in path.parents:
+        if folder == output or output not in folder.parents:
+            break
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone): the folders above are not empty either
+            break
 
 
 def _unwritten_site_files(manifest: Manifest, before: dict[str, set[str]]) -> list[str]:

@@ -272,3 +272,16 @@ def test_tag_pages_are_kept_only_while_their_inputs_and_bytes_are_the_same(examp
     )
     changed = tag_output.render_site(cards, RenderContext(load_config(example / "config.yaml"), NOW))
     assert "新模板 长上下文" in changed["tags/长上下文/index.html"].decode()
+
+
+def test_a_tag_no_issue_has_any_more_leaves_no_page_and_no_folder(newsletter) -> None:
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\ntags: ["长上下文", "旧标签"]\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Paper", arxiv=None))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    assert (config.output_dir / "tags/旧标签/index.html").is_file()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\ntags: ["长上下文"]\n')
+    build(config, now=NOW)
+    assert sorted(p.name for p in (config.output_dir / "tags").iterdir()) == ["index.html", "长上下文"]
+    assert "旧标签" not in (config.output_dir / "sitemap.xml").read_text("utf-8")
