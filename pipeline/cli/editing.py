@@ -6,6 +6,8 @@ Heavy modules are imported inside the commands so that `publish --help` starts f
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,7 +29,18 @@ def init(directory: Path) -> None:
     created = init_newsletter(directory)
     for path in created:
         click.echo(f"created {path}")
-    click.echo(f"Next: cd {directory} && publish check && publish build")
+    command = _command_name()
+    click.echo(f"Next: cd {shlex.quote(str(directory))} && {command} check && {command} build")
+
+
+def _command_name() -> str:
+    """``publish`` when that is on PATH as this program; else the path this one was started by
+    (``.venv/bin/publish`` after the README's quick start), made absolute to work after a cd."""
+    started = Path(sys.argv[0])
+    on_path = shutil.which("publish")
+    if started.name != "publish" or (on_path and Path(on_path).resolve() == started.resolve()):
+        return "publish"
+    return shlex.quote(str(started.resolve()))
 
 
 @cli.command()

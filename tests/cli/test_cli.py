@@ -414,3 +414,19 @@ def test_an_issue_with_example_text_stays_out_of_the_index_and_feeds(example):
     assert run("build", cwd=example).returncode == 0
     for name in ("index.html", "rss.xml", "atom.xml", "feed.json"):
         assert "2024-10-07-scaffold" in (public / name).read_text("utf-8"), name
+
+
+def test_init_names_the_command_as_it_can_be_run(tmp_path):
+    """After the quick start `publish` is .venv/bin/publish, not on PATH: the next steps say so."""
+    import shlex
+
+    program = Path(sys.executable).parent / "publish"
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(program), "init", "新刊"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    steps = done.stdout.splitlines()[-1].removeprefix("Next: ")
+    assert f"{program.resolve()} check" in steps
+    ran = subprocess.run(steps, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr  # the line works as printed, from where init was run
+    assert (tmp_path / "新刊" / "public" / "index.html").is_file()
+    assert shlex.split(steps)[1] == "新刊"
