@@ -88,6 +88,7 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)  # unchanged issues
     written: list[Path] = field(default_factory=list)  # output files that changed
     problems: list[Problem] = field(default_factory=list)  # warnings (errors raise)
+    unlisted: list[str] = field(default_factory=list)  # drafts and issues not yet due: built, off the index
 
 
 def build(
@@ -251,6 +252,7 @@ def build(
     removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
     from pipeline.build import search  # the archive's search index, over the pages now in place
 
+    report.unlisted = sorted(card.id for card in cards if not card.is_public(now))
     search.index(config, report, (card.id for card in cards if card.is_public(now)))
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():

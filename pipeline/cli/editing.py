@@ -106,6 +106,11 @@ def build(obj: Context, issue_ids: tuple[str, ...], force: bool, no_search: bool
     written = f"{plural(len(report.written), 'file')} changed in {obj.config.output_dir}"
     if force:
         written += " (all re-rendered; files whose content is the same are left untouched)"
+    if report.unlisted:
+        click.echo(
+            f"{plural(len(report.unlisted), 'issue')} not on the index or in the feeds (a draft, or not due yet): "
+            f"{', '.join(report.unlisted)}; see each at public/issues/<id>/ or with `publish preview`, and when it is due with `publish status`"
+        )
     if named is None:
         click.echo(f"built {plural(len(report.built), 'issue')}, {len(report.skipped)} unchanged; {written}")
         return

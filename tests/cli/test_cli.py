@@ -429,4 +429,5 @@ def test_init_names_the_command_as_it_can_be_run(tmp_path):
     ran = subprocess.run(steps, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr  # the line works as printed, from where init was run
     assert (tmp_path / "新刊" / "public" / "index.html").is_file()
+    assert "1 issue not on the index or in the feeds (a draft, or not due yet)" in ran.stdout  # the example is a draft
     assert shlex.split(steps)[1] == "新刊"
