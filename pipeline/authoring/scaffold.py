@@ -54,7 +54,9 @@ channels:
     #   password: ${SMTP_PASSWORD}
   wechat:
     type: wechat
-    mode: export                       # a page to paste into mp.weixin.qq.com; draft / publish / broadcast need the API
+    # export: a page to paste into the mp.weixin.qq.com editor (every account). To use the API
+    # (a verified account), set mode: draft, publish or broadcast and uncomment app_id/app_secret.
+    mode: export
     default_cover: assets/wechat-cover.png  # the cover of issues without their own `cover:`; replace it with yours
     # app_id: ${WECHAT_APP_ID}
     # app_secret: ${WECHAT_APP_SECRET}
