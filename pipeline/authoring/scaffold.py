@@ -98,6 +98,7 @@ GITIGNORE_TEMPLATE = """\
 /public/
 /outbox/
 /.public.staging/
+/.public.pagefind/
 """
 
 

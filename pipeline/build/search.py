@@ -13,7 +13,7 @@ its date, ``YYYY-MM-DD``)::
 
     pagefind/
       shards.json           {"years": ["2024", "2023"]}, newest first: read by search.js
-      pagefind-ui.js, .css  the search box, which every page loads from here
+      pagefind-ui.js, .css  the search box, which search.js loads from here when there is an index
       2024/  2023/          one Pagefind bundle per year
 
 The search box opens the newest year and merges the others into it (Pagefind UI's
@@ -55,7 +55,7 @@ from pipeline.errors import Problem
 
 BUNDLE = "pagefind"
 SHARDS = "shards.json"  # the years, newest first
-UI_FILES = ("pagefind-ui.js", "pagefind-ui.css")  # loaded by every page from pagefind/ itself
+UI_FILES = ("pagefind-ui.js", "pagefind-ui.css")  # loaded by search.js from pagefind/ itself
 TIMEOUT = 600  # seconds per year; ~1 s per 100 issues here
 _RENAME_EXCHANGE = 2  # renameat2 flag (Linux): swap two paths in one step
 _ENABLED: ContextVar[bool] = ContextVar("search_enabled", default=True)

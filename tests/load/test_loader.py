@@ -801,7 +801,7 @@ def test_init_keeps_the_state_folder_out_of_git(tmp_path):
         check=True,
     ).stdout.split()
     assert "config.yaml" in listed and "subscribers.csv" in listed
-    assert not [name for name in listed if name.startswith((".publish/", "public/", "outbox/", ".public.staging/"))]
+    assert not [name for name in listed if name.startswith((".publish/", "public/", "outbox/", ".public."))]
 
     own = tmp_path / "own"
     own.mkdir()
