@@ -17,7 +17,7 @@ from typing import Any
 _DELIMITER_ROW = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)*[ \t]*:?-+:?[ \t]*\|?[ \t]*$", re.MULTILINE)
 # Tag names of HTML an editor would type. Not every <word>: <s>, <pad> and <T> are tokens and
 # type parameters in papers' text; a backslash before < is Markdown's way to write it literally.
-_TAG_NAMES = "a|abbr|b|big|blockquote|br|center|code|del|details|div|em|font|h[1-6]|hr|i|iframe|img|ins|kbd|li|mark|ol|p|pre|small|span|strong|sub|summary|sup|table|tbody|td|th|thead|tr|u|ul"
+_TAG_NAMES = "a|abbr|audio|b|big|blockquote|br|button|center|code|del|details|div|em|embed|font|form|h[1-6]|hr|i|iframe|img|input|ins|kbd|li|mark|object|ol|p|pre|script|small|span|strong|style|sub|summary|sup|svg|table|tbody|td|th|thead|tr|u|ul|video"
 _HTML = re.compile(rf"(?<!\\)(?:<(/?)({_TAG_NAMES})(?=[\s/>])[^<>]*>|<!--)", re.IGNORECASE)
 # Tags with a Markdown form, written with the tag's own text: (pattern, replacement)
 _MARKDOWN_FORMS = {

@@ -715,7 +715,8 @@ def test_pipe_tables_and_raw_html_are_warned_at_their_lines(newsletter):
         '<b>强烈推荐</b>，详见 <a href="https://arxiv.org/abs/2409.00001">原文</a>。\n\n'  # 15-16
         "- 第一点\n- 第二点<br>换行\n\n"  # 17-19
         "<!-- 待补充 -->\n\n"  # 20-21
-        "方法 | 结果\n--- | ---\n甲 | 乙\n"  # 22-24
+        "方法 | 结果\n--- | ---\n甲 | 乙\n\n"  # 22-25
+        "<script>alert(1)</script> 之后的正文。\n"  # 26
     )
     write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
     table = "tables are not supported: the rows show as | text in every output (run together in the plain-text email): write it as a list, one item per row, e.g."
@@ -725,6 +726,7 @@ def test_pipe_tables_and_raw_html_are_warned_at_their_lines(newsletter):
         "issues/2024-09-30/01-a.md:18: warning: raw HTML <br> is shown as text: delete it and leave an empty line where a new paragraph starts",
         "issues/2024-09-30/01-a.md:20: warning: an HTML comment <!-- … --> is shown to readers as text: delete it",
         f"issues/2024-09-30/01-a.md:22: warning: {table} - 甲: 结果 乙",
+        "issues/2024-09-30/01-a.md:26: warning: raw HTML <script> is shown as text, tags and all: use Markdown (**bold**, *italic*, [link](url)) or delete the tags",
     ]
 
 
