@@ -123,8 +123,19 @@ def missing_cover(issue: Issue, channels: list[ChannelConfig]) -> list[Problem]:
             f"WeChat: {issue.id} has no cover image and no image to use as one; {consequence}. "
             f"Set `cover:` in issue.yaml, or channels.{channel.name}.default_cover in config.yaml"
         )
-        problems.append(Problem(issue.folder / "issue.yaml", None, message, "error" if api else "warning"))
+        problems.append(
+            Problem(issue.folder / "issue.yaml", _title_line(issue), message, "error" if api else "warning")
+        )
     return problems
+
+
+def _title_line(issue: Issue) -> int | None:
+    """The line of ``title:`` in issue.yaml: where an editor adds ``cover:``, next to it."""
+    try:
+        text = (issue.folder / "issue.yaml").read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next((n for n, row in enumerate(text.splitlines(), 1) if row.startswith("title:")), None)
 
 
 def credential_problems(config: Config) -> list[Problem]:

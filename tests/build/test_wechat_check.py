@@ -75,7 +75,7 @@ def test_a_missing_cover_is_an_error_where_the_api_would_send_it(newsletter, cha
     assert wechat_mode(config.channels["wx"]) == mode
     report = check_issues(config)
     [problem] = [p for p in report.problems if "cover" in p.message]
-    assert problem.severity == severity and problem.path.name == "issue.yaml"
+    assert problem.severity == severity and problem.path.name == "issue.yaml" and problem.line == 1  # title:
     assert f"channel wx (mode {mode})" in problem.message or mode == "export"
     assert "`cover:` in issue.yaml" in problem.message and "channels.wx.default_cover" in problem.message
 
@@ -116,7 +116,7 @@ def test_publish_check_fails_on_a_draft_without_cover(newsletter):
         [sys.executable, "-m", "pipeline", "check"], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1, done.stderr
-    assert "issues/2024-10-01/issue.yaml: error: WeChat: 2024-10-01 has no cover image" in done.stderr
+    assert "issues/2024-10-01/issue.yaml:1: error: WeChat: 2024-10-01 has no cover image" in done.stderr
     assert FIGURES.match(next(line for line in done.stdout.splitlines() if "WeChat HTML" in line))
     assert "Traceback" not in done.stderr
 
