@@ -156,7 +156,7 @@ def _load_body(body: str, body_line: int, folder: Path, out: Collector) -> tuple
             content = token.content
             if content in examples:
                 leftover.append((content, line))
-            if "|" in content or "<" in content:  # what may be a table or HTML: looked at closer
+            if "|" in content or "<" in content or "](" in content:  # a table, HTML or a refused link: looked at closer
                 markup = markup_warning(token)
                 if markup is not None:
                     out.warning(markup[0], line + markup[1])

@@ -4,7 +4,8 @@ The Markdown engine is CommonMark with raw HTML off, on purpose (nothing from an
 becomes markup the pipeline did not write). So a GitHub-style table stays a paragraph of
 ``| a | b |`` lines (one run-on line in the plain-text email) and ``<b>强烈推荐</b>`` is shown
 tags and all. The loader warns about both, reading the inline tokens it walks already; it
-calls :func:`markup_warning` only for a token whose text holds a ``|`` or a ``<``, and that
+calls :func:`markup_warning` only for a token whose text holds a ``|``, a ``<`` or a ``](``
+(a link whose target the engine refuses, ``javascript:`` say, shows as its source text), and that
 reads the token without changing it (tokens are shared by every output).
 """
 
@@ -27,6 +28,8 @@ _MARKDOWN_FORMS = {
     "code": (r"<code\b[^>]*>([^<]+)</code>", r"`\1`"),
 }
 _SAME_FORM = {"strong": "b", "em": "i"}
+# Link targets markdown-it refuses (the link then shows as its source text, brackets and all).
+_REFUSED_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|data|file):)", re.IGNORECASE)
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
 _TABLE_TAGS = frozenset({"table", "tbody", "thead", "tr", "td", "th"})
 _EXAMPLE_LIMIT = 60
@@ -40,6 +43,13 @@ def markup_warning(token: Any) -> tuple[str, int] | None:
             row = content.count("\n", 0, match.start())
             if row > 0 and "|" in match.group():
                 return _table_message(content.split("\n"), row), row - 1
+    if "](" in content:
+        texts = [c.content for c in token.children or () if c.type == "text"]
+        refused = next((m for m in _REFUSED_LINK.finditer(content) if any("](" in t for t in texts)), None)
+        if refused is not None:
+            scheme = refused.group(1).lower()
+            message = f"a link to {scheme} is not allowed and is shown as text, brackets and all: link to an https:// address, or delete it"
+            return message, content.count("\n", 0, refused.start())
     if "<" in content:
         # `<b>` in code is not a tag (blanked, keeping the line breaks), nor is \<b> (escaped),
         # nor a link's <destination> (not in the text children)

@@ -810,3 +810,18 @@ def test_init_keeps_the_state_folder_out_of_git(tmp_path):
     (own / ".gitignore").write_text("notes/\n")
     init_newsletter(own, today=date(2024, 9, 30))  # a folder with its own .gitignore keeps it
     assert (own / ".gitignore").read_text() == "notes/\n"
+
+
+def test_a_link_the_engine_refuses_is_warned_at_its_line(newsletter):
+    root = newsletter()
+    write(
+        root / "issues/2024-09-30/issue.yaml",
+        "title: 第一期\nsummary: 一篇论文。\nintro: 见[这里](javascript:alert(1))。\n",
+    )
+    body = "导语，[原文](https://arxiv.org/abs/2409.00001)。\n\n## 实验效果\n\n详见[附录](JavaScript:void(0))。\n"
+    write(root / "issues/2024-09-30/01-a.md", paper_md("A", "2409.00001", body))
+    refused = "is not allowed and is shown as text, brackets and all: link to an https:// address, or delete it"
+    assert lines_of(root) == [
+        f"issues/2024-09-30/01-a.md:10: warning: a link to javascript: {refused}",
+        f"issues/2024-09-30/issue.yaml:3: warning: intro: a link to javascript: {refused}",
+    ]
