@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from chromium import browser  # noqa: F401  (the browser tests' fixture: Debian's chromium)
 
 from pipeline.config import Config, load_config
 from pipeline.load.issues import load_issues

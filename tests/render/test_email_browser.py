@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from chromium import playwright_or_skip
 from conftest import NOW, REPO
 
 from pipeline.config import load_config
@@ -25,19 +26,11 @@ from pipeline.load.issues import load_issues
 from pipeline.render.context import RenderContext
 from pipeline.render.email import render_issue
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 ISSUE = "2024-04-28"
 AA = 4.5
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
-    )
+sync_api = playwright_or_skip()
 
 # Every visible element with text of its own: its colour, the first opaque background behind
 # it, and the contrast ratio of the two (WCAG 2 relative luminance).
@@ -109,14 +102,6 @@ def email(tmp_path_factory) -> tuple[str, Path, str]:
     [issue] = [i for i in loaded.issues if i.id == ISSUE]
     html = render_issue(issue, RenderContext(config, NOW))[f"issues/{ISSUE}/email.html"].decode()
     return html, folder, config.site.absolute(f"issues/{ISSUE}/")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
 
 
 def without_style(html: str) -> str:

@@ -7,19 +7,15 @@ Playwright drives Debian's chromium package, as in tests/web/test_browser.py.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from chromium import playwright_or_skip
 
 from pipeline.render.wechat import article
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 LONG_URL = "https://example.org/" + "a-very-long-path-segment/" * 8 + "end"
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+sync_api = playwright_or_skip()
 
 # Where each line of an element starts, as offsets into its textContent (read character by
 # character from the layout, so it is the browser's line breaking, not ours).
@@ -44,12 +40,10 @@ LINE_STARTS = """(element) => {
 
 
 @pytest.fixture(scope="module")
-def page():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 375, "height": 800}, locale="zh-CN")
-        yield context.new_page()
-        browser.close()
+def page(browser):
+    context = browser.new_context(viewport={"width": 375, "height": 800}, locale="zh-CN")
+    yield context.new_page()
+    context.close()
 
 
 def test_only_urls_break_inside_a_word_at_375px(example_issues, ctx, page):

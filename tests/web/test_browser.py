@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
+from chromium import playwright_or_skip
 from conftest import REPO
 from test_web_app import configure, local, serving, status
 
 from pipeline.audience.tokens import load_secret, unsubscribe_url
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -26,30 +26,8 @@ PHONE = {
     "locale": "zh-CN",
     "timezone_id": "Asia/Shanghai",
 }
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
-    )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+sync_api = playwright_or_skip()
 
 
 @pytest.fixture

@@ -9,22 +9,17 @@ split only by the extended binary), Playwright and Debian's chromium.
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib.util import find_spec
-from pathlib import Path
 
 import pytest
+from chromium import playwright_or_skip, static_host
 from conftest import NOW, REPO
 
 from pipeline.build.builder import build
 from pipeline.build.search import BUNDLE
 from pipeline.config import load_config
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
 PHONE = {
     "viewport": {"width": 375, "height": 812},
@@ -59,31 +54,10 @@ tags:
 
 先预训练，再微调：模型在数亿条氨基酸序列上学习，然后预测三维结构。
 """
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+sync_api = playwright_or_skip()
 if find_spec("pagefind") is None:
     pytest.skip("Pagefind is not installed (pip install 'pagefind[extended]')", allow_module_level=True)
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
-
-
-@contextmanager
-def static_host(folder: Path) -> Iterator[str]:
-    """``folder`` served over HTTP on 127.0.0.1, as a static host would serve public/."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +81,6 @@ def site(tmp_path_factory, request) -> Iterator[str]:
     assert (config.output_dir / BUNDLE / "2024/pagefind.js").is_file()
     with static_host(config.output_dir) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -9,24 +9,17 @@ CI installs: apt `chromium fonts-noto-cjk`, pip `playwright`.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
+from chromium import playwright_or_skip, static_host
 from conftest import FIXTURES, NOW, REPO
 
 from pipeline.build.builder import build
 from pipeline.config import load_config
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 CLIPBOARD = ["clipboard-read", "clipboard-write"]
 DESKTOP = {"viewport": {"width": 1280, "height": 1200}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
 PHONE = {**DESKTOP, "viewport": {"width": 375, "height": 812}, "device_scale_factor": 2}
@@ -40,40 +33,7 @@ READ_CLIPBOARD = """async () => {
   return out;
 }"""
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
-    )
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # a test server: no request log
-        pass
-
-
-@contextmanager
-def static_host(folder: Path) -> Iterator[str]:
-    """``folder`` served over HTTP on 127.0.0.1, as a static web host serves the build."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+sync_api = playwright_or_skip()
 
 
 def open_page(browser, url: str, origin: str | None, init_script: str = "", **options):
