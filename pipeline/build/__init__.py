@@ -4,5 +4,9 @@ Takes the config and the issue folders; gives the files of ``public/`` (written 
 only when they change) and a report of what was built. :mod:`builder` runs the load and the
 renderers, in worker processes for a cold build; :mod:`state` is what a build remembers
 between runs (the manifest, each issue's key); :mod:`cards` is the summary of an issue that
-the index and the feeds are rebuilt from; :mod:`check` is ``publish check``.
+the index and the feeds are rebuilt from; :mod:`parts` remembers the parts of large site
+outputs (a tag's page and feed) so that an edit renders only those it touches;
+:mod:`neighbours` writes the previous/next links into issue pages once every issue is known;
+:mod:`search` indexes the public pages with Pagefind, one bundle per year, after the commit;
+:mod:`check` is ``publish check``.
 """

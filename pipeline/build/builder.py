@@ -36,7 +36,17 @@ from typing import Any
 from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
 from pipeline.build import neighbours
 from pipeline.build.cards import make_card
-from pipeline.build.state import Manifest, card_hash, date_card, environment_key, forget_removed, issue_key, site_key
+from pipeline.build.parts import PartMemo
+from pipeline.build.state import (
+    Manifest,
+    card_hash,
+    date_card,
+    environment_key,
+    forget_removed,
+    issue_key,
+    site_key,
+    template_cache,
+)
 from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
 from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
@@ -46,36 +56,36 @@ from pipeline.render.context import Card, RenderContext
 
 
 class _Lazy:
-    """``pipeline.render.<module>.<name>``, imported on first call: a build with nothing to
+    """``<module>.<name>`` of a renderer, imported on first call: a build with nothing to
     render never loads Jinja2, feedgen or markdown-it (half of a no-op build's time)."""
 
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
 
     def load(self) -> Callable[..., dict[str, bytes]]:
-        return getattr(import_module(f"pipeline.render.{self.module}"), self.name)
+        return getattr(import_module(self.module), self.name)
 
     def __call__(self, *args: Any) -> dict[str, bytes]:
         return self.load()(*args)
 
     def __repr__(self) -> str:
-        return f"<renderer pipeline.render.{self.module}.{self.name}>"
+        return f"<renderer {self.module}.{self.name}>"
 
 
 # Every per-issue output, in one explicit table: name → render_issue(issue, ctx) → {path: bytes}
 ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
-    "web": _Lazy("web", "render_issue"),
-    "email": _Lazy("email", "render_issue"),
-    "wechat": _Lazy("wechat", "render_issue"),
-    "bibtex": _Lazy("bibtex", "render_issue"),
+    "web": _Lazy("pipeline.render.web", "render_issue"),
+    "email": _Lazy("pipeline.render.email", "render_issue"),
+    "wechat": _Lazy("pipeline.render.wechat", "render_issue"),
+    "bibtex": _Lazy("pipeline.render.bibtex", "render_issue"),
 }
 # Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
 SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
-    "web": _Lazy("web", "render_site"),
-    "feeds": _Lazy("feeds", "render_site"),
-    "papers": _Lazy("papers", "render_site"),
-    "tags": _Lazy("tags", "render_site"),
-    "sitemap": _Lazy("sitemap", "render_site"),
+    "web": _Lazy("pipeline.render.web", "render_site"),
+    "feeds": _Lazy("pipeline.render.feeds", "render_site"),
+    "papers": _Lazy("pipeline.render.papers", "render_site"),
+    "tags": _Lazy("pipeline.render.tags", "render_site"),
+    "sitemap": _Lazy("pipeline.render.sitemap", "render_site"),
 }
 ASSET_SKIP = {"issue.yaml"}
 # The per-issue outputs an issue needs only while it may still be sent (see the module docstring).
@@ -122,6 +132,15 @@ def build(
         return _feed_html_on_demand(issue_id, dict(folders)[issue_id], config, ctx, cache, manifest)
 
     ctx = RenderContext(config, now, content_of=content_of)
+    ctx.template_cache = template_cache(config)
+    part_caches: dict[str, PartMemo] = {}  # per site output that asked, saved after the commit
+
+    def part_cache(output: str) -> PartMemo:
+        if output not in part_caches:
+            part_caches[output] = PartMemo(ctx, output)
+        return part_caches[output]
+
+    ctx.part_cache = part_cache
     report = BuildReport()
     problems: list[Problem] = []
     cards: list[Card] = []
@@ -244,6 +263,8 @@ def build(
         raise
     report.written = staging.commit()
     cache.commit()
+    for parts in part_caches.values():
+        parts.save()
     for relative in [*dropped, *_unwritten_site_files(manifest, site_files_before)]:
         _remove_output(config.output_dir, relative)
     for issue_id in stale:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from pipeline.build.state import template_cache
 from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
 from pipeline.load.folders import issue_folders
@@ -58,6 +59,7 @@ def check_rendered(config: Config, report: CheckReport, covers: bool = False) ->
     from pipeline.render import email, wechat
 
     ctx = RenderContext(config, datetime.now(timezone.utc))
+    ctx.template_cache = template_cache(config)
     eight_bit = all(c.options.get("eight_bit", True) for c in config.channels_declaring("eight_bit"))
     placeholder = unsubscribe_placeholder(config)  # measured with a real link's length in its place
     wechat_channels = config.channels_declaring("app_id") if covers else []

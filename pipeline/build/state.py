@@ -55,6 +55,17 @@ class Manifest:
         write_atomic(self.path, orjson.dumps(data, option=orjson.OPT_SORT_KEYS), durable=False)
 
 
+def template_cache(config: Config) -> Path | None:
+    """The folder of compiled templates (per tool version, whose Environment settings the
+    entries follow), created; None when the state folder is read-only (it costs compile time)."""
+    folder = config.state_dir / "build" / f"templates-{__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
 def environment_key(config: Config) -> str:
     """What every output depends on besides the issue itself."""
     digest = hashlib.sha256()

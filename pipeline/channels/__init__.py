@@ -1,5 +1,19 @@
 """Channels: one module per delivery target, all behind ``channels.base.Channel``.
 
+Takes a built issue (its files under ``public/issues/<id>/``) and the ledger; gives a
+:class:`base.Result` per channel, each step recorded as it completes.
+
+    base.py              Job, Result, Channel: the one interface
+    feed.py              the feeds (already built) and the WebSub ping
+    email.py             one message per issue, personalised per recipient, through mail/
+    wechat.py            the Official Account article: export (paste), draft, publish, broadcast
+    wechat_api.py        the API calls, the token and their errors
+    wechat_media.py      the cover and the images, read and converted before any upload
+    wechat_broadcast.py  群发 exactly once (clientmsgid, recorded before and after)
+    wechat_content.py    the last-resort length guard and the export's article.html
+    webhook.py           Slack, Discord, Feishu or JSON POSTs
+    http.py              a POST with retries, shared by the feed and webhook channels
+
 The registry below is the one list of channel types (config ``type:`` → class); modules
 are imported on first use so that commands which do not publish stay fast.
 """

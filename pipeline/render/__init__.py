@@ -1,4 +1,5 @@
-"""Render: model → bytes, one module per output. Nothing here writes files or sends anything.
+"""Render: model → bytes, one module per output. Nothing here writes files or sends anything (what a
+render may reuse from an earlier build comes through ``RenderContext.part_cache``).
 
 Takes a loaded :class:`pipeline.model.Issue` and a :class:`context.RenderContext`. Each output
 module exposes ``render_issue(issue, ctx) -> dict[path, bytes]`` (paths relative to the
@@ -12,6 +13,10 @@ loaded again to rebuild the index or the feeds.
     papers.py     the per-paper feeds (papers.xml, papers.json)
     email.py      the email's HTML (MJML) and text parts
     plaintext.py  Markdown → wrapped plain text for the text part
+    pages.py      what every archive page shares; the tag slug rule
+    tags.py       tag pages and per-tag Atom feeds
+    sitemap.py    sitemap.xml and robots.txt
+    siteimage.py  the drawn og-image.png of pages without a cover
     wechat.py     the WeChat article: Markdown with 引用链接 and inline-styled HTML
     wechat_style.py   the article's inline styles, inherited ones set once on the root
     wechat_limits.py  the article measured as the API counts it; the size reports

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from pipeline import __version__
 from pipeline.atomic import TEXT_LIMIT, UnreadableFile, read_file
 from pipeline.config import Config
 from pipeline.errors import RenderError
@@ -66,6 +65,20 @@ class Card:
         return cls(**data)
 
 
+class PartCache(Protocol):
+    """Where a site output with many parts (a tag's page and feed) gets each part's files:
+    rendered, or kept from the last build when the part's inputs are the same."""
+
+    def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]: ...
+
+
+class RenderEveryPart:
+    """No memory of earlier builds: every part is rendered (a render outside a build)."""
+
+    def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+        return render()
+
+
 class RenderContext:
     """Settings, templates and URL rules shared by every renderer in one build."""
 
@@ -78,6 +91,12 @@ class RenderContext:
         # and WeChat files are made only while it may still be sent): its page links only to
         # the versions that exist. An issue not listed, as outside a build, has every output.
         self.issue_outputs: dict[str, frozenset[str]] = {}
+        # Set by the build, which keeps each site output's parts in its state folder and saves
+        # them after the commit: a renderer reads and writes no file of its own.
+        self.part_cache: Callable[[str], PartCache] = lambda _output: RenderEveryPart()
+        # Where compiled templates are kept across runs, when the build gives a folder (it
+        # creates it): compiling them is most of a one-issue rebuild's rendering time.
+        self.template_cache: Path | None = None
 
     @cached_property
     def templates(self):  # jinja2.Environment; imported here to keep `publish --help` fast
@@ -129,15 +148,9 @@ class RenderContext:
                     self.templates.get_template(path.relative_to(PACKAGE_TEMPLATES).as_posix())
 
     def _bytecode_cache(self, jinja2):
-        """Compiled templates kept in the state folder: compiling them is most of a one-issue
-        rebuild's rendering time. Jinja checks each entry against the template's source and its
-        own version; the folder is per tool version, whose Environment settings it follows."""
-        folder = self.config.state_dir / "build" / f"templates-{__version__}"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return None  # a read-only state folder only costs the compile time
-        return jinja2.FileSystemBytecodeCache(str(folder))
+        """Jinja's cache of compiled templates in :attr:`template_cache`; Jinja checks each entry
+        against the template's source and its own version."""
+        return jinja2.FileSystemBytecodeCache(str(self.template_cache)) if self.template_cache else None
 
     def issue_url(self, issue_id: str) -> str:
         """Absolute URL of an issue's web page."""

@@ -26,7 +26,6 @@ from lxml import etree
 
 from pipeline.render.context import Card, RenderContext
 from pipeline.render.feeds import EPOCH, distinct_times, feed_settings
-from pipeline.render.memo import PartMemo
 from pipeline.render.pages import TAGS_ROOT, newest_first, page_values, render_page, tag_slug
 from pipeline.render.papers import ATOM_NS, DC_NS, XML_LANG, PaperItem, atom_element, atom_entry, atom_link, paper_items
 
@@ -99,14 +98,13 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
             **page_values(ctx, "../", f"{TAGS_ROOT}/", f"全部标签 · {ctx.site.title}"),
         )
     }
-    memo = PartMemo(ctx, "tags")
+    parts = ctx.part_cache("tags")
     limit = feed_settings(ctx).items
     for tag in tags:
         # Page and feed are separate parts: an edit moves a paper's `updated` (so the feed, of
         # the newest papers only) but rarely what the page lists of a thousand papers.
-        files.update(memo.files(tag.slug, _page_inputs(tag), partial(_tag_page, tag, ctx)))
-        files.update(memo.files(f"{tag.slug}/feed", _feed_inputs(tag, limit), partial(_tag_feed_file, tag, ctx)))
-    memo.save()
+        files.update(parts.files(tag.slug, _page_inputs(tag), partial(_tag_page, tag, ctx)))
+        files.update(parts.files(f"{tag.slug}/feed", _feed_inputs(tag, limit), partial(_tag_feed_file, tag, ctx)))
     return files
 
 

@@ -1,4 +1,5 @@
-"""Parts of a site-level output rendered again only when their own inputs change.
+"""Parts of a site-level output rendered again only when their own inputs change: the build's
+:class:`pipeline.render.context.PartCache`, handed to the renderers through the context.
 
 A site-level output is rendered again whenever any public card changes, and the tag pages of
 a long archive are thousands of files (~1 s of a one-issue rebuild at 500 issues, ~5 s with
@@ -6,8 +7,9 @@ a long archive are thousands of files (~1 s of a one-issue rebuild at 500 issues
 hash of its inputs and of the bytes rendered from them, in ``<state folder>/build/<name>-parts.json``
 (a cache, beside the Jinja bytecode cache: never in the output). A part whose inputs hash as
 before is read back from the output folder, and kept only when those files still hash as they
-did when rendered: a build that stopped before committing, or a file edited by hand, makes the
-part render again, so the result is always what rendering would give.
+did when rendered: a file edited by hand makes the part render again, so the result is always
+what rendering would give. The build saves the memory after its commit, so it never names
+files that were not written.
 
 The inputs' hash includes the tool's version, the config and every template, as an issue's
 key does (:mod:`pipeline.build.state`).
@@ -38,9 +40,11 @@ class PartMemo:
         except (OSError, orjson.JSONDecodeError):
             self.old = {}
         self.new: dict[str, list] = {}
+        self.used = False  # an output skipped by this build keeps its memory as it was
 
     def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
         """The part's files: kept from the output folder when ``inputs`` are as before, else rendered."""
+        self.used = True
         key = hashlib.sha256(self.environment + inputs).hexdigest()
         entry = self.old.get(part)
         if entry and entry[0] == key:
@@ -54,7 +58,7 @@ class PartMemo:
 
     def save(self) -> None:
         """Remember this build's parts (only those it had; a cache, so no fsync)."""
-        if self.new == self.old:
+        if not self.used or self.new == self.old:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
