@@ -4,13 +4,19 @@ WeChat is reported before anything is sent: each issue's article size as the dra
 it (characters and bytes of the HTML as sent), a warning when the article had to be cut to fit,
 and the cover, without which the draft API refuses the article. The WeChat channels are found
 by the options their type declares (``app_id``), not by their type's name.
+
+Titles and author names are plain text in every output. The feeds keep them as the editor wrote
+them, but an end tag in one (``</b>``) is taken for markup by feed readers and the W3C validator
+however it is escaped, so such markup is warned about here (:func:`plain_text_markup_problems`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.build.state import template_cache
@@ -18,11 +24,18 @@ from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
 from pipeline.load.folders import issue_folders
 from pipeline.load.issues import LoadResult, load_issues
-from pipeline.model import Issue, is_issue_id
+from pipeline.model import Issue, Paper, is_issue_id
 from pipeline.render.context import RenderContext
+from pipeline.yamlio import key_line
 
 if TYPE_CHECKING:
     from pipeline.render.wechat import WechatArticle
+
+# Start tags of HTML an editor would type (as the Markdown check counts them); not every <word>:
+# <编>, <T> and <s> are text in titles and names. Any end tag is markup: the validator flags those
+# of HTML elements (</b>, </title>) and readers may drop any.
+_START_TAGS = "a|abbr|b|big|blockquote|br|center|code|del|div|em|font|h[1-6]|hr|i|img|ins|kbd|li|mark|ol|p|pre|script|small|span|strong|style|sub|sup|table|td|th|tr|u|ul"
+_MARKUP = re.compile(rf"</[A-Za-z][\w:.-]*\s*>|<(?:{_START_TAGS})(?:\s[^<>]*)?/?>|<!--", re.IGNORECASE)
 
 
 @dataclass
@@ -43,6 +56,7 @@ def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
             *default_cover_problems(config),
             *credential_problems(config),
             *result.problems,
+            *plain_text_markup_problems(result.issues),
         ],
         # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
         issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
@@ -138,6 +152,63 @@ def _title_line(issue: Issue) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     return next((n for n, row in enumerate(text.splitlines(), 1) if row.startswith("title:")), None)
+
+
+def plain_text_markup_problems(issues: list[Issue]) -> list[Problem]:
+    """A warning for each issue title, paper title and author name holding HTML markup (``<b>``,
+    ``</name>``): feed readers and the W3C validator take it for markup, and the feeds do not
+    change the editor's text. ``&`` and ``<编>`` are text, not markup."""
+    problems = []
+    for issue in issues:
+        path = issue.folder / "issue.yaml"
+        problems.extend(_markup_problem(path, _read(path), "title", "issue title", issue.title, "title"))
+        for paper in issue.papers:
+            problems.extend(_paper_markup_problems(paper))
+    return problems
+
+
+def _paper_markup_problems(paper: Paper) -> list[Problem]:
+    text = _read(paper.path)
+    fields = [("title", "paper title", paper.title, "title")]
+    if paper.title_translated:
+        fields.append(("title_translated", "translated title", paper.title_translated, "title"))
+    fields.extend(("authors", "author name", name, "name") for name in paper.authors)
+    return [problem for field in fields for problem in _markup_problem(paper.path, text, *field)]
+
+
+def _markup_problem(path: Path, text: str, key: str, what: str, value: str, noun: str) -> list[Problem]:
+    """The warning about ``value`` (the ``key`` field of the file at ``path``) if it holds markup."""
+    found = _MARKUP.search(value)
+    if found is None:
+        return []
+    named = f" “{value}”" if noun == "name" else ""  # a title has its own line; names share one
+    message = (
+        f"{what}{named} contains HTML markup `{found.group()}`: feed readers and the W3C validator take it "
+        f"as markup; write the {noun} as plain text"
+    )
+    return [Problem(path, _line_of(text, key, found.group()), message, "warning")]
+
+
+def _line_of(text: str, key: str, markup: str) -> int | None:
+    """The line of ``key`` in the file, or of its value's markup when it is on a later line (a list)."""
+    start = key_line(text, key)
+    if start is None:
+        return None
+    rows = text.splitlines()[start - 1 :]
+    # The key's own block: its line, then indented, blank or "- item" lines.
+    end = next((n for n, row in enumerate(rows[1:], 1) if not _continues_block(row)), len(rows))
+    return start + next((n for n, row in enumerate(rows[:end]) if markup in row), 0)
+
+
+def _continues_block(row: str) -> bool:
+    return not row.strip() or row.startswith((" ", "\t", "- ")) or row == "-"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def credential_problems(config: Config) -> list[Problem]:

@@ -26,7 +26,17 @@ each is worked around here:
   No two entries share an ``updated`` (:func:`distinct_times`);
 - RSS ``<description>`` is HTML to every reader, but feedgen writes the plain summary as is:
   ``</title>`` or ``<b>`` in it would be markup, and text lost. The extensions write it
-  HTML-escaped instead (so escaped twice in the XML source); Atom's summary stays ``type="text"``;
+  HTML-escaped instead (so escaped twice in the XML source);
+- an Atom text construct (title, subtitle, summary, rights) is ``type="text"`` by default, and
+  validators warn that ``</title>`` or ``&amp;`` in one looks like undeclared HTML. One whose text
+  holds a ``<`` or a ``&`` is written as ``type="html"``, HTML-escaped (:func:`atom_text`), the
+  validator's documented remedy; readers unescape it back to the editor's text. Others keep
+  the default, so their bytes do not change;
+- RSS plain-text elements (``<title>``, ``dc:creator``, ``<category>``) carry ``&``, ``<`` and
+  ``>`` as hexadecimal character references (``&#x26;``), as the RSS Best Practices Profile
+  advises; lxml cannot write them, so the serialized feed is rewritten (:func:`rss_hex_refs`).
+  A literal end tag such as ``</b>`` in such an element is still flagged by validators, whatever
+  its escaping: `publish check` warns about it instead of the feed changing the text;
 - RSS has no author element without an email address: ``dc:creator`` carries the author, at
   channel level and per item (feedgen's ``dc`` extension, for RSS only: Atom has ``<author>``,
   written per entry as well, since readers do not show an entry the feed's);
@@ -62,6 +72,16 @@ DEFAULT_ITEMS = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Characters XML 1.0 forbids (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Atom's text constructs that feedgen writes (in no namespace: see the module docstring).
+ATOM_TEXT_CONSTRUCTS = frozenset({"title", "subtitle", "summary", "rights"})
+# RSS elements whose text is plain text, as lxml writes them (feedgen's ``dc`` prefix); not
+# ``description`` nor ``content:encoded``, which are HTML.
+_RSS_PLAIN_TEXT = re.compile(
+    rb"(?P<open><(?P<name>title|dc:creator|category)(?:\s[^<>]*)?>)(?P<text>[^<]*)(?P<close></(?P=name)>)"
+)
+_CDATA = re.compile(rb"(<!\[CDATA\[.*?\]\]>)", re.DOTALL)
+_ESCAPES = re.compile(rb"&(?:amp|lt|gt);")
+_HEX_REFS = {b"&amp;": b"&#x26;", b"&lt;": b"&#x3C;", b"&gt;": b"&#x3E;"}
 # The cover is an image by contract; readers show only image/* enclosures.
 _IMAGE_TYPES = {
     ".png": "image/png",
@@ -153,7 +173,7 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     updated = distinct_times((card.id, card.updated) for card in newest)
     items = [_item(card, updated[card.id], ctx) for card in newest]
     return {
-        "rss.xml": _feedgen(items, ctx, settings, "rss.xml").rss_str(pretty=True),
+        "rss.xml": rss_hex_refs(_feedgen(items, ctx, settings, "rss.xml").rss_str(pretty=True)),
         "atom.xml": _feedgen(items, ctx, settings, "atom.xml").atom_str(pretty=True),
         "feed.json": _json_feed(items, ctx, settings),
     }
@@ -265,13 +285,15 @@ def _add_entry(fg: FeedGenerator, item: _Item) -> None:
 
 
 class _Extras(BaseExtension):
-    """Feed level: ``<atom:link rel="hub">`` in RSS and Atom (feedgen writes no hub in RSS), and
-    the RSS channel's ``<description>`` as HTML."""
+    """Feed level: ``<atom:link rel="hub">`` in RSS and Atom (feedgen writes no hub in RSS), the
+    RSS channel's ``<description>`` as HTML, and Atom's title and subtitle declared as HTML when
+    they hold markup characters."""
 
     hub: str | None = None
     description_html: str | None = None
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
+        _declare_atom_html(feed)
         if self.hub:
             etree.SubElement(feed, "link", href=self.hub, rel="hub")  # plain: see the module docstring
         return feed
@@ -285,14 +307,16 @@ class _Extras(BaseExtension):
 
 
 class _EntryExtras(BaseEntryExtension):
-    """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``, and the
-    RSS item's ``<description>`` as HTML."""
+    """Entry level: the cover as RSS ``<enclosure>`` and Atom ``<link rel="enclosure">``, the RSS
+    item's ``<description>`` as HTML, and Atom's title and summary declared as HTML when they hold
+    markup characters."""
 
     image: str | None = None
     image_length: int = 0
     description_html: str | None = None
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
+        _declare_atom_html(entry)
         if self.image:
             # A plain "link" (see the module docstring); Atom's length is optional: only when known.
             link = etree.SubElement(entry, "link", href=self.image, rel="enclosure", type=_image_type(self.image))
@@ -315,6 +339,45 @@ def _set_html_description(parent: etree._Element, description_html: str | None) 
     element = parent.find("description")
     if element is not None and description_html is not None:
         element.text = description_html
+
+
+def atom_text(element: etree._Element, text: str) -> etree._Element:
+    """Set an Atom text construct's text: as it is (the default ``type="text"``), or, when it holds
+    a ``<`` or a ``&``, HTML-escaped with ``type="html"``, which validators do not take for
+    undeclared markup and readers unescape back to ``text``."""
+    if "<" in text or "&" in text:
+        element.set("type", "html")
+        element.text = html.escape(text, quote=False)
+    else:
+        element.text = text
+    return element
+
+
+def _declare_atom_html(parent: etree._Element) -> None:
+    """Rewrite the text constructs feedgen wrote in ``parent`` (a feed or an entry) as :func:`atom_text`
+    does; one with a type of its own, or with no text, is left as feedgen wrote it."""
+    for element in parent:
+        if element.tag in ATOM_TEXT_CONSTRUCTS and element.text and element.get("type") is None:
+            atom_text(element, element.text)
+
+
+def rss_hex_refs(document: bytes) -> bytes:
+    """``document`` (RSS as lxml serializes it) with ``&``, ``<`` and ``>`` in the text of its
+    plain-text elements written ``&#x26;``, ``&#x3C;`` and ``&#x3E;``; the text they stand for is
+    the same. Descriptions and ``content:encoded`` are HTML and keep lxml's entities; CDATA sections
+    are left as they are. In lxml's output a ``<`` outside CDATA always starts markup (text and
+    attribute values carry it as ``&lt;``), so a plain-text element is matched whole by
+    :data:`_RSS_PLAIN_TEXT`, with its attributes, which this never changes.
+    """
+    parts = _CDATA.split(document)  # the CDATA sections are the odd parts
+    for index in range(0, len(parts), 2):
+        parts[index] = _RSS_PLAIN_TEXT.sub(_hex_refs_in_text, parts[index])
+    return b"".join(parts)
+
+
+def _hex_refs_in_text(match: re.Match[bytes]) -> bytes:
+    text = _ESCAPES.sub(lambda entity: _HEX_REFS[entity.group()], match.group("text"))
+    return match.group("open") + text + match.group("close")
 
 
 def _image_type(url: str) -> str:

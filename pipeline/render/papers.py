@@ -8,7 +8,9 @@ newest appearance is the one kept. Other papers are identified by their anchor U
 
 The Atom document is written with lxml directly (feedgen drops the ``rel`` and ``type`` of
 entry links), every value passes through lxml's escaping with the characters XML forbids
-removed, and nothing depends on the clock, so the same cards give the same bytes.
+removed, and nothing depends on the clock, so the same cards give the same bytes. A title or
+summary holding a ``<`` or a ``&`` is declared ``type="html"`` and HTML-escaped, as in the
+issue feeds (:func:`pipeline.render.feeds.atom_text`); the others stay plain text.
 
 Each entry's ``updated`` is its paper's own date as the build remembers it (publish time plus
 the paper's index in seconds until the paper is edited, see
@@ -29,7 +31,14 @@ from lxml import etree
 
 from pipeline.model import ARXIV_ID, Markdown, Paper
 from pipeline.render.context import Card, RenderContext
-from pipeline.render.feeds import EPOCH, distinct_times, feed_settings, json_feed_document
+from pipeline.render.feeds import (
+    ATOM_TEXT_CONSTRUCTS,
+    EPOCH,
+    atom_text,
+    distinct_times,
+    feed_settings,
+    json_feed_document,
+)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -180,12 +189,17 @@ def atom_entry(feed: etree._Element, item: PaperItem) -> None:
         etree.SubElement(entry, f"{{{DC_NS}}}creator").text = _x(", ".join(item.authors))
     for tag in item.tags:
         atom_element(entry, "category").set("term", _x(tag))
-    atom_element(entry, "summary", item.text).set("type", "text")
+    summary = atom_element(entry, "summary", item.text)
+    if summary.get("type") is None:
+        summary.set("type", "text")
 
 
 def atom_element(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    """An Atom element; a text construct's text is written by :func:`atom_text` (HTML when it must)."""
     element = etree.SubElement(parent, f"{{{ATOM_NS}}}{name}")
-    if text is not None:
+    if text is not None and name in ATOM_TEXT_CONSTRUCTS:
+        atom_text(element, _x(text))
+    elif text is not None:
         element.text = _x(text)
     return element
 

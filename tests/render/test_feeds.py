@@ -220,7 +220,8 @@ def test_hostile_content_stays_escaped_and_parses(newsletter):
     content = rss_item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
     assert "<script>" not in content and "&lt;script&gt;" in content and "<h3>方法 ]]&gt;</h3>" in content
     entry = etree.fromstring(feeds["atom.xml"]).find(f"{ATOM}entry")
-    assert entry.findtext(f"{ATOM}title") == HOSTILE
+    assert entry.find(f"{ATOM}title").get("type") == "html"  # markup characters: declared HTML, escaped
+    assert unescape(entry.findtext(f"{ATOM}title")) == HOSTILE
     assert "&lt;script&gt;" in entry.findtext(f"{ATOM}content")
     item = json.loads(feeds["feed.json"])["items"][0]
     assert item["title"] == HOSTILE and "<script>" not in item["content_html"]
@@ -509,7 +510,11 @@ def test_rss_description_is_html_that_reads_back_as_the_summary(newsletter, summ
     assert unescape(entry.summary) == summary  # the HTML a reader shows is the editor's text
     assert entry.title == "第一期"
     atom = feedparser.parse(feeds["atom.xml"]).entries[0]
-    assert atom.summary_detail.type == "text/plain" and atom.summary == summary
+    if "<" in summary or "&" in summary:  # declared HTML, so that validators see no undeclared markup
+        assert atom.summary_detail.type == "text/html" and unescape(atom.summary) == summary
+    else:
+        assert atom.summary_detail.type == "text/plain" and atom.summary == summary
+    assert atom.title_detail.type == "text/plain" and atom.title == "第一期"
     assert json.loads(feeds["feed.json"])["items"][0]["summary"] == summary
 
 
@@ -522,7 +527,8 @@ def test_rss_channel_description_is_html_too(newsletter):
     config, issues = load(root)
     feeds = render_feeds(issues, config)
     assert unescape(feedparser.parse(feeds["rss.xml"]).feed.subtitle) == description
-    assert feedparser.parse(feeds["atom.xml"]).feed.subtitle == description  # Atom subtitle is text
+    subtitle = feedparser.parse(feeds["atom.xml"]).feed.subtitle_detail
+    assert subtitle.type == "text/html" and unescape(subtitle.value) == description  # declared HTML in Atom
 
 
 def test_rss_names_the_author_with_dublin_core(newsletter):
@@ -570,3 +576,30 @@ def test_distinct_times_keeps_distinct_ones_and_moves_ties_by_seconds():
         "c": later,
     }
     assert distinct_times([("a", t), ("b", t.replace(second=1)), ("c", t)])["b"] == t.replace(second=2)
+
+
+def test_rss_hex_refs_rewrite_only_the_text_of_plain_text_elements():
+    from pipeline.render.feeds import rss_hex_refs
+
+    root = '<rss xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+    html = "<description>&lt;b&gt;x&lt;/b&gt; &amp;amp;</description>"  # HTML: its entities stay
+    cdata = "<content:encoded><![CDATA[<title>&amp;</title> ]]]]><![CDATA[>]]></content:encoded>"  # left as it is
+    document = (
+        f"{root}<channel><title>A &amp; B &lt;i&gt;</title>{html}"
+        f'<item><title>t</title><category domain="a&amp;b&lt;">c &lt; d</category>{cdata}'
+        "<dc:creator>张三 &amp; 李四</dc:creator></item></channel></rss>"
+    ).encode()
+    rewritten = rss_hex_refs(document)
+    assert (
+        rewritten
+        == (
+            f"{root}<channel><title>A &#x26; B &#x3C;i&#x3E;</title>{html}"
+            f'<item><title>t</title><category domain="a&amp;b&lt;">c &#x3C; d</category>{cdata}'
+            "<dc:creator>张三 &#x26; 李四</dc:creator></item></channel></rss>"
+        ).encode()
+    )
+    before, after = etree.fromstring(document), etree.fromstring(rewritten)
+    assert [(e.tag, e.text, dict(e.attrib)) for e in before.iter()] == [
+        (e.tag, e.text, dict(e.attrib)) for e in after.iter()
+    ]
+    assert rss_hex_refs(rewritten) == rewritten

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import unescape
 from pathlib import Path
 
 import feedparser
@@ -96,7 +97,8 @@ def test_hostile_text_is_escaped_in_both_feeds(newsletter) -> None:
     files = render_site(cards, ctx)
     feed = feedparser.parse(files["papers.xml"])
     assert not feed.bozo, feed.bozo_exception
-    assert feed.entries[0].title == '<script>alert(1)</script> & "引号" ]]> xy'
+    assert feed.entries[0].title_detail.type == "text/html"  # markup characters: declared HTML, escaped
+    assert unescape(feed.entries[0].title) == '<script>alert(1)</script> & "引号" ]]> xy'
     assert {t.term for t in feed.entries[0].tags} == {"<i>tag</i>", "a&b"}
     assert b"<script>" not in files["papers.xml"] and b"\x0b" not in files["papers.xml"]
     item = json.loads(files["papers.json"])["items"][0]
@@ -162,7 +164,8 @@ def test_paper_summaries_and_authors_read_back_exactly(newsletter) -> None:
     write(root / "issues" / "2024-09-30" / "01-a.md", paper_md("论文", arxiv=None, body=f"{lead}\n"))
     cards, ctx = cards_of(root)
     entry = feedparser.parse(render_site(cards, ctx)["papers.xml"]).entries[0]
-    assert entry.summary_detail.type == "text/plain"
-    assert cards[0].papers[0]["summary"] == lead and entry.summary.endswith(lead)
+    assert entry.summary_detail.type == "text/html"  # `<` and `&` in it: declared HTML, escaped
+    assert cards[0].papers[0]["summary"] == lead and unescape(entry.summary).endswith(lead)
+    assert entry.title_detail.type == "text/plain" and entry.title == "论文"  # plain text stays text
     assert entry.author == "Ann Author, 张三"  # dc:creator; feedparser alone would give the last author
     assert [a.name for a in entry.authors][:2] == ["Ann Author", "张三"]
