@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from itertools import groupby
 from typing import Any
 
+import orjson
 from markupsafe import Markup
 
 from pipeline.config import Site
@@ -136,19 +138,28 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
         "search.js": _static(ctx, "search.js"),
         OG_IMAGE: _own_file(ctx, OG_IMAGE) or og_image_png(),
     }
+    counts = [(year, len(year_cards)) for year, year_cards in years.items()]
+    parts = ctx.part_cache("archive")  # an edit renders its own year's page again, not all of them
     for year, year_cards in years.items():
-        files[f"{ARCHIVE_ROOT}/{year}/index.html"] = render_page(
-            ctx,
-            "archive.html",
-            year=year,
-            cards=year_cards,
-            years=[(other, len(other_cards)) for other, other_cards in years.items()],
-            current_year=year,
-            dates=_dates(year_cards, ctx),
-            search=False,
-            **page_values(ctx, "../../", f"{ARCHIVE_ROOT}/{year}/", f"{year} 年往期 · {ctx.site.title}"),
-        )
+        inputs = orjson.dumps([year, counts, [card.to_json() for card in year_cards]])
+        files.update(parts.files(year, inputs, partial(_archive_page, year, year_cards, counts, ctx)))
     return files
+
+
+def _archive_page(year: str, cards: list[Card], counts: list[tuple[str, int]], ctx: RenderContext) -> dict[str, bytes]:
+    """``archive/<year>/index.html``: every issue of the year, and links to the other years."""
+    page = render_page(
+        ctx,
+        "archive.html",
+        year=year,
+        cards=cards,
+        years=counts,
+        current_year=year,
+        dates=_dates(cards, ctx),
+        search=False,
+        **page_values(ctx, "../../", f"{ARCHIVE_ROOT}/{year}/", f"{year} 年往期 · {ctx.site.title}"),
+    )
+    return {f"{ARCHIVE_ROOT}/{year}/index.html": page}
 
 
 def archive_years(cards: list[Card]) -> dict[str, list[Card]]:

@@ -182,6 +182,31 @@ def test_index_shows_the_newest_issues_and_links_every_year(newsletter) -> None:
     assert year.find("link", rel="canonical")[0].attrs["href"] == "https://digest.example.org/archive/2023/"
 
 
+def test_an_edit_renders_only_its_years_archive_page_and_a_new_year_renders_them_all(newsletter, monkeypatch) -> None:
+    from pipeline.render import web
+
+    root = newsletter()
+    for day in ("2023-03-01", "2023-06-01", "2024-03-01"):
+        write(root / f"issues/{day}/issue.yaml", yaml.safe_dump({"title": f"第 {day} 期"}, allow_unicode=True))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    rendered: list[str] = []
+    real = web._archive_page
+    monkeypatch.setattr(web, "_archive_page", lambda year, *rest: rendered.append(year) or real(year, *rest))
+    write(root / "issues/2023-06-01/issue.yaml", 'title: "第 2023-06-01 期（更正）"\n')
+    build(config, now=NOW)
+    assert rendered == ["2023"]
+    assert "（更正）" in (config.output_dir / "archive/2023/index.html").read_text("utf-8")
+    rendered.clear()
+    write(root / "issues/2022-01-01/issue.yaml", 'title: "第 2022-01-01 期"\n')
+    build(config, now=NOW)
+    assert rendered == ["2024", "2023", "2022"]  # each page links every year: all of them change
+    (config.output_dir / "archive/2024/index.html").write_text("edited by hand")
+    rendered.clear()
+    build(config, now=NOW, force=True)
+    assert "edited by hand" not in (config.output_dir / "archive/2024/index.html").read_text("utf-8")
+
+
 def test_og_image_is_the_cover_or_the_site_image(example: Path) -> None:
     (example / "issues/2024-09-30/cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     meta = yaml.safe_load((example / "issues/2024-09-30/issue.yaml").read_text())
