@@ -603,3 +603,17 @@ def test_rss_hex_refs_rewrite_only_the_text_of_plain_text_elements():
         (e.tag, e.text, dict(e.attrib)) for e in after.iter()
     ]
     assert rss_hex_refs(rewritten) == rewritten
+
+
+def test_json_feed_bytes_are_what_json_dumps_gives(ctx):
+    """The JSON Feeds are written with orjson, for speed: the same bytes as the standard library,
+    hostile and Chinese text included."""
+    import json
+
+    from pipeline.render.feeds import json_feed_document
+
+    items = [{"id": "1", "title": '标题 </script> \u2028 "引号" \\ 😀 \x01', "content_html": "<p>正文</p>", "n": 1.5}]
+    data = json_feed_document(ctx, "测试 & <站点>", "feed.json", "说明", items)
+    parsed = json.loads(data)
+    assert data == (json.dumps(parsed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+    assert parsed["items"] == items
