@@ -53,12 +53,6 @@ def paper_md(
     return "\n".join(lines) + "\n" + body
 
 
-@pytest.fixture(autouse=True)
-def _no_search_index(monkeypatch):
-    """Builds in tests leave Pagefind out (~0.7 s each); the search tests turn it back on."""
-    monkeypatch.setenv("PUBLISH_BUILD_SEARCH", "0")
-
-
 @pytest.fixture
 def newsletter(tmp_path: Path):
     """A factory: newsletter(config_text=None) → Path of a fresh folder with config.yaml and issues/."""

@@ -98,7 +98,6 @@ GITIGNORE_TEMPLATE = """\
 /public/
 /outbox/
 /.public.staging/
-/.public.pagefind/
 """
 
 

@@ -7,6 +7,6 @@ between runs (the manifest, each issue's key); :mod:`cards` is the summary of an
 the index and the feeds are rebuilt from; :mod:`parts` remembers the parts of large site
 outputs (a tag's page and feed) so that an edit renders only those it touches;
 :mod:`neighbours` writes the previous/next links into issue pages once every issue is known;
-:mod:`search` indexes the public pages with Pagefind, one bundle per year, after the commit;
+:mod:`search` is the switch that leaves the search index out of a build (the preview's);
 :mod:`check` is ``publish check``.
 """

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
-from pipeline.build import neighbours
+from pipeline.build import neighbours, search
 from pipeline.build.cards import make_card
 from pipeline.build.parts import PartMemo
 from pipeline.build.state import (
+    TERMS,
     Manifest,
     card_hash,
     date_card,
@@ -53,6 +54,7 @@ from pipeline.load.folders import fingerprint, folder_signature, issue_files, is
 from pipeline.load.issues import load_issue
 from pipeline.model import Issue
 from pipeline.render.context import Card, RenderContext
+from pipeline.render.search import issue_terms
 
 
 class _Lazy:
@@ -78,6 +80,7 @@ ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
     "email": _Lazy("pipeline.render.email", "render_issue"),
     "wechat": _Lazy("pipeline.render.wechat", "render_issue"),
     "bibtex": _Lazy("pipeline.render.bibtex", "render_issue"),
+    "search": _Lazy("pipeline.render.search", "render_issue"),
 }
 # Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
 SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
@@ -86,6 +89,7 @@ SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]]
     "papers": _Lazy("pipeline.render.papers", "render_site"),
     "tags": _Lazy("pipeline.render.tags", "render_site"),
     "sitemap": _Lazy("pipeline.render.sitemap", "render_site"),
+    "search": _Lazy("pipeline.render.search", "render_site"),
 }
 ASSET_SKIP = {"issue.yaml"}
 # The per-issue outputs an issue needs only while it may still be sent (see the module docstring).
@@ -141,6 +145,14 @@ def build(
         return part_caches[output]
 
     ctx.part_cache = part_cache
+
+    def search_terms(issue_id: str) -> str:
+        try:
+            return cache.read(f"{TERMS}/{issue_id}.txt").decode()
+        except FileNotFoundError:  # removed by hand: the issue is read again for them
+            return _terms_on_demand(issue_id, dict(folders)[issue_id], config, cache)
+
+    ctx.search_terms = search_terms
     report = BuildReport()
     problems: list[Problem] = []
     cards: list[Card] = []
@@ -188,6 +200,7 @@ def build(
                 cached
                 and cached["key"] == key
                 and (config.output_dir / "issues" / issue_id / "index.html").is_file()
+                and "search_key" in cached["card"]  # a card from before the search index had none
                 and _has_wanted_outputs(cached, send, now, config)
             )
             if fresh and not force:
@@ -271,10 +284,8 @@ def build(
         if not manifest.issues[issue_id]["feed_html"]:  # unless the feeds asked for it again
             manifest.content_path(issue_id).unlink(missing_ok=True)
     removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
-    from pipeline.build import search  # the archive's search index, over the pages now in place
-
+    search.drop_old_index(config)
     report.unlisted = sorted(card.id for card in cards if not card.is_public(now))
-    search.index(config, report, (card.id for card in cards if card.is_public(now)))
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
@@ -439,6 +450,7 @@ def _build_issue(
         from pipeline.render import feeds
 
         cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
+    cache.add(f"{TERMS}/{issue.id}.txt", issue_terms(issue).encode())
     return make_card(issue, ctx), send_files
 
 
@@ -483,6 +495,16 @@ def _feed_html_on_demand(
     cache.add(f"content/{issue_id}.html", html.encode())
     manifest.issues[issue_id]["feed_html"] = True
     return html
+
+
+def _terms_on_demand(issue_id: str, folder: Path, config: Config, cache: Staging) -> str:
+    """An issue's search terms when their file is gone (its card still has their digest)."""
+    issue = load_issue(folder, config, [])
+    if issue is None:  # it had a card, so it loaded a moment ago: only a concurrent edit gets here
+        raise RenderError(f"{issue_id}: the issue changed during the build; build again")
+    terms = issue_terms(issue)
+    cache.add(f"{TERMS}/{issue_id}.txt", terms.encode())
+    return terms
 
 
 def _assets(folder: Path) -> list[Path]:
@@ -544,6 +566,8 @@ def _render_site(
         digest.update(f"{card.id}={entry['card_hash'] if entry else card_hash(card.to_json())}\n".encode())
     cards_key = digest.hexdigest()
     for name, render in SITE_OUTPUTS.items():
+        if name == "search" and not search.enabled():
+            continue  # left as it is, files and memory (see pipeline.build.search)
         last = manifest.site.get(name)
         if (
             not force

@@ -25,6 +25,8 @@ from pipeline.atomic import write_atomic
 from pipeline.build.cards import templates_fingerprint
 from pipeline.config import Config
 
+TERMS = "terms"  # the folder of each issue's search terms, in the build state
+
 
 class Manifest:
     """The build's memory: per issue its key and card; per site-level output its key, the
@@ -46,6 +48,11 @@ class Manifest:
 
     def content_path(self, issue_id: str) -> Path:
         return self.dir / "content" / f"{issue_id}.html"
+
+    def terms_path(self, issue_id: str) -> Path:
+        """The issue's search terms (pipeline.render.search), kept here rather than on its card:
+        ~40 KB per issue of ten papers, which every build would read and write in the manifest."""
+        return self.dir / TERMS / f"{issue_id}.txt"
 
     def save(self) -> None:
         data = {"version": __version__, "site": self.site, "issues": self.issues, "revisions": self.revisions}
@@ -133,6 +140,7 @@ def forget_removed(manifest: Manifest, present: set[str], output_dir: Path) -> b
     for issue_id in gone:
         del manifest.issues[issue_id]
         manifest.content_path(issue_id).unlink(missing_ok=True)
+        manifest.terms_path(issue_id).unlink(missing_ok=True)
         # Only a folder this build made for that issue id (the manifest knew it) is removed.
         shutil.rmtree(output_dir / "issues" / issue_id, ignore_errors=True)
     dated = [issue_id for issue_id in manifest.revisions if issue_id not in present]

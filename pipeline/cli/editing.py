@@ -87,7 +87,7 @@ def check(obj: Context, issue_ids: tuple[str, ...], strict: bool) -> None:
 @click.option(
     "--no-search",
     is_flag=True,
-    help="Leave the search index as it is (Pagefind reindexes every page after a change: seconds on a large archive).",
+    help="Leave the search index (public/search/) as it is: neither updated nor removed.",
 )
 @config_option
 @pass_ctx

@@ -16,6 +16,7 @@ loaded again to rebuild the index or the feeds.
     pages.py      what every archive page shares; the tag slug rule
     tags.py       tag pages and per-tag Atom feeds
     sitemap.py    sitemap.xml and robots.txt
+    search.py     the archive's search index (terms per year) and each issue's documents
     siteimage.py  the drawn og-image.png of pages without a cover
     wechat.py     the WeChat article: Markdown with 引用链接 and inline-styled HTML
     wechat_style.py   the article's inline styles, inherited ones set once on the root

@@ -41,6 +41,9 @@ class Card:
     # When the issue's content last changed, as the build remembers it (its publish time until
     # an edit); each paper dict carries its own. None in a card the build has not dated yet.
     updated_at: str | None = None
+    # A digest of the issue's search terms (pipeline.render.search): a year of the archive's
+    # index is rendered again only when one of its issues' digests changes.
+    search_key: str = ""
 
     @property
     def published(self) -> datetime:
@@ -97,6 +100,8 @@ class RenderContext:
         # Where compiled templates are kept across runs, when the build gives a folder (it
         # creates it): compiling them is most of a one-issue rebuild's rendering time.
         self.template_cache: Path | None = None
+        # Set by the build: an issue's search terms as it keeps them (pipeline.render.search).
+        self.search_terms: Callable[[str], str] = _no_terms
 
     @cached_property
     def templates(self):  # jinja2.Environment; imported here to keep `publish --help` fast
@@ -169,6 +174,10 @@ class RenderContext:
         if self._content_of is None:
             raise KeyError(issue_id)
         return self._content_of(issue_id)
+
+
+def _no_terms(issue_id: str) -> str:
+    raise KeyError(f"{issue_id}: no search terms outside a build")
 
 
 def _folder_template(folder: Path, name: str) -> tuple[str, str, Callable[[], bool]] | None:

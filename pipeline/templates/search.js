@@ -1,44 +1,270 @@
-// The archive's search box: Pagefind's UI over pagefind/, found from the page's data-root.
-// The index is one bundle per year: pagefind/shards.json lists the years, newest first; the
-// newest is opened and the others merged into it, so a new year changes no page. Pagefind's
-// own files are loaded only once shards.json says there is an index (a build with search off
-// has none): one request, not four, when there is nothing to search.
-window.addEventListener("DOMContentLoaded", function () {
-  var box = document.getElementById("search");
-  if (!box || !window.fetch) return;
-  var root = new URL(box.getAttribute("data-root") || "./", location.href).pathname;
-  var bundles = root + "pagefind/";
-  fetch(bundles + "shards.json")
-    .then(function (response) {
-      return response.ok ? response.json() : {years: []};
-    })
-    .then(function (shards) {
-      var years = (shards.years || []).filter(function (year) {
-        return /^[0-9]{4}$/.test(year);
-      });
-      if (!years.length) return;  // no index: the box stays hidden
-      var style = document.createElement("link");
-      style.rel = "stylesheet";
-      style.href = bundles + "pagefind-ui.css";
-      document.head.appendChild(style);
-      var script = document.createElement("script");
-      script.src = bundles + "pagefind-ui.js";
-      script.onload = function () {
-        box.hidden = false;
-        new PagefindUI({
-          element: box,
-          bundlePath: bundles + years[0] + "/",
-          mergeIndex: years.slice(1).map(function (year) {
-            return {bundlePath: bundles + year + "/", baseUrl: root};
-          }),
-          baseUrl: root,
-          showImages: false,
-          showSubResults: true,
-          resetStyles: false,
-          translations: {placeholder: "搜索论文、作者、关键词", zero_results: "没有找到与 [SEARCH_TERM] 相关的内容"},
+// The archive's search box, over the index `publish build` writes (pipeline/render/search.py):
+// search/index.json lists the years, newest first, with their shards and issues;
+// search/<year>/<n>.json maps each term to the positions of that year's issues that have it;
+// issues/<id>/search.json holds the issue's documents (the issue and each paper).
+// A query is cut into the same terms as the text (lower case, every two adjacent CJK
+// characters, Latin words), the issues having them all are read newest first, and a document
+// is a result only when it contains every word of the query as typed. A page loads only
+// search/index.json, the rest as the reader types; without that file the box is hidden.
+(function () {
+  "use strict";
+  var CJK = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]/;
+  var PIECES = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+|[0-9a-z\u00c0-\u024f]+/g;
+  var LATIN = /[0-9A-Za-z]/; // an excerpt starts at a word, not inside one
+  var PAGE = 20; // results shown at a time
+  var BATCH = 6; // issue files read at once
+  var WAIT = 150; // ms after the last keystroke
+
+  var CRC_TABLE = (function () {
+    var table = [];
+    for (var n = 0; n < 256; n++) {
+      var c = n;
+      for (var k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table.push(c >>> 0);
+    }
+    return table;
+  })();
+
+  function crc32(text) {  // zlib.crc32 of the UTF-8 bytes, as the build computes it
+    var bytes = new TextEncoder().encode(text);
+    var c = 0xffffffff;
+    for (var i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  }
+
+  function normalize(text) {  // as the build does: lower case, full-width ＡＢＣ１２３ as ABC123
+    return text.toLowerCase().replace(/[\uff01-\uff5e]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
+    });
+  }
+
+  // The query's pieces (each must appear in a result) and the terms to look up. The last Latin
+  // word, while it is being typed, may be the start of a longer one: it is matched in the text
+  // of the candidates but not looked up (unless it is the only word).
+  function parse(query) {
+    var typing = !/\s$/.test(query);
+    var pieces = normalize(query).match(PIECES) || [];
+    var terms = [];
+    pieces.forEach(function (piece, i) {
+      if (CJK.test(piece.charAt(0))) {
+        for (var j = 0; j + 1 < piece.length; j++) terms.push(piece.slice(j, j + 2));
+      } else if (piece.length >= 2 && !(typing && i === pieces.length - 1)) {
+        terms.push(piece);
+      }
+    });
+    var last = pieces[pieces.length - 1];
+    if (!terms.length && last && last.length >= 2 && !CJK.test(last.charAt(0))) terms.push(last);
+    return {pieces: pieces, terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; })};
+  }
+
+  function start(box) {
+    var root = box.getAttribute("data-root") || "./";
+    var input = box.querySelector(".search-input");
+    var status = box.querySelector(".search-status");
+    var list = box.querySelector(".search-results");
+    var more = box.querySelector(".search-more");
+    var cache = {};
+    var index = null;
+    // The box is shown from the start (no jump of the header when the index arrives) and hidden
+    // when there is no index: a build with search off.
+    var ready = load("search/index.json").then(function (loaded) {
+      if (!loaded || loaded.version !== 1 || !loaded.years || !loaded.years.length) throw new Error("no index");
+      index = loaded;
+    });
+    var current = null; // the search under way; an older one stops when it sees it replaced
+    var timer = 0;
+
+    function load(path) {
+      if (!cache[path]) {
+        cache[path] = fetch(root + path).then(function (response) {
+          if (!response.ok) throw new Error(path + ": " + response.status);
+          return response.json();
         });
-      };
-      document.head.appendChild(script);
-    })
-    .catch(function () {});  // unreachable or not JSON: the site works without its search box
-});
+        cache[path].catch(function () { delete cache[path]; });
+      }
+      return cache[path];
+    }
+
+    function issuesWith(terms) {
+      return Promise.all(index.years.map(function (year) {
+        return Promise.all(terms.map(function (term) {
+          var shard = crc32(term) % year.shards;
+          return load("search/" + year.year + "/" + shard + ".json").then(function (postings) {
+            return Object.prototype.hasOwnProperty.call(postings, term) ? postings[term] : [];
+          });
+        })).then(function (lists) {
+          var kept = lists.reduce(function (a, b) {
+            return a.filter(function (position) { return b.indexOf(position) >= 0; });
+          });
+          return kept.sort(function (a, b) { return a - b; }).map(function (p) { return year.issues[p]; });
+        });
+      })).then(function (perYear) {
+        return [].concat.apply([], perYear);
+      });
+    }
+
+    function matches(doc, pieces) {
+      if (!doc.normalized) doc.normalized = normalize(doc.title + "\n" + doc.meta + "\n" + doc.text);
+      return pieces.every(function (piece) { return doc.normalized.indexOf(piece) >= 0; });
+    }
+
+    // About 96 characters of the text around the first piece found in it.
+    function excerpt(text, pieces) {
+      var normalized = normalize(text);
+      var at = -1;
+      pieces.forEach(function (piece) {
+        var found = normalized.indexOf(piece);
+        if (found >= 0 && (at < 0 || found < at)) at = found;
+      });
+      var from = Math.max(0, at - 24);
+      while (from > 0 && at - from < 36 && LATIN.test(text.charAt(from - 1)) && LATIN.test(text.charAt(from))) from--;
+      var piece = text.slice(from, from + 96).replace(/\s+/g, " ").trim();
+      return (from > 0 ? "…" : "") + piece + (from + 96 < text.length ? "…" : "");
+    }
+
+    // The part of a document the excerpt comes from: its text, or the line of authors and venue
+    // when only that has a piece of the query (an author's name), so the reader sees the match.
+    function excerptSource(doc, pieces) {
+      function has(text) {
+        var normalized = normalize(text || "");
+        return pieces.some(function (piece) { return normalized.indexOf(piece) >= 0; });
+      }
+      return !has(doc.text) && has(doc.meta) ? doc.meta : doc.text || doc.meta;
+    }
+
+    function marked(parent, text, pieces) {  // text with each piece in <mark>, as DOM text (never HTML)
+      var lower = normalize(text);
+      var at = 0;
+      while (at < text.length) {
+        var next = -1, size = 0;
+        pieces.forEach(function (piece) {
+          var found = lower.indexOf(piece, at);
+          if (found >= 0 && (next < 0 || found < next)) { next = found; size = piece.length; }
+        });
+        if (next < 0) break;
+        parent.appendChild(document.createTextNode(text.slice(at, next)));
+        var mark = document.createElement("mark");
+        mark.textContent = text.slice(next, next + size);
+        parent.appendChild(mark);
+        at = next + size;
+      }
+      parent.appendChild(document.createTextNode(text.slice(at)));
+    }
+
+    function show(issue, doc, pieces) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = root + doc.url;
+      marked(link, doc.title, pieces);
+      var where = document.createElement("span");
+      where.className = "where";
+      // the date first: on a phone the line is cut with an ellipsis, the issue's title last
+      where.textContent = issue.date + (doc.url.indexOf("#") >= 0 ? " · " + issue.title : "");
+      var text = document.createElement("span");
+      text.className = "excerpt";
+      marked(text, excerpt(excerptSource(doc, pieces), pieces), pieces);
+      item.appendChild(link);
+      item.appendChild(where);
+      if (doc.text || doc.meta) item.appendChild(text);
+      list.appendChild(item);
+    }
+
+    // Show the next page of results. Issues are read a batch at a time and may hold many matches:
+    // those beyond the page wait in search.waiting for the next click on 更多结果.
+    function page(search) {
+      more.hidden = true;
+      var shown = 0;
+      function step() {
+        if (search !== current) return null;
+        while (shown < PAGE && search.waiting.length) {
+          var hit = search.waiting.shift();
+          show(hit.issue, hit.doc, search.pieces);
+          search.shown += 1;
+          shown += 1;
+        }
+        if (shown >= PAGE || search.next >= search.issues.length) return done();
+        var batch = search.issues.slice(search.next, search.next + BATCH);
+        search.next += batch.length;
+        return Promise.all(batch.map(function (id) { return load("issues/" + id + "/search.json"); }))
+          .then(function (issues) {
+            if (search !== current) return null;
+            issues.forEach(function (issue) {
+              issue.docs.forEach(function (doc) {
+                if (matches(doc, search.pieces)) search.waiting.push({issue: issue, doc: doc});
+              });
+            });
+            return step();
+          });
+      }
+      function done() {
+        var left = search.waiting.length > 0 || search.next < search.issues.length;
+        more.hidden = !left;
+        status.textContent = search.shown
+          ? (left ? "前 " : "共 ") + search.shown + " 条结果"
+          : "没有找到与「" + search.query + "」相关的内容";
+        return null;
+      }
+      return step();
+    }
+
+    function remember(query) {  // ?q= in the address, so that going back to the page shows the search
+      var url = new URL(location.href);
+      if (query) url.searchParams.set("q", query);
+      else url.searchParams.delete("q");
+      if (url.href !== location.href) history.replaceState(history.state, "", url.href);
+    }
+
+    function run(query) {
+      remember(query.trim());
+      var parsed = parse(query);
+      list.textContent = "";
+      more.hidden = true;
+      current = null;
+      if (!query.trim()) { status.textContent = ""; return; }
+      if (!parsed.terms.length) { status.textContent = "请至少输入两个字"; return; }
+      var search = {query: query.trim(), pieces: parsed.pieces, issues: [], next: 0, waiting: [], shown: 0};
+      current = search;
+      status.textContent = "正在搜索…";
+      ready
+        .then(function () { return issuesWith(parsed.terms); })
+        .then(function (issues) {
+          if (search !== current) return null;
+          search.issues = issues;
+          return page(search);
+        })
+        .catch(function () {
+          if (search === current) status.textContent = "搜索暂时不可用，请稍后再试";
+        });
+    }
+
+    function later() {
+      clearTimeout(timer);
+      timer = setTimeout(function () { run(input.value); }, WAIT);
+    }
+    // While an input method composes (pinyin shown in the box, as on iOS), the box holds letters
+    // that are not the query: search when the reader picks the characters, not before.
+    input.addEventListener("input", function (event) {
+      if (!event.isComposing) later();
+    });
+    input.addEventListener("compositionend", later);
+    box.querySelector("form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      clearTimeout(timer);
+      run(input.value + " ");  // Enter: the last word is complete
+    });
+    more.addEventListener("click", function () {
+      if (current) page(current).catch(function () { status.textContent = "搜索暂时不可用，请稍后再试"; });
+    });
+
+    var asked = new URLSearchParams(location.search).get("q");
+    if (asked) { input.value = asked; run(asked + " "); }
+    return ready.catch(function () { box.hidden = true; });
+  }
+
+  window.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("search");
+    if (!box) return;
+    if (!window.fetch || !window.TextEncoder || !window.URLSearchParams) { box.hidden = true; return; }
+    start(box);
+  });
+})();

@@ -1,24 +1,32 @@
-"""The archive's search in a real headless Chromium at phone width: `publish build` writes the
-Pagefind index (one bundle per year, merged by the box), public/ is served as a static host
-would, and a reader types a Chinese word and an author's name into the box on the index and on
-an issue page, finding papers of both years.
+"""The archive's search box in a real headless Chromium at phone width.
 
-Screenshots go to tests/artifacts/search-*.png. Needs `pagefind[extended]` (Chinese words are
-split only by the extended binary), Playwright and Debian's chromium.
+`publish build` writes the index (pipeline/render/search.py: search/index.json, a year's shards,
+each issue's search.json), public/ is served as a static host would, and a reader types into the
+box (pipeline/templates/search.js) on the index and on an issue page: Chinese words, authors'
+names, full-width letters, a query with no match, one that pages through many results. The
+archive is the bundled example, an issue of 2023 (one paper with hostile markup in its title and
+body) and four issues of 2022 written here so that one query has more than a page of results.
+
+Screenshots go to tests/artifacts/search-*.png. Needs Playwright and Debian's chromium.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 from collections.abc import Iterator
-from importlib.util import find_spec
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from chromium import playwright_or_skip, static_host
 from conftest import NOW, REPO
 
 from pipeline.build.builder import build
-from pipeline.build.search import BUNDLE
 from pipeline.config import load_config
+from pipeline.render.search import normalize, shard_of, terms_of
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 PHONE = {
@@ -32,7 +40,7 @@ PHONE = {
 # An issue of another year: the bundled example's are all of 2024.
 ISSUE_2023 = """\
 title: "大模型前沿论文速递 · 第3期：蛋白质与编译器"
-summary: "本期一篇：用语言模型预测蛋白质折叠，并顺带检查 Coq 证明。"
+summary: "本期两篇：用语言模型预测蛋白质折叠，并顺带检查 Coq 证明；以及一篇安全报告。"
 tags:
   - 论文速递
 """
@@ -54,33 +62,72 @@ tags:
 
 先预训练，再微调：模型在数亿条氨基酸序列上学习，然后预测三维结构。
 """
+HOSTILE_TITLE = '<img src=x onerror="window.__xss=1">漏洞'
+HOSTILE_SCRIPT = "<script>window.__xss=2</script>"
+PAPER_HOSTILE = f"""\
+---
+title: '{HOSTILE_TITLE}'
+authors:
+  - Mallory Example
+---
+正文里夹带了一段脚本：{HOSTILE_SCRIPT}，一个安全的页面只把它当作文字显示。
+"""
+# Issues of 2022 where one word (分页样本) is in every paper and every summary: more than a page.
+PAGED_WORD = "分页样本"
+PAGED_ISSUES = ("2022-03-07", "2022-06-13", "2022-09-19", "2022-12-26")
+PAPERS_PER_PAGED_ISSUE = 10
 
 sync_api = playwright_or_skip()
-if find_spec("pagefind") is None:
-    pytest.skip("Pagefind is not installed (pip install 'pagefind[extended]')", allow_module_level=True)
+
+
+@dataclass
+class Site:
+    base: str  # http://127.0.0.1:port, serving public/
+    public: Path
+
+
+def copy_example(root: Path) -> Path:
+    """A copy of the bundled example (config.yaml, issues/) in ``root``; the path of its config."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "config.yaml", root / "config.yaml")
+    shutil.copytree(REPO / "issues", root / "issues")
+    return root / "config.yaml"
+
+
+def write_issue(folder: Path, issue_yaml: str, papers: dict[str, str]) -> None:
+    folder.mkdir()
+    (folder / "issue.yaml").write_text(issue_yaml, encoding="utf-8")
+    for name, text in papers.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def paged_issue(number: int) -> tuple[str, dict[str, str]]:
+    """An issue of 2022 whose summary and every paper say PAGED_WORD."""
+    issue = f'title: "分页测试 · 第{number}期"\nsummary: "本期每篇都提到{PAGED_WORD}。"\ntags:\n  - 论文速递\n'
+    papers = {
+        f"{n:02d}-paged.md": (
+            f'---\ntitle: "Paged Result {number}-{n}"\nauthors:\n  - 作者{number}{n}\n---\n'
+            f"第{number}期第{n}篇：这是一条{PAGED_WORD}，用来检查搜索结果的翻页。\n"
+        )
+        for n in range(1, PAPERS_PER_PAGED_ISSUE + 1)
+    }
+    return issue, papers
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, request) -> Iterator[str]:
-    import shutil
-
-    root = tmp_path_factory.mktemp("search") / "example"
-    root.mkdir()
-    shutil.copy(REPO / "config.yaml", root / "config.yaml")
-    shutil.copytree(REPO / "issues", root / "issues")
-    (root / "issues/2023-06-12").mkdir()
-    (root / "issues/2023-06-12/issue.yaml").write_text(ISSUE_2023, encoding="utf-8")
-    (root / "issues/2023-06-12/01-folding.md").write_text(PAPER_2023, encoding="utf-8")
-    config = load_config(root / "config.yaml")
+def site(tmp_path_factory) -> Iterator[Site]:
+    issues = copy_example(tmp_path_factory.mktemp("search") / "example").parent / "issues"
+    write_issue(issues / "2023-06-12", ISSUE_2023, {"01-folding.md": PAPER_2023, "02-hostile.md": PAPER_HOSTILE})
+    for number, day in enumerate(PAGED_ISSUES, start=1):
+        write_issue(issues / day, *paged_issue(number))
+    config = load_config(issues.parent / "config.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PUBLISH_BUILD_SEARCH", "1")
-        report = build(config, now=NOW)
-    assert not [p for p in report.problems if "search" in p.message or "Pagefind" in p.message]
-    assert (config.output_dir / BUNDLE / "pagefind-ui.js").is_file()
-    assert (config.output_dir / BUNDLE / "2023/pagefind.js").is_file()  # two bundles, merged by the box
-    assert (config.output_dir / BUNDLE / "2024/pagefind.js").is_file()
+        build(config, now=NOW)  # a problem in an issue would stop it
+    years = [entry["year"] for entry in read_json(config.output_dir / "search/index.json")["years"]]
+    assert years == ["2024", "2023", "2022"]
     with static_host(config.output_dir) as base:
-        yield base
+        yield Site(base, config.output_dir)
 
 
 @pytest.fixture
@@ -91,15 +138,32 @@ def phone(browser):
     context.close()
 
 
-def search(page, words: str) -> list[str]:
-    """Type into the search box; the links of the results (pages and the papers in them)."""
-    box = page.locator(".pagefind-ui__search-input")
-    box.wait_for()
-    box.fill("")
-    box.press_sequentially(words, delay=20)
-    page.locator(".pagefind-ui__result").first.wait_for(timeout=15000)
-    page.wait_for_function("() => !document.querySelector('.pagefind-ui__result .pagefind-ui__loading')")
-    return page.eval_on_selector_all(".pagefind-ui__result-link", "links => links.map(a => a.getAttribute('href'))")
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def status_of(page) -> str:
+    return page.locator(".search-status").inner_text()
+
+
+def search(page, query: str) -> list[str]:
+    """Type ``query`` into the box as one input; once the search is over, the paths the results
+    link to (resolved against the page, as a click would)."""
+    box = page.locator(".search-input")
+    box.wait_for()  # shown once search/index.json is read
+    if box.input_value():  # a search before: wait for its status to clear, not to read it again
+        box.fill("")
+        page.wait_for_function("() => document.querySelector('.search-status').textContent === ''")
+    box.fill(query)
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.search-status').textContent; return s && s !== '正在搜索…'; }"
+    )
+    return links(page)
+
+
+def links(page) -> list[str]:
+    hrefs = page.eval_on_selector_all(".search-results li > a", "links => links.map(a => a.href)")
+    return [urlsplit(href)._replace(scheme="", netloc="").geturl() for href in hrefs]
 
 
 def shot(page, name: str) -> None:
@@ -111,80 +175,220 @@ def fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_a_chinese_word_finds_its_paper_from_the_index(site: str, phone) -> None:
-    phone.goto(f"{site}/")
-    links = search(phone, "定理证明")
-    assert links[0] == "/issues/2024-09-30/"  # the issue with PALM comes first
-    assert "/issues/2024-09-30/#paper-01-palm-title" in links  # and the paper itself, as a sub-result
-    assert not any(link.startswith("/issues/2024-04-28/#paper-0") for link in links)
+def documents_with(public: Path, query: str) -> int:
+    """How many documents of the built search.json files contain ``query`` (what the box counts)."""
+    wanted = normalize(query)
+    count = 0
+    for path in public.glob("issues/*/search.json"):
+        for doc in read_json(path)["docs"]:
+            count += wanted in normalize(f"{doc['title']}\n{doc['meta']}\n{doc['text']}")
+    return count
+
+
+def test_a_chinese_word_finds_its_paper_from_the_index(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    found = search(phone, "定理证明")
+    palm = "/issues/2024-09-30/#paper-01-palm"
+    assert palm in found
+    assert not any(link.startswith("/issues/2024-04-28/") for link in found)
+    assert re.fullmatch(r"共 \d+ 条结果", status_of(phone))
+    excerpt = phone.locator(".search-results li").nth(found.index(palm)).locator(".excerpt").inner_text()
+    first_word = re.match(r"…([0-9A-Za-z]*)", excerpt).group(1)  # the excerpt is cut before the word found
+    [text] = [d["text"] for d in read_json(site.public / "issues/2024-09-30/search.json")["docs"] if "palm" in d["url"]]
+    assert re.search(rf"(?<![0-9A-Za-z]){first_word}", text), f"the excerpt starts inside a word: {first_word!r}"
     shot(phone, "chinese-word")
     assert fits_the_screen(phone)
-    phone.locator('a.pagefind-ui__result-link[href="/issues/2024-09-30/#paper-01-palm-title"]').click()
-    phone.wait_for_url(f"{site}/issues/2024-09-30/#paper-01-palm-title")
 
 
-def test_a_word_inside_a_chinese_phrase_is_found(site: str, phone) -> None:
-    phone.goto(f"{site}/")
-    links = search(phone, "缓存")  # only ever written inside longer runs of Chinese (KV 缓存压缩 …)
-    assert links and links[0] == "/issues/2024-04-28/"
-    assert "/issues/2024-04-28/#paper-01-snapkv-title" in links
+def test_a_word_inside_longer_chinese_runs_is_found(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    found = search(phone, "缓存")  # only ever written inside longer runs (KV 缓存压缩 …)
+    assert "/issues/2024-04-28/#paper-01-snapkv" in found
 
 
-def test_an_authors_name_finds_their_paper_from_an_issue_page(site: str, phone) -> None:
-    phone.goto(f"{site}/issues/2024-09-30/")
-    links = search(phone, "Lilian Weng")
-    assert links[0] == "/issues/2024-04-28/"
-    assert "/issues/2024-04-28/#paper-05-instruction-hierarchy-title" in links
+def test_an_authors_name_on_an_issue_page_leads_to_the_paper(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/issues/2024-09-30/")
+    found = search(phone, "Lilian Weng")
+    target = "/issues/2024-04-28/#paper-05-instruction-hierarchy"
+    assert target in found
+    result = phone.locator(".search-results li").nth(found.index(target))
+    assert result.locator(".excerpt mark").all_inner_texts() == ["Lilian", "Weng"]  # the authors' line
     shot(phone, "author")
     assert fits_the_screen(phone)
+    phone.locator(".search-results li > a").nth(found.index(target)).click()
+    phone.wait_for_url(f"{site.base}{target}")
+    assert phone.locator("#paper-05-instruction-hierarchy").count() == 1
 
 
-def test_no_result_is_said_in_chinese(site: str, phone) -> None:
-    phone.goto(f"{site}/")
-    box = phone.locator(".pagefind-ui__search-input")
-    box.fill("zzqxjv")
-    message = phone.locator(".pagefind-ui__message")
-    message.wait_for()
-    phone.wait_for_function("() => document.querySelector('.pagefind-ui__message').textContent.includes('没有找到')")
-    assert "zzqxjv" in message.inner_text() and not phone.locator(".pagefind-ui__result").count()
+def test_a_query_with_no_match_says_so_and_shows_nothing(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    assert search(phone, "zzqxjv") == []
+    assert "没有找到" in status_of(phone) and "zzqxjv" in status_of(phone)
+    assert phone.locator(".search-more").is_hidden()
 
 
-def test_a_chinese_word_finds_a_paper_of_the_older_year(site: str, phone) -> None:
-    phone.goto(f"{site}/issues/2024-04-28/")
-    links = search(phone, "蛋白质折叠")
-    assert links[0] == "/issues/2023-06-12/"
-    assert "/issues/2023-06-12/#paper-01-folding-title" in links
+def test_the_older_year_is_searched_too(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/issues/2024-04-28/")
+    assert "/issues/2023-06-12/#paper-01-folding" in search(phone, "蛋白质折叠")
     shot(phone, "older-year")
+    assert "/issues/2023-06-12/#paper-01-folding" in search(phone, "Grace Hopper")
+    both = search(phone, "Coq")
+    assert any(link.startswith("/issues/2024-09-30/") for link in both)
+    assert any(link.startswith("/issues/2023-06-12/") for link in both)
 
 
-def test_an_authors_name_finds_a_paper_of_the_older_year(site: str, phone) -> None:
-    phone.goto(f"{site}/")
-    links = search(phone, "Grace Hopper")
-    assert links[0] == "/issues/2023-06-12/"
+def test_full_width_letters_find_what_ascii_finds(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    ascii_links = search(phone, "coq")
+    assert ascii_links
+    assert search(phone, "ＣＯＱ") == ascii_links
+    assert search(phone, "ｃｏｑ") == ascii_links
 
 
-def test_one_search_finds_papers_of_both_years(site: str, phone) -> None:
-    phone.goto(f"{site}/")
-    links = search(phone, "Coq")
-    assert "/issues/2024-09-30/" in links and "/issues/2023-06-12/" in links
-
-
-def test_an_archive_built_without_search_asks_only_for_the_shard_list(tmp_path, phone) -> None:
-    """A build with search off has no pagefind/: the page asks for shards.json once, loads none
-    of Pagefind's files, and keeps the box hidden."""
-    import shutil
-
-    root = tmp_path / "example"
-    root.mkdir()
-    shutil.copy(REPO / "config.yaml", root / "config.yaml")
-    shutil.copytree(REPO / "issues", root / "issues")
-    config = load_config(root / "config.yaml")
-    build(config, now=NOW)  # PUBLISH_BUILD_SEARCH=0 from conftest
-    assert not (config.output_dir / BUNDLE).exists()
+def test_pinyin_being_composed_is_not_searched(site: Site, phone) -> None:
+    """An input method shows pinyin in the box while the reader composes (as on iOS): the box
+    waits for the characters picked, rather than searching for the letters on the way."""
+    phone.goto(f"{site.base}/")
+    box = phone.locator(".search-input")
+    box.wait_for()
     asked: list[str] = []
-    phone.on("request", lambda request: asked.append(request.url))
+    phone.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    box.focus()
+    ime = phone.context.new_cdp_session(phone)
+    for letters in ("d", "di", "din", "ding", "dingl", "dingli"):
+        caret = len(letters)
+        ime.send("Input.imeSetComposition", {"text": letters, "selectionStart": caret, "selectionEnd": caret})
+    phone.wait_for_timeout(500)  # more than the box waits after a keystroke
+    assert box.input_value() == "dingli" and status_of(phone) == ""
+    assert not [path for path in asked if path.startswith("/search/")]
+    ime.send("Input.insertText", {"text": "定理证明"})  # the characters picked end the composition
+    phone.wait_for_function("() => /共 \\d+ 条结果/.test(document.querySelector('.search-status').textContent)")
+    assert "/issues/2024-09-30/#paper-01-palm" in links(phone)
+
+
+def test_one_chinese_character_asks_for_two(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    assert search(phone, "缓") == []
+    assert status_of(phone) == "请至少输入两个字"
+
+
+def test_the_query_is_marked_in_the_excerpt(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    search(phone, "缓存")
+    marks = phone.eval_on_selector_all(".search-results .excerpt mark", "marks => marks.map(m => m.textContent)")
+    assert marks and set(marks) == {"缓存"}
+
+
+def test_a_query_in_the_page_address_is_searched(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/?q=蛋白质折叠")
+    phone.wait_for_function("() => /共 \\d+ 条结果/.test(document.querySelector('.search-status').textContent)")
+    assert phone.locator(".search-input").input_value() == "蛋白质折叠"
+    assert "/issues/2023-06-12/#paper-01-folding" in links(phone)
+
+
+def test_markup_in_an_issue_stays_text(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    found = search(phone, "漏洞")
+    assert "/issues/2023-06-12/#paper-02-hostile" in found
+    result = phone.locator(".search-results li").nth(found.index("/issues/2023-06-12/#paper-02-hostile"))
+    assert result.locator("a").inner_text() == HOSTILE_TITLE
+    assert HOSTILE_SCRIPT in result.locator(".excerpt").inner_text()
+    assert phone.locator(".search-results img, .search-results script").count() == 0
+    shot(phone, "hostile")
+    assert phone.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_many_results_come_a_page_at_a_time(site: Site, phone) -> None:
+    total = documents_with(site.public, PAGED_WORD)
+    assert total == len(PAGED_ISSUES) * (PAPERS_PER_PAGED_ISSUE + 1) > 40  # three pages
+    phone.goto(f"{site.base}/")
+    assert len(search(phone, PAGED_WORD)) == 20
+    assert status_of(phone) == "前 20 条结果"
+    more = phone.locator(".search-more")
+    assert more.is_visible() and more.inner_text() == "更多结果"
+    assert fits_the_screen(phone)
+    more.scroll_into_view_if_needed()
+    shot(phone, "more")
+    assert more.bounding_box()["height"] >= 44  # a thumb's target
+    more.click()
+    phone.wait_for_function("() => document.querySelector('.search-status').textContent === '前 40 条结果'")
+    assert len(links(phone)) == 40 and more.is_visible()
+    more.click()
+    phone.wait_for_function("() => document.querySelector('.search-status').textContent.startsWith('共 ')")
+    assert status_of(phone) == f"共 {total} 条结果"
+    shown = links(phone)
+    assert len(shown) == len(set(shown)) == total and more.is_hidden()
+    dates = [d.split(" · ")[0] for d in phone.locator(".search-results .where").all_inner_texts()]
+    assert dates == sorted(dates, reverse=True) and dates[0] == PAGED_ISSUES[-1]  # newest first
+
+
+def test_a_search_loads_only_the_shards_and_issues_it_needs(site: Site, phone) -> None:
+    answered: list[tuple[str, int]] = []
+    phone.on("response", lambda response: answered.append((urlsplit(response.url).path, response.status)))
+    phone.goto(f"{site.base}/")
+    search(phone, "Coq 定理证明")  # the CJK word last: every term is looked up, the Latin word too
+    assert all(code == 200 for _, code in answered), answered
+    terms = terms_of("Coq") | terms_of("定理证明")
+    shards, candidates = set(), set()
+    for year in read_json(site.public / "search/index.json")["years"]:
+        names = {f"/search/{year['year']}/{shard_of(term, year['shards'])}.json" for term in terms}
+        shards |= names
+        postings = {}
+        for name in names:
+            postings.update(read_json(site.public / name.lstrip("/")))
+        having_all = set.intersection(*(set(postings.get(term, [])) for term in terms))
+        candidates |= {f"/issues/{year['issues'][p]}/search.json" for p in having_all}
+    asked = [path for path, _ in answered]
+    assert {path for path in asked if path.startswith("/search/")} == shards | {"/search/index.json"}
+    assert {path for path in asked if path.endswith("/search.json")} == candidates
+    assert candidates == {"/issues/2024-09-30/search.json"}
+    # each file of the index once (the browser asks for the favicon again when ?q= enters the address)
+    data = [path for path in asked if path.startswith("/search/") or path.endswith("/search.json")]
+    assert len(data) == len(set(data)), [a for a in data if data.count(a) > 1]
+
+
+def test_typing_key_by_key_loads_only_files_the_index_names(site: Site, phone) -> None:
+    """Each pause while typing may start a search for what is typed so far: every file it loads
+    is one search/index.json names, and the last search (Enter) finds the paper."""
+    answered: list[tuple[str, int]] = []
+    phone.on("response", lambda response: answered.append((urlsplit(response.url).path, response.status)))
+    phone.goto(f"{site.base}/")
+    box = phone.locator(".search-input")
+    box.wait_for()
+    box.press_sequentially("Lilian Weng 指令", delay=60)
+    box.press("Enter")
+    phone.wait_for_function("() => document.querySelector('.search-status').textContent !== '正在搜索…'")
+    assert links(phone) == ["/issues/2024-04-28/#paper-05-instruction-hierarchy"]
+    years = read_json(site.public / "search/index.json")["years"]
+    named = {f"/search/{year['year']}/{n}.json" for year in years for n in range(year["shards"])}
+    issues = {f"/issues/{issue}/search.json" for year in years for issue in year["issues"]}
+    assert {path for path, _ in answered if path.startswith("/search/")} <= named | {"/search/index.json"}
+    assert {path for path, _ in answered if path.endswith("/search.json")} <= issues
+    assert all(code == 200 for _, code in answered), answered
+
+
+def test_an_archive_built_without_search_keeps_the_box_hidden(tmp_path, monkeypatch, phone) -> None:
+    """A build with search off has no search/index.json: the page asks for it, is told 404, loads
+    nothing else of the search and shows no box."""
+    config = load_config(copy_example(tmp_path / "example"))
+    monkeypatch.setenv("PUBLISH_BUILD_SEARCH", "0")
+    build(config, now=NOW)
+    assert not (config.output_dir / "search/index.json").exists()
+    asked: list[str] = []
+    phone.on("request", lambda request: asked.append(urlsplit(request.url).path))
     with static_host(config.output_dir) as base:
         phone.goto(f"{base}/", wait_until="networkidle")
         assert phone.locator("#search").is_hidden()
-    pagefind = [url.removeprefix(base) for url in asked if "/pagefind/" in url]
-    assert pagefind == ["/pagefind/shards.json"]
+    assert [path for path in asked if "search" in path and path != "/search.js"] == ["/search/index.json"]
+
+
+def test_the_query_is_kept_in_the_address_for_the_way_back(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    links_found = search(phone, "蛋白质折叠")
+    assert parse_qs(urlsplit(phone.url).query) == {"q": ["蛋白质折叠"]}
+    phone.locator(".search-results a").first.click()
+    phone.wait_for_url("**/issues/2023-06-12/**")
+    phone.go_back()
+    phone.wait_for_function("() => document.querySelectorAll('.search-results li').length > 0")
+    assert phone.locator(".search-input").input_value() == "蛋白质折叠"
+    assert links(phone) == links_found
