@@ -141,9 +141,15 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     counts = [(year, len(year_cards)) for year, year_cards in years.items()]
     parts = ctx.part_cache("archive")  # an edit renders its own year's page again, not all of them
     for year, year_cards in years.items():
-        inputs = orjson.dumps([year, counts, [card.to_json() for card in year_cards]])
+        inputs = orjson.dumps([year, counts, [_listed(card) for card in year_cards]])
         files.update(parts.files(year, inputs, partial(_archive_page, year, year_cards, counts, ctx)))
     return files
+
+
+def _listed(card: Card) -> list[Any]:
+    """What a year's page shows of an issue (templates/issue_cards.html), in order."""
+    papers = [[paper["anchor"], paper["title"], paper.get("title_translated")] for paper in card.papers]
+    return [card.id, card.title, card.date, card.summary, papers]
 
 
 def _archive_page(year: str, cards: list[Card], counts: list[tuple[str, int]], ctx: RenderContext) -> dict[str, bytes]:
