@@ -1,9 +1,8 @@
 """Whether a build updates the archive's search index (:mod:`pipeline.render.search`).
 
 The index is a site-level output, rendered with the others. ``PUBLISH_BUILD_SEARCH=0`` in the
-environment, ``publish build --no-search`` or a build inside ``with skipped():`` (the editors'
-preview, which rebuilds a scratch folder on every save) leaves it as it is: not written, not
-removed. Each issue's own ``search.json`` is written whatever the switch, so the index catches
+environment, ``publish build --no-search`` or a build inside ``with skipped():`` leaves it as
+it is: not written, not removed. Each issue's own ``search.json`` is written whatever the switch, so the index catches
 up with one build when it is on again.
 
 Archives built before the index was the build's own had a Pagefind index in ``pagefind/``:

@@ -3,6 +3,7 @@ file shows its error over the last good page, and nothing is written outside the
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import NOW
 
+from pipeline.render.search import shard_of
 from pipeline.web.preview import PREFIX, Preview, serve_preview
 
 ISSUE = "2024-09-30"
@@ -136,3 +138,17 @@ def test_text_from_the_url_is_never_put_into_a_page(previewing):
     with pytest.raises(urllib.error.HTTPError) as missing:
         fetch(base, "/issues/%3Cscript%3Ealert(1)%3C%2Fscript%3E/")
     assert missing.value.code == 404 and b"<script>" not in missing.value.read()
+
+
+def test_the_preview_is_searchable_and_an_edit_reaches_the_index(previewing):
+    """The preview builds the search index with the pages (an edit costs its year), so the box
+    works there as on the deployed archive."""
+    base, session, example = previewing
+    index = json.loads(fetch(base, "/search/index.json"))
+    assert [year["issues"] for year in index["years"]] == [["2024-09-30", "2024-04-28"]]
+    version = int(fetch(base, PREFIX + "version"))
+    retitle(example, "预览里的琥珀标题")
+    wait_for_version(base, version)
+    year = json.loads(fetch(base, "/search/index.json"))["years"][0]
+    shard = json.loads(fetch(base, f"/search/2024/{shard_of('琥珀', year['shards'])}.json"))
+    assert [year["issues"][position] for position in shard["琥珀"]] == [ISSUE]
