@@ -3,8 +3,9 @@
 
 A site-level output is rendered again whenever any public card changes, and the tag pages of
 a long archive are thousands of files (~1 s of a one-issue rebuild at 500 issues, ~5 s with
-2,000 tags) of which an edit touches a few. :class:`PartMemo` keeps, per part (a tag's page or feed, a year's archive page or search shards), the
-hash of its inputs and of the bytes rendered from them, in ``<state folder>/build/<name>-parts.json``
+2,000 tags) of which an edit touches a few. :class:`PartMemo` keeps, per part (a tag's page
+or feed, a year's archive page or search shards), the hash of its inputs and of the bytes
+rendered from them, in ``<state folder>/build/<name>-parts.json``
 (a cache, beside the Jinja bytecode cache: never in the output). A part whose inputs hash as
 before is read back from the output folder, and kept only when those files still hash as they
 did when rendered: a file edited by hand makes the part render again, so the result is always
