@@ -38,7 +38,6 @@ from pipeline.build import neighbours, search
 from pipeline.build.cards import make_card
 from pipeline.build.parts import PartMemo
 from pipeline.build.state import (
-    TERMS,
     Manifest,
     card_hash,
     date_card,
@@ -47,6 +46,7 @@ from pipeline.build.state import (
     issue_key,
     site_key,
     template_cache,
+    terms_file,
 )
 from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
@@ -148,7 +148,7 @@ def build(
 
     def search_terms(issue_id: str) -> str:
         try:
-            return cache.read(f"{TERMS}/{issue_id}.txt").decode()
+            return cache.read(terms_file(issue_id)).decode()
         except FileNotFoundError:  # removed by hand: the issue is read again for them
             return _terms_on_demand(issue_id, dict(folders)[issue_id], config, cache)
 
@@ -450,7 +450,7 @@ def _build_issue(
         from pipeline.render import feeds
 
         cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
-    cache.add(f"{TERMS}/{issue.id}.txt", issue_terms(issue).encode())
+    cache.add(terms_file(issue.id), issue_terms(issue).encode())
     return make_card(issue, ctx), send_files
 
 
@@ -503,7 +503,7 @@ def _terms_on_demand(issue_id: str, folder: Path, config: Config, cache: Staging
     if issue is None:  # it had a card, so it loaded a moment ago: only a concurrent edit gets here
         raise RenderError(f"{issue_id}: the issue changed during the build; build again")
     terms = issue_terms(issue)
-    cache.add(f"{TERMS}/{issue_id}.txt", terms.encode())
+    cache.add(terms_file(issue_id), terms.encode())
     return terms
 
 

@@ -28,6 +28,11 @@ from pipeline.config import Config
 TERMS = "terms"  # the folder of each issue's search terms, in the build state
 
 
+def terms_file(issue_id: str) -> str:
+    """Where an issue's search terms are kept, relative to the build state folder."""
+    return f"{TERMS}/{issue_id}.txt"
+
+
 class Manifest:
     """The build's memory: per issue its key and card; per site-level output its key, the
     issues whose content it read and the files it wrote."""
@@ -52,7 +57,7 @@ class Manifest:
     def terms_path(self, issue_id: str) -> Path:
         """The issue's search terms (pipeline.render.search), kept here rather than on its card:
         ~40 KB per issue of ten papers, which every build would read and write in the manifest."""
-        return self.dir / TERMS / f"{issue_id}.txt"
+        return self.dir / terms_file(issue_id)
 
     def save(self) -> None:
         data = {"version": __version__, "site": self.site, "issues": self.issues, "revisions": self.revisions}
