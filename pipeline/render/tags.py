@@ -139,16 +139,18 @@ def _feed_inputs(tag: Tag, limit: int) -> bytes:
         [
             tag.name,
             limit,
-            [[card_fields(tagged.card), tagged.paper] for tagged in papers],
-            [[*card_fields(card), card.summary, card.tags] for card in issues],
+            [[_paper_card_fields(tagged.card), tagged.paper] for tagged in papers],
+            [[*_paper_card_fields(card), card.updated_at, card.summary, card.tags] for card in issues],
         ],
         option=orjson.OPT_SORT_KEYS,
     )
 
 
-def card_fields(card: Card) -> list:
-    """What a tag page and feed show of the issue a paper appeared in."""
-    return [card.id, card.title, card.date, card.publish_at, card.updated_at]
+def _paper_card_fields(card: Card) -> list:
+    """What a paper's entry in the feed takes from the issue it appeared in. Not the issue's
+    ``updated_at``: each paper has its own, so an edit to one paper of an issue renders again
+    the feeds of that paper's tags (and of the issue's), not of every tag in the issue."""
+    return [card.id, card.title, card.date, card.publish_at]
 
 
 def tag_feed(tag: Tag, ctx: RenderContext) -> bytes:

@@ -312,3 +312,30 @@ def test_a_tag_no_issue_has_any_more_leaves_no_page_and_no_folder(newsletter) ->
     build(config, now=NOW)
     assert sorted(p.name for p in (config.output_dir / "tags").iterdir()) == ["index.html", "长上下文"]
     assert "旧标签" not in (config.output_dir / "sitemap.xml").read_text("utf-8")
+
+
+def test_an_edit_to_one_paper_renders_only_its_tags_feeds_and_the_others_stay_right(newsletter, monkeypatch) -> None:
+    from pipeline.render import tags as tag_output
+
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Paper A", arxiv=None, tags="[甲标签]"))
+    write(root / "issues/2024-05-01/02-b.md", paper_md("Paper B", arxiv=None, tags="[乙标签]"))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    rendered: list[str] = []
+    real = tag_output._tag_feed_file
+    monkeypatch.setattr(tag_output, "_tag_feed_file", lambda tag, ctx: rendered.append(tag.slug) or real(tag, ctx))
+    entry = root / "issues/2024-05-01/02-b.md"
+    entry.write_text(entry.read_text("utf-8") + "\n补充一句。\n", encoding="utf-8")  # not in any feed
+    later = NOW.replace(month=2)
+    build(config, now=later)
+    assert rendered == []  # the issue changed, but nothing a tag feed shows of it
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Paper A, retitled", arxiv=None, tags="[甲标签]"))
+    build(config, now=later)
+    assert rendered == ["甲标签"]
+    assert "Paper A, retitled" in (config.output_dir / "tags/甲标签/feed.xml").read_text("utf-8")
+    kept = {slug: (config.output_dir / f"tags/{slug}/feed.xml").read_bytes() for slug in ("甲标签", "乙标签")}
+    (config.state_dir / "build/tags-parts.json").unlink()  # no memory: every part rendered afresh
+    build(config, now=later, force=True)
+    assert {slug: (config.output_dir / f"tags/{slug}/feed.xml").read_bytes() for slug in kept} == kept
