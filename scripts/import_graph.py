@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "pipeline"
 
 # Bottom to top: a module may import its own stage and the stages below it, never above.
 STAGES = (
-    "leaves",  # errors, model, atomic, yamlio, markdown, ledger: the top-level modules
+    "leaves",  # the top-level modules of LEAVES, shared by every stage
     "config",
     "load",
     "audience",
@@ -32,6 +32,21 @@ STAGES = (
 )
 
 
+# The only modules outside a stage's package (docs/ARCHITECTURE.md, "shared leaves"). Any other
+# top-level module is "unplaced": the check fails and names the package it belongs in.
+LEAVES = (
+    "pipeline",
+    "pipeline.atomic",
+    "pipeline.errors",
+    "pipeline.ledger",
+    "pipeline.markdown",
+    "pipeline.model",
+    "pipeline.yamlio",
+)
+UNPLACED = "unplaced"
+ORDER = (UNPLACED, *STAGES)  # as the report lists them
+
+
 def modules(root: Path = ROOT) -> dict[str, Path]:
     """Dotted module name → file, for every module of the package."""
     found = {}
@@ -44,11 +59,24 @@ def modules(root: Path = ROOT) -> dict[str, Path]:
 
 
 def stage_of(module: str) -> str:
-    """``pipeline.load.issues`` → ``load``; a top-level module is a leaf, ``__main__`` the CLI."""
+    """``pipeline.load.issues`` → ``load``; ``__main__`` is the CLI's; a top-level module is a leaf
+    when :data:`LEAVES` names it, else :data:`UNPLACED`."""
     parts = module.split(".")
-    if len(parts) == 1 or (len(parts) == 2 and parts[1] != "__main__" and parts[1] not in STAGES):
+    if module in LEAVES:
         return "leaves"
-    return "cli" if parts[1] == "__main__" else parts[1]
+    if len(parts) == 2 and parts[1] == "__main__":
+        return "cli"
+    return parts[1] if parts[1] in STAGES else UNPLACED
+
+
+def unplaced(edges: dict[str, set[str]]) -> list[str]:
+    """Each module outside the stages' packages that :data:`LEAVES` does not name."""
+    return [
+        f"{name}: not in a stage's package; move it into the one of its stage (docs/ARCHITECTURE.md) "
+        "or, if every stage shares it, name it in LEAVES and in the architecture document"
+        for name in sorted(edges)
+        if stage_of(name) == UNPLACED
+    ]
 
 
 def imports(module: str, path: Path, known: dict[str, Path]) -> set[str]:
@@ -87,6 +115,7 @@ def graph(root: Path = ROOT) -> dict[str, set[str]]:
 def upward(edges: dict[str, set[str]]) -> list[str]:
     """Each import of a stage above the importer's own."""
     rank = {stage: index for index, stage in enumerate(STAGES)}
+    rank[UNPLACED] = -1  # reported by unplaced(), not here
     return [
         f"{source} ({stage_of(source)}) imports {target} ({stage_of(target)})"
         for source, targets in sorted(edges.items())
@@ -147,7 +176,7 @@ def main() -> int:
     by_stage: dict[str, list[str]] = defaultdict(list)
     for name in edges:
         by_stage[stage_of(name)].append(name)
-    for stage in STAGES:
+    for stage in ORDER:
         print(
             f"{stage:<10} {len(by_stage[stage]):>2} modules: {' '.join(sorted(m.split('.')[-1] for m in by_stage[stage]))}"
         )
@@ -158,12 +187,12 @@ def main() -> int:
                 between[stage_of(source), stage_of(target)] += 1
     print("\nimports between stages (importer → imported: count)")
     for (source, target), count in sorted(
-        between.items(), key=lambda item: (STAGES.index(item[0][0]), STAGES.index(item[0][1]))
+        between.items(), key=lambda item: (ORDER.index(item[0][0]), ORDER.index(item[0][1]))
     ):
         print(f"  {source} → {target}: {count}")
-    problems = [f"cycle: {' ↔ '.join(c)}" for c in cycles(edges)] + upward(edges)
+    problems = unplaced(edges) + [f"cycle: {' ↔ '.join(c)}" for c in cycles(edges)] + upward(edges)
     if not problems:
-        print(f"\n{len(edges)} modules, {depth(edges)} levels of imports, no cycle, no upward import")
+        print(f"\n{len(edges)} modules, {depth(edges)} levels of imports, no cycle, no upward import, none unplaced")
     for problem in problems:
         print(problem)
     return 1 if problems else 0
