@@ -18,6 +18,9 @@ _names = itertools.count()
 TEXT_LIMIT = 2 * 1024 * 1024
 # An image or another file of an issue folder, copied next to its pages.
 ASSET_LIMIT = 20 * 1024 * 1024
+# A file changed less than this long ago may change again without its times showing it
+# (timestamps are coarse: 2 s on FAT), so its bytes are hashed rather than trusting its times.
+SETTLE_NS = 2_000_000_000
 
 
 class UnreadableFile(Exception):

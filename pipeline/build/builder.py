@@ -33,7 +33,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import ASSET_LIMIT, Staging, UnreadableFile, read_file
+from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
 from pipeline.build import neighbours, search
 from pipeline.build.cards import make_card
 from pipeline.build.parts import PartMemo
@@ -53,7 +53,7 @@ from pipeline.errors import IssueError, Problem, RenderError
 from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
 from pipeline.load.issues import load_issue
 from pipeline.model import Issue
-from pipeline.render.context import Card, RenderContext
+from pipeline.render.context import KEPT, Card, RenderContext
 from pipeline.render.search import issue_terms
 
 
@@ -306,9 +306,6 @@ class _Job:
     send: bool | None = True  # render its email and WeChat files; None: if it may still be sent
 
 
-# A file changed less than this long ago may change again without its times showing it
-# (timestamps are coarse), so its folder is hashed again next time.
-SETTLE_NS = 2_000_000_000
 # Issues beyond the feed's ``items`` whose feed HTML is kept as well: drafts and issues
 # still to come among the newest folders push older issues into the feeds.
 FEED_MARGIN = 10
@@ -579,7 +576,8 @@ def _render_site(
         reads.clear()
         files = render(public, ctx)
         for relative, data in files.items():
-            staging.add(relative, data)
+            if data is not KEPT:  # a part kept from the last build: its file is in place
+                staging.add(relative, data)
         manifest.site[name] = {
             "key": site_key(cards_key, name, reads, manifest),
             "reads": sorted(set(reads)),

@@ -7,10 +7,16 @@ a long archive are thousands of files (~1 s of a one-issue rebuild at 500 issues
 or feed, a year's archive page or search shards), the hash of its inputs and of the bytes
 rendered from them, in ``<state folder>/build/<name>-parts.json``
 (a cache, beside the Jinja bytecode cache: never in the output). A part whose inputs hash as
-before is read back from the output folder, and kept only when those files still hash as they
-did when rendered: a file edited by hand makes the part render again, so the result is always
-what rendering would give. The build saves the memory after its commit, so it never names
-files that were not written.
+before is kept (:data:`pipeline.render.context.KEPT`: the build neither reads nor writes its
+files) only when its files are still as they were rendered: a file edited by hand makes the
+part render again, so the result is always what rendering would give. The build saves the
+memory after its commit, so it never names files that were not written.
+
+Checking a file: its size, times and inode, when they were recorded more than
+:data:`SETTLE_NS` after it was last written (a later write would then show in its times);
+otherwise its bytes are read and hashed, and once they match and the file has settled its
+stat is recorded. Reading back the 8 MB of tag pages of a 500-issue archive took ~0.15 s of
+every rebuild after an edit.
 
 The inputs' hash includes the tool's version, the config and every template, as an issue's
 key does (:mod:`pipeline.build.state`).
@@ -19,14 +25,16 @@ key does (:mod:`pipeline.build.state`).
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from pipeline import __version__
-from pipeline.atomic import file_problem, write_atomic
-from pipeline.render.context import PACKAGE_TEMPLATES, RenderContext
+from pipeline.atomic import SETTLE_NS, file_problem, write_atomic
+from pipeline.render.context import KEPT, PACKAGE_TEMPLATES, RenderContext
 
 
 class PartMemo:
@@ -43,18 +51,19 @@ class PartMemo:
         self.new: dict[str, list] = {}
         self.used = False  # an output skipped by this build keeps its memory as it was
 
-    def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
-        """The part's files: kept from the output folder when ``inputs`` are as before, else rendered."""
+    def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict:
+        """The part's files: :data:`KEPT` each when ``inputs`` are as before and the files are
+        as rendered, else rendered (name → bytes)."""
         self.used = True
         key = hashlib.sha256(self.environment + inputs).hexdigest()
         entry = self.old.get(part)
         if entry and entry[0] == key:
-            kept = self._kept(entry[1])
-            if kept is not None:
-                self.new[part] = entry
-                return kept
+            checked = self._checked(entry[1])
+            if checked is not None:
+                self.new[part] = [key, checked]
+                return dict.fromkeys(checked, KEPT)
         files = render()
-        self.new[part] = [key, {path: _digest(data) for path, data in files.items()}]
+        self.new[part] = [key, {path: [_digest(data), None] for path, data in files.items()}]
         return files
 
     def save(self) -> None:
@@ -67,17 +76,28 @@ class PartMemo:
         except OSError:
             pass  # a read-only state folder only costs the rendering next time
 
-    def _kept(self, digests: dict[str, str]) -> dict[str, bytes] | None:
-        files = {}
-        for relative, digest in digests.items():
+    def _checked(self, recorded: dict) -> dict[str, list] | None:
+        """``{path: [digest, stat]}`` when every file is as rendered (its stat recorded once it
+        has settled), None when one is missing or changed."""
+        checked = {}
+        settled = time.time_ns() - SETTLE_NS
+        for relative, kept in recorded.items():
+            digest, signature = kept if isinstance(kept, list) else (kept, None)  # a memory from before stats
+            path = self.output / relative
             try:
-                data = (self.output / relative).read_bytes()
+                stat = os.stat(path)
+                if _signature(stat) != signature:
+                    if _digest(path.read_bytes()) != digest:
+                        return None
+                    signature = _signature(stat) if max(stat.st_mtime_ns, stat.st_ctime_ns) < settled else None
             except OSError:
                 return None
-            if _digest(data) != digest:
-                return None
-            files[relative] = data
-        return files
+            checked[relative] = [digest, signature]
+        return checked
+
+
+def _signature(stat: os.stat_result) -> str:
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
 
 
 def _digest(data: bytes) -> str:

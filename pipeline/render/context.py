@@ -45,11 +45,12 @@ class Card:
     # index is rendered again only when one of its issues' digests changes.
     search_key: str = ""
 
-    @property
+    # Cached: the site outputs ask each card thousands of times (once per tag of each paper).
+    @cached_property
     def published(self) -> datetime:
         return datetime.fromisoformat(self.publish_at)
 
-    @property
+    @cached_property
     def updated(self) -> datetime:
         """The feeds' ``updated``: never before the publish time."""
         return max(self.published, datetime.fromisoformat(self.updated_at)) if self.updated_at else self.published
@@ -68,9 +69,23 @@ class Card:
         return cls(**data)
 
 
+class _Kept:
+    """The value of a file a part cache kept: it is in the output folder as the part's last
+    render left it, so its bytes are neither read back nor written again."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "KEPT"
+
+
+KEPT = _Kept()
+
+
 class PartCache(Protocol):
     """Where a site output with many parts (a tag's page and feed) gets each part's files:
-    rendered, or kept from the last build when the part's inputs are the same."""
+    rendered, or kept from the last build when the part's inputs are the same (each file's
+    value is then :data:`KEPT`; a renderer looks only at the names of a part's files)."""
 
     def files(self, part: str, inputs: bytes, render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]: ...
 

@@ -14,6 +14,7 @@ no tag ever takes another's address when a new one appears.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ class TaggedPaper:
 
     card: Card
     paper: dict
+    shown: tuple = ()  # what its line on a tag page shows (templates/tag.html), made once per paper
 
     @property
     def heading(self) -> str:
@@ -74,7 +76,9 @@ def collect_tags(cards: Iterable[Card]) -> list[Tag]:
 
     def tag_of(name: str) -> Tag:
         slug = tag_slug(name)
-        tag = tags.setdefault(slug, Tag(slug))
+        tag = tags.get(slug)
+        if tag is None:
+            tag = tags[slug] = Tag(slug)
         tag.spellings[name] += 1
         return tag
 
@@ -82,8 +86,12 @@ def collect_tags(cards: Iterable[Card]) -> list[Tag]:
         for slug_tag in {tag_slug(name): tag_of(name) for name in card.tags}.values():  # `C#`, `c++`: once
             slug_tag.issues.append(card)
         for paper in card.papers:
-            for slug_tag in {tag_slug(name): tag_of(name) for name in paper.get("tags") or ()}.values():
-                slug_tag.papers.append(TaggedPaper(card, paper))
+            names = paper.get("tags")
+            if not names:
+                continue
+            shown = (card.id, card.title, card.date, *(paper.get(key) for key in _SHOWN))
+            for slug_tag in {tag_slug(name): tag_of(name) for name in names}.values():
+                slug_tag.papers.append(TaggedPaper(card, paper, shown))
     return sorted(tags.values(), key=lambda tag: (-tag.count, tag.slug))
 
 
@@ -120,21 +128,29 @@ def _tag_feed_file(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
     return {f"{TAGS_ROOT}/{tag.slug}/feed.xml": tag_feed(tag, ctx)}
 
 
+# What a paper's line on a tag page shows of its entry, after the issue's id, title and date.
+_SHOWN = ("anchor", "title", "title_translated", "authors")
+
+
 def _page_inputs(tag: Tag) -> bytes:
     """What the tag's page shows of its issues and papers, in their order (templates/tag.html)."""
-    issues = [[card.id, card.title, card.date] for card in tag.issues]
-    papers = [
-        [tagged.card.id, tagged.card.title, tagged.card.date]
-        + [tagged.paper.get(key) for key in ("anchor", "title", "title_translated", "authors")]
-        for tagged in tag.papers
-    ]
-    return orjson.dumps([tag.name, issues, papers], option=orjson.OPT_SORT_KEYS)
+    issues = [(card.id, card.title, card.date) for card in tag.issues]
+    return orjson.dumps([tag.name, issues, [tagged.shown for tagged in tag.papers]])
+
+
+def _newest_papers(tag: Tag, limit: int) -> list[TaggedPaper]:
+    """The tag's ``limit`` newest papers by publish time, as its feed has them."""
+    return heapq.nlargest(limit, tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id))
+
+
+def _newest_issues(tag: Tag, limit: int) -> list[Card]:
+    return heapq.nlargest(limit, tag.issues, key=lambda card: (card.published, card.id))
 
 
 def _feed_inputs(tag: Tag, limit: int) -> bytes:
     """Everything of the newest ``limit`` papers and issues, which are all the feed shows."""
-    papers = sorted(tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id), reverse=True)[:limit]
-    issues = sorted(tag.issues, key=lambda card: (card.published, card.id), reverse=True)[:limit]
+    papers = _newest_papers(tag, limit)
+    issues = _newest_issues(tag, limit)
     return orjson.dumps(
         [
             tag.name,
@@ -177,14 +193,13 @@ def tag_feed(tag: Tag, ctx: RenderContext) -> bytes:
 def _feed_items(tag: Tag, ctx: RenderContext, limit: int) -> list[PaperItem]:
     """Paper items as ``papers.xml`` has them, and one item per tagged issue: the ``limit``
     newest of each kind (a tag of a long archive holds thousands)."""
-    by_time = sorted(tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id), reverse=True)
     papers_of: dict[str, list[dict]] = {}
     cards: dict[str, Card] = {}
-    for tagged in by_time[:limit]:  # each card with only this tag's papers, in their order
+    for tagged in _newest_papers(tag, limit):  # each card with only this tag's papers, in their order
         papers_of.setdefault(tagged.card.id, []).append(tagged.paper)
         cards[tagged.card.id] = tagged.card
     items = paper_items([replace(cards[card_id], papers=papers) for card_id, papers in papers_of.items()], ctx)
-    for card in sorted(tag.issues, key=lambda c: (c.published, c.id), reverse=True)[:limit]:
+    for card in _newest_issues(tag, limit):
         url = ctx.issue_url(card.id)
         items.append(
             PaperItem(
