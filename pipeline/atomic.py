@@ -39,6 +39,8 @@ def file_problem(path: Path, inside: Path, folder: bool = False) -> str | None:
     ``inside``, so that a symlink cannot publish a file from elsewhere on the machine and a
     FIFO cannot hang a build.
     """
+    if _plainly_inside(path, inside, folder):
+        return None
     try:
         resolved = path.resolve(strict=True)
     except FileNotFoundError:
@@ -64,6 +66,31 @@ def file_problem(path: Path, inside: Path, folder: bool = False) -> str | None:
     if not stat.S_ISREG(mode):
         return "is not a regular file (a pipe or a device): only ordinary files are read"
     return None
+
+
+def _plainly_inside(path: Path, inside: Path, folder: bool) -> bool:
+    """The common case, answered with one ``lstat`` per level below ``inside`` instead of
+    resolving both paths (~15 system calls): ``path`` is spelled as ``inside/…`` without ``..``,
+    every level is a folder that is no link, and the last is a file that is no link (a folder
+    with ``folder``). Anything else (a link, a pipe, a missing file) takes the full rule,
+    which says why. Scanning a 500-issue archive's 5,500 entries took 1.4 s the full way."""
+    parts, base = path.parts, inside.parts
+    if len(parts) <= len(base) or parts[: len(base)] != base:
+        return False
+    current = inside
+    below = parts[len(base) :]
+    for depth, part in enumerate(below, 1):
+        if part in ("..", "."):
+            return False
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except (OSError, ValueError):
+            return False
+        last = depth == len(below)
+        if not (stat.S_ISDIR(mode) if not last or folder else stat.S_ISREG(mode)):
+            return False
+    return True
 
 
 def read_file(path: Path, inside: Path, limit: int) -> bytes:

@@ -46,9 +46,12 @@ class CheckReport(LoadResult):
     issue_count: int = 0
 
 
-def check_issues(config: Config, ids: list[str] | None = None) -> CheckReport:
-    """Load the issues, collect every problem, and measure what only rendering shows."""
-    result = load_issues(config, ids)
+def check_issues(
+    config: Config, ids: list[str] | None = None, featured: dict[str, list[str]] | None = None
+) -> CheckReport:
+    """Load the issues, collect every problem, and measure what only rendering shows.
+    ``featured``: which issues feature each arXiv paper, when the caller knows it already."""
+    result = load_issues(config, ids, featured)
     report = CheckReport(
         issues=result.issues,
         problems=[

@@ -77,15 +77,18 @@ class LoadResult:
         return [p for p in self.problems if not p.is_error]
 
 
-def load_issues(config: Config, ids: Iterable[str] | None = None) -> LoadResult:
-    """Load the requested issues (all by default), collecting every problem."""
+def load_issues(
+    config: Config, ids: Iterable[str] | None = None, featured: dict[str, list[str]] | None = None
+) -> LoadResult:
+    """Load the requested issues (all by default), collecting every problem. ``featured``:
+    :func:`featured_papers` when the caller has it already (a scan of the whole archive)."""
     result = LoadResult()
     folders = issue_folders(config, ids)
     for _issue_id, folder in folders:
         issue = load_issue(folder, config, result.problems)
         if issue is not None:
             result.issues.append(issue)
-    warn_repeated_papers(config, result)
+    warn_repeated_papers(config, result, featured)
     return result
 
 
@@ -333,9 +336,11 @@ def _fragment(value: str | None, key: str, folder: Path, out: Collector) -> Mark
     return fragment
 
 
-def warn_repeated_papers(config: Config, result: LoadResult) -> None:
+def warn_repeated_papers(config: Config, result: LoadResult, featured: dict[str, list[str]] | None = None) -> None:
     """Add a warning for each paper of ``result``'s issues that an earlier issue featured."""
-    featured = featured_papers(config)
+    if not result.issues:
+        return  # no scan of the archive for nothing
+    featured = featured_papers(config) if featured is None else featured
     for issue in result.issues:
         for paper in issue.papers:
             # Only earlier issues: the first issue to feature a paper is not the repeat.
