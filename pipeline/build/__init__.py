@@ -9,5 +9,5 @@ outputs (a tag's page and feed) so that an edit renders only those it touches;
 :mod:`neighbours` writes the previous/next links into issue pages once every issue is known;
 :mod:`search` is the switch that leaves the search index out of a build (the preview's);
 :mod:`check` is ``publish check``; :mod:`recheck` checks again only the issues that changed
-(the preview's check after every save).
+(the preview's check after every save, and `publish check` of the whole archive).
 """

@@ -44,6 +44,13 @@ class CheckReport(LoadResult):
 
     notes: list[str] = field(default_factory=list)  # figures worth seeing, not problems
     issue_count: int = 0
+    issue_notes: dict[str, list[str]] = field(default_factory=dict)  # the notes by issue id
+
+    def note(self, issue_id: str, text: str) -> None:
+        """A figure about one issue: ``<id>: <text>``."""
+        line = f"{issue_id}: {text}"
+        self.notes.append(line)
+        self.issue_notes.setdefault(issue_id, []).append(line)
 
 
 def check_issues(
@@ -83,8 +90,9 @@ def check_rendered(config: Config, report: CheckReport, covers: bool = False) ->
     for issue in report.issues:
         html = email.render_issue(issue, ctx)[f"issues/{issue.id}/email.html"]
         raw, sent = email.measure(html, eight_bit, placeholder)
-        report.notes.append(
-            f"{issue.id}: email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent; Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB"
+        report.note(
+            issue.id,
+            f"email HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent; Gmail clips at {email.GMAIL_CLIP_BYTES // 1024} KB",
         )
         if sent > email.GMAIL_CLIP_BYTES:
             report.problems.append(
@@ -104,7 +112,7 @@ def check_wechat(issue: Issue, article: WechatArticle, channels: list[ChannelCon
     from pipeline.render.wechat_limits import check_limits, cut_summary, size_summary
 
     where = issue.folder / "issue.yaml"
-    report.notes.append(f"{issue.id}: {size_summary(article)}")
+    report.note(issue.id, size_summary(article))
     if article.was_cut:
         report.problems.append(Problem(where, None, f"WeChat: {issue.id} is {cut_summary(article)}", "warning"))
     for message in check_limits(article):

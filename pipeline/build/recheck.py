@@ -1,4 +1,5 @@
-"""Checking again only the issues that changed, for the preview, which checks after every save.
+"""Checking again only the issues that changed: for the preview, which checks after every save,
+and for `publish check` of the whole archive.
 
 `publish check` loads every issue and renders its email and WeChat article to measure them:
 ~0.12 s per issue of ten papers, a minute for a 500-issue archive, which the preview spent after
@@ -11,8 +12,9 @@ and checks again only the issues whose key moved:
 - which earlier issues feature the same arXiv papers (the repeat warnings name them).
 
 Newsletter-wide findings (the config, the default cover, credentials) are checked every time;
-they cost no rendering. The memory is kept in a JSON file (the preview's scratch folder), so
-that a preview started again does not check the whole archive again either.
+they cost no rendering. The memory is kept in a JSON file (``build/checked.json`` in the state
+folder, ``checked.json`` in the preview's scratch folder), so that the next run, or a preview
+started again, does not check the whole archive again either.
 """
 
 from __future__ import annotations
@@ -44,19 +46,33 @@ class CheckedIssue:
     publish_at: str | None = None  # ISO time, for valid issues
     repeats: dict[str, list[str]] = field(default_factory=dict)  # its arXiv ids → earlier issues featuring them
     features: list[str] = field(default_factory=list)  # arXiv ids it counts as featuring (not a draft)
+    notes: list[str] = field(default_factory=list)  # its email and WeChat sizes
 
 
 @dataclass
 class Rechecked:
-    """Every finding, as `publish check` would report it, and each issue's state."""
+    """Every finding and note, as `publish check` would report them, and each issue's state."""
 
     problems: list[Problem]
     issues: dict[str, CheckedIssue]
     checked: list[str]  # the issues checked this time (the others' findings were kept)
+    issue_count: int = 0  # folders named as issues
 
     @property
     def valid(self) -> list[str]:
         return [issue_id for issue_id, entry in self.issues.items() if entry.valid]
+
+    @property
+    def notes(self) -> list[str]:
+        return [line for entry in self.issues.values() for line in entry.notes]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
 
 
 class CheckMemory:
@@ -113,6 +129,7 @@ class CheckMemory:
                 if issue
                 else {},
                 features=features[issue_id],
+                notes=report.issue_notes.get(issue_id, []),
             )
         touched = False
         for issue_id in set(self.issues) - set(keys):
@@ -125,7 +142,8 @@ class CheckMemory:
         if stale or touched:
             self._save()
         problems = [*found.get("", []), *(p for entry in self.issues.values() for p in entry.problems)]
-        return Rechecked(problems, dict(sorted(self.issues.items())), stale)
+        count = sum(1 for issue_id in keys if is_issue_id(issue_id))
+        return Rechecked(problems, dict(sorted(self.issues.items())), stale, count)
 
     def _save(self) -> None:
         try:

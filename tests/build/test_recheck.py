@@ -110,3 +110,28 @@ def test_an_unreadable_memory_only_costs_a_full_check(archive: Path) -> None:
     assert len(checked) == 4 and (problems, valid) == full_check(archive)
     write(archive / ".publish/preview/checked.json", "not json")
     assert len(recheck(archive)[2]) == 4
+
+
+def test_publish_check_of_the_archive_reuses_the_findings_of_unchanged_issues(archive: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    def check(*args: str):
+        result = CliRunner().invoke(cli, ["--config", str(archive / "config.yaml"), "check", *args])
+        return result.exit_code, result.stdout, result.stderr
+
+    first = check()
+    assert first[0] == 1 and "4 issues checked: 1 error, " in first[1] and "unchanged" not in first[1]
+    again = check()
+    assert again[0] == 1 and again[2] == first[2]  # the same findings, printed the same way
+    assert again[1].replace(" (4 unchanged since the last check: their findings reused)", "") == first[1]
+    assert again[1].count("email HTML") == 3  # each valid issue's sizes, kept with its findings
+    entry = archive / "issues/2024-05-15/01-d.md"
+    entry.write_text(paper_md("Fixed", arxiv="2401.00004", rating="7"), encoding="utf-8")
+    fixed = check()
+    assert fixed[0] == 0 and "4 issues checked: 0 errors, " in fixed[1]
+    assert "(3 unchanged since the last check" in fixed[1] and fixed[1].count("email HTML") == 4
+    fresh = check("--no-cache")
+    assert fresh[1] == fixed[1].replace(" (3 unchanged since the last check: their findings reused)", "")
+    assert fresh[2] == fixed[2]
