@@ -327,7 +327,7 @@ def _run_jobs(
 ) -> Iterator[tuple[_Job, dict | None, list[Problem], str, list[str] | None]]:
     """``(job, card JSON or None, problems, folder fingerprint, email and WeChat files or None)``
     per job, in order; on all CPUs when there are many."""
-    workers = _workers(len(jobs))
+    workers = worker_count(len(jobs))
     if workers == 1:
         for job in jobs:
             own: list[Problem] = []
@@ -370,8 +370,8 @@ def _run_jobs(
         raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
 
 
-def _workers(jobs: int) -> int:
-    """How many processes to render ``jobs`` issues with: 1 unless it is worth forking.
+def worker_count(jobs: int) -> int:
+    """How many processes to render (or check) ``jobs`` issues with: 1 unless it is worth forking.
 
     Never forks from a process that runs threads (the scheduler, the web app): a child would
     inherit locks held by threads that do not exist in it.

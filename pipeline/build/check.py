@@ -58,16 +58,24 @@ def check_issues(
 ) -> CheckReport:
     """Load the issues, collect every problem, and measure what only rendering shows.
     ``featured``: which issues feature each arXiv paper, when the caller knows it already."""
+    report = check_issue_set(config, ids, featured)
+    report.problems[:0] = newsletter_problems(config)
+    return report
+
+
+def newsletter_problems(config: Config) -> list[Problem]:
+    """What is wrong outside the issues: the settings, the default cover, credentials."""
+    return [*config_problems(config), *default_cover_problems(config), *credential_problems(config)]
+
+
+def check_issue_set(
+    config: Config, ids: list[str] | None = None, featured: dict[str, list[str]] | None = None
+) -> CheckReport:
+    """The issues' own problems and figures (all issues by default), without the newsletter's."""
     result = load_issues(config, ids, featured)
     report = CheckReport(
         issues=result.issues,
-        problems=[
-            *config_problems(config),
-            *default_cover_problems(config),
-            *credential_problems(config),
-            *result.problems,
-            *plain_text_markup_problems(result.issues),
-        ],
+        problems=[*result.problems, *plain_text_markup_problems(result.issues)],
         # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
         issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
     )

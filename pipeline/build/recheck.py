@@ -26,7 +26,8 @@ from pathlib import Path
 import orjson
 
 from pipeline.atomic import SETTLE_NS, write_atomic
-from pipeline.build.check import CheckReport, check_issues
+from pipeline.build.builder import worker_count
+from pipeline.build.check import check_issue_set, newsletter_problems
 from pipeline.build.state import environment_key
 from pipeline.config import Config
 from pipeline.errors import Problem
@@ -78,8 +79,12 @@ class Rechecked:
 class CheckMemory:
     """Each issue's findings across checks, kept in ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reuse: bool = True) -> None:
+        """``reuse``: False checks every issue again (and remembers the findings for next time)."""
         self.path = path
+        self.issues: dict[str, CheckedIssue] = {}
+        if not reuse:
+            return
         try:
             data = orjson.loads(path.read_bytes())
             self.issues = {issue_id: _entry(value) for issue_id, value in data.items()}
@@ -113,24 +118,21 @@ class CheckMemory:
             or kept.key != keys[issue_id][0]
             or kept.repeats != _repeats(kept.repeats, featured, issue_id)
         ]
-        report = check_issues(config, stale, featured)
-        found = _by_issue(report, config.issues_dir)
-        loaded = {issue.id: issue for issue in report.issues}
+        found = check_each(config, stale, featured)
         for issue_id in stale:
-            issue = loaded.get(issue_id)
+            one = found.pop(issue_id)
             self.issues[issue_id] = CheckedIssue(
                 key=keys[issue_id][0],
                 files=keys[issue_id][1],
-                problems=found.get(issue_id, []),
-                valid=issue is not None,
-                draft=bool(issue and issue.draft),
-                publish_at=issue.publish_at.isoformat() if issue else None,
-                repeats=_repeats(dict.fromkeys(p.arxiv_base for p in issue.papers if p.arxiv_base), featured, issue_id)
-                if issue
-                else {},
+                problems=one.problems,
+                valid=one.valid,
+                draft=one.draft,
+                publish_at=one.publish_at,
+                repeats=_repeats(dict.fromkeys(one.papers), featured, issue_id),
                 features=features[issue_id],
-                notes=report.issue_notes.get(issue_id, []),
+                notes=one.notes,
             )
+        outside = [p for one in found.values() for p in one.problems]  # in no issue's folder (none so far)
         touched = False
         for issue_id in set(self.issues) - set(keys):
             del self.issues[issue_id]  # its folder is gone
@@ -141,7 +143,11 @@ class CheckMemory:
                 touched = True
         if stale or touched:
             self._save()
-        problems = [*found.get("", []), *(p for entry in self.issues.values() for p in entry.problems)]
+        problems = [
+            *newsletter_problems(config),
+            *outside,
+            *(p for entry in self.issues.values() for p in entry.problems),
+        ]
         count = sum(1 for issue_id in keys if is_issue_id(issue_id))
         return Rechecked(problems, dict(sorted(self.issues.items())), stale, count)
 
@@ -166,10 +172,69 @@ def _repeats(ids: dict[str, list[str]], featured: dict[str, list[str]], issue_id
     return {arxiv: sorted({i for i in featured.get(arxiv, []) if i < issue_id}) for arxiv in ids}
 
 
-def _by_issue(report: CheckReport, issues: Path) -> dict[str, list[Problem]]:
-    """The report's problems by the issue folder they are in ("" for the newsletter's own)."""
+@dataclass
+class Found:
+    """What checking one issue found, as a worker process hands it back."""
+
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    valid: bool = False
+    draft: bool = False
+    publish_at: str | None = None
+    papers: list[str] = field(default_factory=list)  # the arXiv ids of its papers
+
+
+_FORKED: tuple[Config, dict[str, list[str]]] | None = None  # what forked workers inherit
+CHUNK = 4  # issues per task handed to a worker
+
+
+def check_each(config: Config, ids: list[str], featured: dict[str, list[str]]) -> dict[str, Found]:
+    """Check the issues, on all CPUs when there are many (a preview's first start, a first
+    `publish check`: ~0.12 s per issue); ``""`` holds findings outside every issue folder."""
+    workers = worker_count(len(ids))
+    if workers == 1:
+        return _check_chunk(config, ids, featured)
+    import multiprocessing
+
+    from pipeline.render import email, wechat  # noqa: F401  imported once here rather than in every worker
+
+    global _FORKED
+    _FORKED = (config, featured)
+    found: dict[str, Found] = {"": Found()}
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+            for part in pool.imap_unordered(_forked_chunk, chunks):
+                found[""].problems.extend(part.pop("").problems)
+                found.update(part)
+    finally:
+        _FORKED = None
+    return found
+
+
+def _forked_chunk(ids: list[str]) -> dict[str, Found]:
+    assert _FORKED is not None
+    return _check_chunk(_FORKED[0], ids, _FORKED[1])
+
+
+def _check_chunk(config: Config, ids: list[str], featured: dict[str, list[str]]) -> dict[str, Found]:
+    report = check_issue_set(config, ids, featured)
+    grouped = _by_issue(report.problems, config.issues_dir)
+    loaded = {issue.id: issue for issue in report.issues}
+    found = {"": Found(grouped.get("", []))}
+    for issue_id in ids:
+        issue = loaded.get(issue_id)
+        one = found[issue_id] = Found(grouped.get(issue_id, []), report.issue_notes.get(issue_id, []))
+        if issue is not None:
+            one.valid, one.draft, one.publish_at = True, issue.draft, issue.publish_at.isoformat()
+            one.papers = [paper.arxiv_base for paper in issue.papers if paper.arxiv_base]
+    return found
+
+
+def _by_issue(problems: list[Problem], issues: Path) -> dict[str, list[Problem]]:
+    """Problems by the issue folder they are in ("" for none)."""
     grouped: dict[str, list[Problem]] = {}
-    for problem in report.problems:
+    for problem in problems:
         try:
             issue_id = Path(problem.path).relative_to(issues).parts[0]
         except (ValueError, IndexError):

@@ -74,10 +74,11 @@ def check(obj: Context, issue_ids: tuple[str, ...], strict: bool, no_cache: bool
     from pipeline.build.recheck import CheckMemory
 
     reused = 0
-    if issue_ids or no_cache:
+    if issue_ids:
         report = check_issues(obj.config, _unique(issue_ids))
-    else:  # the whole archive: a minute at 500 issues, of which an edit changes one
-        report = CheckMemory(obj.config.state_dir / "build" / "checked.json").check(obj.config)
+    else:  # the whole archive (a minute at 500 issues, of which an edit changes one): on all CPUs, remembered
+        memory = CheckMemory(obj.config.state_dir / "build" / "checked.json", reuse=not no_cache)
+        report = memory.check(obj.config)
         reused = len(report.issues) - len(report.checked)
     echo_problems(report.problems, Path.cwd())
     for line in report.notes:

@@ -135,3 +135,30 @@ def test_publish_check_of_the_archive_reuses_the_findings_of_unchanged_issues(ar
     fresh = check("--no-cache")
     assert fresh[1] == fixed[1].replace(" (3 unchanged since the last check: their findings reused)", "")
     assert fresh[2] == fixed[2]
+
+
+def test_many_issues_are_checked_in_worker_processes_with_the_same_findings(archive: Path, monkeypatch) -> None:
+    from pipeline.build import builder
+    from pipeline.build import recheck as module
+
+    monkeypatch.setenv("PUBLISH_BUILD_JOBS", "2")
+    monkeypatch.setattr(builder, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(module, "CHUNK", 1)
+    pids = archive / "pids.txt"
+    real = module.check_issue_set
+
+    def noting_pid(*args):
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return real(*args)
+
+    monkeypatch.setattr(module, "check_issue_set", noting_pid)
+    config = load_config(archive / "config.yaml")
+    found = module.check_each(config, ["2024-05-01", "2024-05-08", "2024-05-15", "2024-05-22"], {})
+    checked_in = pids.read_text().split()
+    assert len(checked_in) == 4 and str(os.getpid()) not in checked_in  # one issue per task, in workers
+    pids.unlink()
+    one_process = module._check_chunk(config, ["2024-05-01", "2024-05-08", "2024-05-15", "2024-05-22"], {})
+    assert found == one_process and not found["2024-05-15"].valid and found["2024-05-08"].notes
+    problems, valid, checked = recheck(archive)
+    assert len(checked) == 4 and (problems, valid) == full_check(archive)
