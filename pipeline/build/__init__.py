@@ -3,7 +3,8 @@
 Takes the config and the issue folders; gives the files of ``public/`` (written atomically,
 only when they change) and a report of what was built. :mod:`builder` runs the load and the
 renderers, in worker processes for a cold build; :mod:`state` is what a build remembers
-between runs (the manifest, each issue's key); :mod:`cards` is the summary of an issue that
+between runs (the manifest, each issue's key, and the stamp that answers a rebuild with
+nothing to do without reading the manifest); :mod:`cards` is the summary of an issue that
 the index and the feeds are rebuilt from; :mod:`parts` remembers the parts of large site
 outputs (a tag's page and feed) so that an edit renders only those it touches;
 :mod:`neighbours` writes the previous/next links into issue pages once every issue is known;

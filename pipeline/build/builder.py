@@ -39,6 +39,7 @@ from pipeline.build.cards import make_card
 from pipeline.build.parts import PartMemo
 from pipeline.build.state import (
     Manifest,
+    Stamp,
     card_hash,
     date_card,
     environment_key,
@@ -116,10 +117,21 @@ def build(
     now = now or datetime.now(timezone.utc)
     selected = {issue_id for issue_id, _ in issue_folders(config, ids)} if ids is not None else None
     folders = issue_folders(config)
+    env_key = environment_key(config)
+    settled = time.time_ns() - SETTLE_NS
+    signatures = {issue_id: folder_signature(folder, settled) for issue_id, folder in folders}
+    stamp = Stamp(config, env_key, signatures, search.enabled())
+    if ids is None and not force:
+        unlisted = stamp.unchanged(now)
+        if unlisted is not None:  # nothing changed since the last build of every issue
+            for done, (issue_id, _) in enumerate(folders, 1):
+                if progress:
+                    progress(done, len(folders), issue_id)
+            return BuildReport(skipped=[issue_id for issue_id, _ in folders], unlisted=unlisted)
+    stamp.clear()  # before anything changes: a build killed from here on leaves none
     newest = {issue_id for issue_id, _ in sorted(folders, reverse=True)[:SEND_WINDOW]}
     manifest = Manifest(config)
     site_before = json.dumps(manifest.site, sort_keys=True)
-    env_key = environment_key(config)
     staging = Staging(config.output_dir)
     cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
     staging.sweep()  # what a killed build left
@@ -156,7 +168,6 @@ def build(
     report = BuildReport()
     problems: list[Problem] = []
     cards: list[Card] = []
-    settled = time.time_ns() - SETTLE_NS
     refreshed = False  # an unchanged issue whose file times changed: remember the new ones
     done = 0
     try:
@@ -172,7 +183,7 @@ def build(
         stale: list[str] = []  # rebuilt issues whose kept feed HTML is now out of date
         for issue_id, folder in folders:
             cached = manifest.issues.get(issue_id)
-            files = folder_signature(folder, settled)
+            files = signatures[issue_id]
             # True: gets its email and WeChat files; None: if its publish time says it may be sent.
             send = True if issue_id in newest or (selected is not None and issue_id in selected) else None
             if cached is None:
@@ -289,7 +300,17 @@ def build(
     site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
+    if ids is None:
+        _stamp(stamp, cards, report, manifest, now)
     return report
+
+
+def _stamp(stamp: Stamp, cards: list[Card], report: BuildReport, manifest: Manifest, now: datetime) -> None:
+    """Remember a build of every issue, with the pages whose absence makes the next one rebuild."""
+    due = [card.published for card in cards if not card.draft and not card.unfinished and card.published > now]
+    pages = [f"issues/{card.id}/index.html" for card in cards]
+    site = [path for entry in manifest.site.values() for path in entry.get("files", ())]
+    stamp.save(min(due, default=None), report.unlisted, sorted({*pages, *site}))
 
 
 @dataclass(frozen=True)
