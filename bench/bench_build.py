@@ -41,7 +41,7 @@ FIRST_DAY = date(2015, 1, 5)  # weekly issues from here stay in the past for 500
 SECTIONS = ("研究背景", "问题与挑战", "如何解决", "创新点", "实验效果", "推荐理由")
 TARGETS = {  # figure → (limit, aim); seconds unless noted
     "cold_ratio": (0.5, 0.4),
-    "nochange": (0.5, 0.3),
+    "nochange": (0.3, None),  # the issue's figures at 500 × 10: no-change < 0.3 s, one edit < 0.5 s
     "edit": (0.5, None),
     "peak_mb": (150.0, None),
     "help_ms": (150.0, None),
@@ -805,7 +805,7 @@ def bench_size(args: argparse.Namespace) -> tuple[str, ...]:
             (
                 "rebuild, nothing changed (median)",
                 f"{nochange_s:.3f} s",
-                "< 0.5 s (0.3 s)",
+                "< 0.3 s",
                 verdict(nochange_s, "nochange"),
             ),
             ("rebuild, one issue edited (median)", f"{edit_s:.3f} s", "< 0.5 s", verdict(edit_s, "edit")),
