@@ -199,3 +199,16 @@ def test_the_exception_tree_in_errors_draws_every_exception_under_its_real_base(
     for name, parent in drawn.items():
         base = Exception if parent == "Exception" else classes[parent]
         assert classes[name].__bases__ == (base,), (name, parent)
+
+
+def test_every_folder_of_tests_is_collected(pytestconfig):
+    """pytest skips folders matching ``norecursedirs`` (by default ``build``, which once left
+    tests/build/ out of every full run without a word)."""
+    from fnmatch import fnmatch
+
+    skipped = pytestconfig.getini("norecursedirs")
+    folders = {path.parent for path in (REPO / "tests").rglob("test_*.py")}
+    assert folders, "no test folders found"
+    for folder in folders:
+        for part in folder.relative_to(REPO).parts:
+            assert not any(fnmatch(part, pattern) for pattern in skipped), f"{folder} is never collected"
