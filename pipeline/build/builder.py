@@ -310,7 +310,7 @@ def _stamp(stamp: Stamp, cards: list[Card], report: BuildReport, manifest: Manif
     due = [card.published for card in cards if not card.draft and not card.unfinished and card.published > now]
     pages = [f"issues/{card.id}/index.html" for card in cards]
     site = [path for entry in manifest.site.values() for path in entry.get("files", ())]
-    stamp.save(min(due, default=None), report.unlisted, sorted({*pages, *site}))
+    stamp.save(now, min(due, default=None), report.unlisted, sorted({*pages, *site}))
 
 
 @dataclass(frozen=True)

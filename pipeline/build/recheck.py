@@ -7,8 +7,10 @@ each keystroke that saved a file. :class:`CheckMemory` keeps each issue's findin
 and checks again only the issues whose key moved:
 
 - the folder's files (their size, times and inode; when those moved, their bytes), as the
-  build keys an issue (:mod:`pipeline.build.state`);
-- the settings, the templates and the tool's version (:func:`environment_key`);
+  build keys an issue (:mod:`pipeline.build.state`), and whether the folder may be read (a
+  folder that is a link to elsewhere is refused);
+- the settings, the templates, the tool's version (:func:`environment_key`) and where the
+  issues are (the findings name their files by absolute path);
 - which earlier issues feature the same arXiv papers (the repeat warnings name them).
 
 Newsletter-wide findings (the config, the default cover, credentials) are checked every time;
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.atomic import SETTLE_NS, write_atomic
+from pipeline.atomic import SETTLE_NS, file_problem, write_atomic
 from pipeline.build.builder import worker_count
 from pipeline.build.check import check_issue_set, newsletter_problems
 from pipeline.build.state import environment_key
@@ -93,7 +95,8 @@ class CheckMemory:
 
     def check(self, config: Config) -> Rechecked:
         """Check the issues whose key moved; keep the findings of the others."""
-        env = environment_key(config)
+        # The findings name files by absolute path: a moved newsletter is checked again.
+        env = f"{environment_key(config)}:{config.issues_dir}"
         settled = time.time_ns() - SETTLE_NS
         folders = issue_folders(config)
         keys: dict[str, tuple[str, str | None]] = {}  # id → (key, folder signature)
@@ -103,8 +106,9 @@ class CheckMemory:
             files = folder_signature(folder, settled)
             if kept is not None and files is not None and kept.files == files and kept.key.startswith(f"{env}:"):
                 keys[issue_id] = (kept.key, files)  # no file touched since
-            else:
-                keys[issue_id] = (f"{env}:{fingerprint(folder)}", files)
+            else:  # the bytes, and whether the folder itself may be read (a link may lead elsewhere)
+                where = file_problem(folder, config.issues_dir, folder=True) or ""
+                keys[issue_id] = (f"{env}:{fingerprint(folder)}:{where}", files)
             same = kept is not None and kept.key == keys[issue_id][0]
             features[issue_id] = kept.features if same else _features(issue_id, folder)
         featured: dict[str, list[str]] = {}

@@ -164,13 +164,16 @@ class Stamp:
 
     Its key hashes the settings, the templates, the tool's version, the search switch and every
     issue folder's signature (:func:`pipeline.load.folders.folder_signature`). It holds while
-    the key is the same, no issue has become public since (its ``public_until``: the next
-    publish time among the issues not yet public) and every page it lists is still there. Any
-    other build removes it first; only a successful build of every issue writes it.
+    the key is the same, the manifest is the file the stamped build left (a build by an older
+    version, which knows no stamp, rewrites it), the clock has not gone back, no issue has
+    become public since (its ``public_until``: the next publish time among the issues not yet
+    public) and every page it lists is still there. Any other build removes it first; only a
+    successful build of every issue writes it.
     """
 
     def __init__(self, config: Config, env_key: str, signatures: dict[str, str | None], search: bool) -> None:
         self.path = config.state_dir / "build" / "stamp.json"
+        self.manifest = config.state_dir / "build" / "manifest.json"
         self.output = config.output_dir
         unsettled = any(files is None for files in signatures.values())
         lines = "".join(f"{issue_id}={files}\n" for issue_id, files in sorted(signatures.items()))
@@ -180,8 +183,10 @@ class Stamp:
         """The issues left off the index as the last build had them, when it still holds; else None."""
         try:
             data = orjson.loads(self.path.read_bytes())
-            if self.key is None or data["key"] != self.key:
+            if self.key is None or data["key"] != self.key or data["manifest"] != _file_stat(self.manifest):
                 return None
+            if now < datetime.fromisoformat(data["now"]):
+                return None  # a clock set back (or a build told another time) may take issues off the index
             if data["public_until"] and now >= datetime.fromisoformat(data["public_until"]):
                 return None  # an issue is due: the index and the feeds get it
             if not all((self.output / relative).is_file() for relative in data["files"]):
@@ -193,15 +198,26 @@ class Stamp:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def save(self, public_until: datetime | None, unlisted: list[str], files: list[str]) -> None:
+    def save(self, now: datetime, public_until: datetime | None, unlisted: list[str], files: list[str]) -> None:
         """Remember this build (a cache: no fsync); ``files``: the outputs that must still be there."""
         if self.key is None:
             return
+        try:
+            manifest = _file_stat(self.manifest)
+        except OSError:
+            return
         data = {
             "key": self.key,
+            "manifest": manifest,
+            "now": now.isoformat(),
             "public_until": public_until.isoformat() if public_until else None,
             "unlisted": unlisted,
             "files": files,
         }
         with contextlib.suppress(OSError):  # a read-only state folder: the next rebuild takes the long way
             write_atomic(self.path, orjson.dumps(data), durable=False)
+
+
+def _file_stat(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"

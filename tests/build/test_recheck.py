@@ -162,3 +162,29 @@ def test_many_issues_are_checked_in_worker_processes_with_the_same_findings(arch
     assert found == one_process and not found["2024-05-15"].valid and found["2024-05-08"].notes
     problems, valid, checked = recheck(archive)
     assert len(checked) == 4 and (problems, valid) == full_check(archive)
+
+
+def test_an_issue_folder_turned_into_a_link_out_of_issues_is_reported_again(archive: Path) -> None:
+    import shutil
+
+    store = archive / "issues/_store"
+    shutil.move(str(archive / "issues/2024-05-01"), store / "2024-05-01")
+    (archive / "issues/2024-05-01").symlink_to(store / "2024-05-01")  # inside issues/: read
+    recheck(archive)
+    outside = archive.parent / "elsewhere"
+    shutil.copytree(store / "2024-05-01", outside, copy_function=shutil.copy2)
+    (archive / "issues/2024-05-01").unlink()
+    (archive / "issues/2024-05-01").symlink_to(outside)  # the same bytes, from outside
+    problems, valid, checked = recheck(archive)
+    assert "2024-05-01" in checked and "2024-05-01" not in valid
+    assert any("leads outside" in message for _, _, message, _ in problems)
+    assert (problems, valid) == full_check(archive)
+
+
+def test_a_moved_newsletter_names_its_files_where_they_are_now(archive: Path) -> None:
+    recheck(archive)
+    moved = archive.parent / "renamed"
+    archive.rename(moved)
+    problems, valid, checked = recheck(moved)
+    assert len(checked) == 4 and (problems, valid) == full_check(moved)
+    assert all(str(moved) in path for path, _, _, _ in problems if "issues" in path)

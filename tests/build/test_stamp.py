@@ -123,3 +123,17 @@ def test_an_unsettled_folder_is_never_taken_as_unchanged(letter, monkeypatch) ->
     build(config, now=NOW)
     assert reads == ["manifest"]
     assert Path(config.state_dir / "build/stamp.json").exists() is False
+
+
+def test_a_manifest_written_by_another_build_or_an_earlier_clock_takes_the_full_way(letter) -> None:
+    root, config, reads = letter
+    manifest = config.state_dir / "build/manifest.json"
+    manifest.write_bytes(manifest.read_bytes())  # as a build of an older version (which knows no stamp) would
+    build(config, now=NOW)
+    assert reads == ["manifest"]
+    reads.clear()
+    assert build(config, now=NOW).unlisted == ["2026-01-08"] and reads == []
+    earlier = NOW - timedelta(days=30)  # before 2025-12-08: that issue is not public then
+    report = build(config, now=earlier)
+    assert reads == ["manifest"] and "2025-12-08" in report.unlisted
+    assert "2025-12-08" not in (config.output_dir / "index.html").read_text("utf-8")

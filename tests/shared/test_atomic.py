@@ -66,3 +66,51 @@ def test_failed_write_removes_its_temp_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_atomic(tmp_path / "b.html", b"x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_reading_rule_s_quick_answer_never_differs_from_the_full_rule(tmp_path, monkeypatch):
+    """file_problem answers plain paths with one lstat per level (atomic._plainly_inside); on
+    links at every level, pipes, `..`, relative spellings and an `inside` of "." it must say
+    exactly what resolving both paths says."""
+    import itertools
+    from pathlib import Path
+
+    root = tmp_path / "tree"
+    (root / "in/a/b").mkdir(parents=True)
+    (root / "out/d").mkdir(parents=True)
+    for name in ("in/f", "in/a/f", "in/a/b/f", "out/f", "out/d/f"):
+        (root / name).write_text("x")
+    os.mkfifo(root / "in/fifo")
+    links = {
+        "in/to_out": "../out/f",
+        "in/to_out_dir": "../out",
+        "in/a/to_in": "../f",
+        "in/a/to_b": "b",
+        "in/dangling": "nope",
+        "in/loop": "loop",
+        "in/to_fifo": "fifo",
+        "in_link": "in",
+        "in/a/up": "..",
+        "in/to_root": "/",
+    }
+    for name, target in links.items():
+        os.symlink(target, root / name)
+    monkeypatch.chdir(root)
+    names = ["a", "b", "f", "fifo", "..", ".", "to_out", "to_out_dir", "to_in", "to_b", "dangling", "loop"]
+    names += ["to_fifo", "up", "to_root", "missing"]
+    insides = [root / "in", Path("in"), root / "in_link", Path("in_link"), Path("."), root / "in/a", root]
+    prefixes = [str(root / "in"), "in", str(root / "in_link"), "/", "", "/etc"]
+    cases = 0
+    for inside, prefix in itertools.product(insides, prefixes):
+        for depth in (0, 1, 2, 3):
+            for parts in itertools.islice(itertools.product(names, repeat=depth), 120):
+                path = Path(os.path.join(prefix, *parts)) if parts or prefix else Path(".")
+                for folder in (False, True):
+                    quick = atomic.file_problem(path, inside, folder)
+                    with monkeypatch.context() as off:
+                        off.setattr(atomic, "_plainly_inside", lambda *_: False)
+                        full = atomic.file_problem(path, inside, folder)
+                    assert quick == full, (path, inside, folder)
+                    cases += 1
+    assert cases > 5000
+    assert atomic.file_problem(Path("/etc/passwd"), Path(".")) is not None
