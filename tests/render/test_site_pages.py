@@ -339,3 +339,32 @@ def test_an_edit_to_one_paper_renders_only_its_tags_feeds_and_the_others_stay_ri
     (config.state_dir / "build/tags-parts.json").unlink()  # no memory: every part rendered afresh
     build(config, now=later, force=True)
     assert {slug: (config.output_dir / f"tags/{slug}/feed.xml").read_bytes() for slug in kept} == kept
+
+
+def test_a_tag_feed_takes_the_newest_papers_by_publish_time_each_issue_s_in_their_order() -> None:
+    import heapq
+
+    from pipeline.render.context import Card
+    from pipeline.render.tags import _newest_papers
+
+    def card(day: int, hour: int, papers: int) -> Card:
+        # the date shown and the publish time disagree in order for some issues
+        return Card(
+            id=f"2024-05-{day:02d}",
+            title=f"第{day}期",
+            date=f"2024-05-{day:02d}",
+            publish_at=f"2024-05-{(31 - day):02d}T{hour:02d}:00:00+08:00",
+            summary=None,
+            tags=[],
+            draft=False,
+            cover_url=None,
+            papers=[{"anchor": f"p{n}", "title": f"论文 {day}-{n}", "tags": ["长上下文"]} for n in range(papers)],
+        )
+
+    cards = [card(day, day % 5, 1 + day % 4) for day in range(1, 29)]
+    [tag] = collect_tags(cards)
+    for limit in (1, 2, 5, 20, 200):
+        expected = heapq.nlargest(limit, tag.papers, key=lambda tagged: (tagged.card.published, tagged.card.id))
+        assert [(t.card.id, t.paper["anchor"]) for t in _newest_papers(tag, limit)] == [
+            (t.card.id, t.paper["anchor"]) for t in expected
+        ]
