@@ -315,6 +315,11 @@ class Staging:
             self._pending[target] = tmp
 
     @property
+    def pending(self) -> dict[Path, Path]:
+        """Each staged target and its temp file (a copy)."""
+        return dict(self._pending)
+
+    @property
     def changed(self) -> list[Path]:
         return list(self._pending)
 

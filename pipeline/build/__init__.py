@@ -2,7 +2,9 @@
 
 Takes the config and the issue folders; gives the files of ``public/`` (written atomically,
 only when they change) and a report of what was built. :mod:`builder` runs the load and the
-renderers, in worker processes for a cold build; :mod:`state` is what a build remembers
+renderers, in worker processes for a cold build, from the tables of :mod:`outputs`;
+:mod:`site` renders the site-level outputs that are due, the heaviest in a forked child while
+the build renders the others; :mod:`state` is what a build remembers
 between runs (the manifest, each issue's key, and the stamp that answers a rebuild with
 nothing to do without reading the manifest); :mod:`cards` is the summary of an issue that
 the index and the feeds are rebuilt from; :mod:`parts` remembers the parts of large site

@@ -23,7 +23,6 @@ rendered again without them, it loses them, so a page and its folder always agre
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import import_module
 from pathlib import Path
-from typing import Any
 
 from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
-from pipeline.build import neighbours, search
+from pipeline.build import neighbours, search, site
 from pipeline.build.cards import make_card
+from pipeline.build.outputs import ISSUE_OUTPUTS, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
 from pipeline.build.state import (
     Manifest,
@@ -45,7 +44,6 @@ from pipeline.build.state import (
     environment_key,
     forget_removed,
     issue_key,
-    site_key,
     template_cache,
     terms_file,
 )
@@ -53,48 +51,10 @@ from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
 from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
 from pipeline.load.issues import load_issue
-from pipeline.model import Issue
-from pipeline.render.context import KEPT, Card, RenderContext
+from pipeline.render.context import Card, RenderContext
 from pipeline.render.search import issue_terms
 
-
-class _Lazy:
-    """``<module>.<name>`` of a renderer, imported on first call: a build with nothing to
-    render never loads Jinja2, feedgen or markdown-it (half of a no-op build's time)."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.module, self.name = module, name
-
-    def load(self) -> Callable[..., dict[str, bytes]]:
-        return getattr(import_module(self.module), self.name)
-
-    def __call__(self, *args: Any) -> dict[str, bytes]:
-        return self.load()(*args)
-
-    def __repr__(self) -> str:
-        return f"<renderer {self.module}.{self.name}>"
-
-
-# Every per-issue output, in one explicit table: name → render_issue(issue, ctx) → {path: bytes}
-ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
-    "web": _Lazy("pipeline.render.web", "render_issue"),
-    "email": _Lazy("pipeline.render.email", "render_issue"),
-    "wechat": _Lazy("pipeline.render.wechat", "render_issue"),
-    "bibtex": _Lazy("pipeline.render.bibtex", "render_issue"),
-    "search": _Lazy("pipeline.render.search", "render_issue"),
-}
-# Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
-SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
-    "web": _Lazy("pipeline.render.web", "render_site"),
-    "feeds": _Lazy("pipeline.render.feeds", "render_site"),
-    "papers": _Lazy("pipeline.render.papers", "render_site"),
-    "tags": _Lazy("pipeline.render.tags", "render_site"),
-    "sitemap": _Lazy("pipeline.render.sitemap", "render_site"),
-    "search": _Lazy("pipeline.render.search", "render_site"),
-}
 ASSET_SKIP = {"issue.yaml"}
-# The per-issue outputs an issue needs only while it may still be sent (see the module docstring).
-SEND_OUTPUTS = frozenset({"email", "wechat"})
 
 
 @dataclass
@@ -278,9 +238,17 @@ def build(
         report.problems = [p for p in problems if not p.is_error]
         if any(p.is_error for p in problems):
             raise IssueError(problems, "build stopped: nothing was written")
-        neighbours.link_pages(cards, ctx, staging, manifest, report.built)  # they depend on other issues
         site_files_before = {name: set(entry["files"]) for name, entry in manifest.site.items() if "files" in entry}
-        _render_site(cards, ctx, staging, manifest, env_key, reads, force)
+        outputs = site.SiteBuild(ctx, staging, cache, manifest, reads, part_caches)
+        outputs.public = site.public_cards(cards, ctx)
+        outputs.cards_key = site.cards_key(outputs.public, manifest, env_key)
+        site.render(
+            outputs,
+            site.due(outputs, force),
+            # the previous/next links, which depend on other issues, meanwhile
+            lambda: neighbours.link_pages(cards, ctx, staging, manifest, report.built),
+            split=cpu_budget() > 1,
+        )
     except BaseException:
         staging.discard()
         cache.discard()
@@ -361,7 +329,7 @@ def _run_jobs(
 
     import_module("pipeline.render.feeds")  # imported once here rather than in every worker
     for render in ISSUE_OUTPUTS.values():
-        if isinstance(render, _Lazy):
+        if isinstance(render, LazyRenderer):
             render.load()
     ctx.preload_templates()  # compiled once here, not once per worker
     global _FORKED
@@ -392,21 +360,28 @@ def _run_jobs(
 
 
 def worker_count(jobs: int) -> int:
-    """How many processes to render (or check) ``jobs`` issues with: 1 unless it is worth forking.
+    """How many processes to render (or check) ``jobs`` issues with: 1 unless it is worth forking."""
+    if jobs < PARALLEL_MIN:
+        return 1
+    return max(1, min(cpu_budget(), jobs // (PARALLEL_MIN // 2)))
 
-    Never forks from a process that runs threads (the scheduler, the web app): a child would
-    inherit locks held by threads that do not exist in it.
+
+def cpu_budget() -> int:
+    """How many processes a build may use: one per CPU, as ``PUBLISH_BUILD_JOBS`` caps them.
+
+    One in a process that runs threads (the scheduler, the web app, the preview): a forked
+    child would inherit locks held by threads that do not exist in it.
     """
     import os
     import threading
 
-    if jobs < PARALLEL_MIN or threading.active_count() > 1 or not hasattr(os, "fork"):
+    if threading.active_count() > 1 or not hasattr(os, "fork"):
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     wanted = os.environ.get("PUBLISH_BUILD_JOBS", "")  # e.g. 1 on a shared machine, or to profile
     if wanted.isdigit() and int(wanted) > 0:
         cpus = int(wanted)
-    return max(1, min(cpus, jobs // (PARALLEL_MIN // 2)))
+    return cpus
 
 
 def _start_worker() -> None:
@@ -561,46 +536,3 @@ def _unwritten_site_files(manifest: Manifest, before: dict[str, set[str]]) -> li
             stale |= files - set(entry["files"])
     still_written = {path for entry in manifest.site.values() if "files" in entry for path in entry["files"]}
     return sorted(stale - still_written)
-
-
-def _render_site(
-    cards: list[Card],
-    ctx: RenderContext,
-    staging: Staging,
-    manifest: Manifest,
-    env_key: str,
-    reads: list[str],
-    force: bool,
-) -> None:
-    """Render each site-level output whose inputs changed: the public cards, the settings
-    and templates, and the content of the issues it read last time (feeds read the newest)."""
-    public = sorted((c for c in cards if c.is_public(ctx.now)), key=lambda c: (c.publish_at, c.id), reverse=True)
-    digest = hashlib.sha256(env_key.encode())
-    for card in public:
-        # Each card's hash is kept with it: encoding 500 cards again costs ~70 ms per build.
-        entry = manifest.issues.get(card.id)
-        if entry is not None and "card_hash" not in entry:  # a manifest from before hashes were kept
-            entry["card_hash"] = card_hash(entry["card"])
-        digest.update(f"{card.id}={entry['card_hash'] if entry else card_hash(card.to_json())}\n".encode())
-    cards_key = digest.hexdigest()
-    for name, render in SITE_OUTPUTS.items():
-        if name == "search" and not search.enabled():
-            continue  # left as it is, files and memory (see pipeline.build.search)
-        last = manifest.site.get(name)
-        if (
-            not force
-            and last
-            and last["key"] == site_key(cards_key, name, last["reads"], manifest)
-            and all((ctx.config.output_dir / path).is_file() for path in last["files"])
-        ):
-            continue  # rendering is a function of these inputs: it would give the same bytes
-        reads.clear()
-        files = render(public, ctx)
-        for relative, data in files.items():
-            if data is not KEPT:  # a part kept from the last build: its file is in place
-                staging.add(relative, data)
-        manifest.site[name] = {
-            "key": site_key(cards_key, name, reads, manifest),
-            "reads": sorted(set(reads)),
-            "files": sorted(files),
-        }

@@ -15,8 +15,12 @@ the user can fix, 2 for bad usage. Heavy modules are imported inside the command
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -32,7 +36,7 @@ from pipeline.cli import (  # noqa: F401  each registers its commands on `cli`
 from pipeline.cli.group import cli, echo_problems
 from pipeline.errors import IssueError, PublishError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]
 
 
 def fail(message: str, hint: str | None, code: int) -> None:
@@ -46,6 +50,29 @@ def _os_problem(exc: OSError) -> str:
     where = exc.filename or ""
     what = exc.strerror or str(exc) or type(exc).__name__
     return f"{where}: {what}" if where else what
+
+
+def run() -> None:
+    """The ``publish`` command: :func:`main`, then an exit that does not free every object the
+    run made one by one, which took ~75 ms of a 0.85 s rebuild (a build's manifest and cards,
+    the modules). Nothing depends on that freeing: every file is written and closed before a
+    command returns, and the exit handlers (logging's among them) still run. With threads
+    still running (which a normal exit waits for) it exits normally."""
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if threading.active_count() > 1:
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):  # as sys.exit prints a message and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`publish status | head`)
+            stream.flush()
+    os._exit(code or 0)
 
 
 def main() -> None:

@@ -431,3 +431,34 @@ def test_init_names_the_command_as_it_can_be_run(tmp_path):
     assert (tmp_path / "新刊" / "public" / "index.html").is_file()
     assert "1 issue not on the index or in the feeds (a draft, or not due yet)" in ran.stdout  # the example is a draft
     assert shlex.split(steps)[1] == "新刊"
+
+
+def run_entry(main_body: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The console entry point `run` around a `main` that does ``main_body``."""
+    code = (
+        "import sys, threading, time, atexit\n"
+        "from pathlib import Path\n"
+        "import pipeline.cli as entry\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        f"def main():\n    {main_body}\n"
+        "entry.main = main\n"
+        "entry.run()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_the_entry_point_exits_with_the_code_and_all_output_of_the_command(tmp_path):
+    done = run_entry("print('第一行'); sys.stdout.write('未换行'); sys.exit(3)", tmp_path)
+    assert (done.returncode, done.stdout) == (3, "第一行\n未换行")
+    done = run_entry("sys.exit('error: 出错了')", tmp_path)  # a message, as sys.exit prints it
+    assert (done.returncode, done.stderr) == (1, "error: 出错了\n")
+    done = run_entry("atexit.register(lambda: (folder / 'at-exit').write_text('ran'))", tmp_path)
+    assert done.returncode == 0 and (tmp_path / "at-exit").read_text() == "ran"  # exit handlers still run
+
+
+def test_the_entry_point_waits_for_threads_still_running(tmp_path):
+    body = "threading.Thread(target=lambda: (time.sleep(0.3), (folder / 'done').touch())).start()"
+    done = run_entry(body, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "done").is_file()

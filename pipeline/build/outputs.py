@@ -1,0 +1,52 @@
+"""What a build renders: the per-issue and the site-level outputs, in two explicit tables.
+
+Each entry is a renderer imported on its first call (:class:`LazyRenderer`), so that a build
+with nothing to render never loads Jinja2, lxml or markdown-it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+from pipeline.model import Issue
+from pipeline.render.context import Card, RenderContext
+
+
+class LazyRenderer:
+    """``<module>.<name>`` of a renderer, imported on first call: a build with nothing to
+    render never loads Jinja2 or markdown-it (half of a no-op build's time)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def load(self) -> Callable[..., dict[str, bytes]]:
+        return getattr(import_module(self.module), self.name)
+
+    def __call__(self, *args: Any) -> dict[str, bytes]:
+        return self.load()(*args)
+
+    def __repr__(self) -> str:
+        return f"<renderer {self.module}.{self.name}>"
+
+
+# Every per-issue output: name → render_issue(issue, ctx) → {path: bytes}
+ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
+    "web": LazyRenderer("pipeline.render.web", "render_issue"),
+    "email": LazyRenderer("pipeline.render.email", "render_issue"),
+    "wechat": LazyRenderer("pipeline.render.wechat", "render_issue"),
+    "bibtex": LazyRenderer("pipeline.render.bibtex", "render_issue"),
+    "search": LazyRenderer("pipeline.render.search", "render_issue"),
+}
+# Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
+SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
+    "web": LazyRenderer("pipeline.render.web", "render_site"),
+    "feeds": LazyRenderer("pipeline.render.feeds", "render_site"),
+    "papers": LazyRenderer("pipeline.render.papers", "render_site"),
+    "tags": LazyRenderer("pipeline.render.tags", "render_site"),
+    "sitemap": LazyRenderer("pipeline.render.sitemap", "render_site"),
+    "search": LazyRenderer("pipeline.render.search", "render_site"),
+}
+# The per-issue outputs an issue needs only while it may still be sent (see pipeline.build.builder).
+SEND_OUTPUTS = frozenset({"email", "wechat"})
