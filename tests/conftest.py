@@ -21,6 +21,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # A fixed "now" after every bundled issue, so tests do not depend on the clock.
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
+
+@pytest.fixture(autouse=True)
+def one_build_process(monkeypatch):
+    """Builds run in one process unless a test asks for more (PUBLISH_BUILD_JOBS): whether one
+    forks must not depend on whether an earlier test left a thread running, which forbids it."""
+    monkeypatch.setenv("PUBLISH_BUILD_JOBS", "1")
+
+
 BASIC_CONFIG = """\
 site:
   title: 测试论文速递

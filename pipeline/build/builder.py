@@ -34,7 +34,7 @@ from pathlib import Path
 from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
 from pipeline.build import neighbours, search, site
 from pipeline.build.cards import make_card
-from pipeline.build.outputs import ISSUE_OUTPUTS, SEND_OUTPUTS, LazyRenderer
+from pipeline.build.outputs import ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
 from pipeline.build.state import (
     Manifest,
@@ -331,7 +331,7 @@ def _run_jobs(
     for render in ISSUE_OUTPUTS.values():
         if isinstance(render, LazyRenderer):
             render.load()
-    ctx.preload_templates()  # compiled once here, not once per worker
+    ctx.preload_templates(ISSUE_TEMPLATES)  # compiled once here, not once per worker
     global _FORKED
     _FORKED = (config, ctx, cache.root)
     failed: _Job | None = None

@@ -39,6 +39,18 @@ ISSUE_OUTPUTS: dict[str, Callable[[Issue, RenderContext], dict[str, bytes]]] = {
     "bibtex": LazyRenderer("pipeline.render.bibtex", "render_issue"),
     "search": LazyRenderer("pipeline.render.search", "render_issue"),
 }
+# The templates the per-issue outputs render (with those they extend and include), compiled
+# once before the build's workers fork; a test renders every output and checks that none other is loaded.
+ISSUE_TEMPLATES = (
+    "base.html",
+    "issue.html",
+    "search.html",
+    "subscribe.html",
+    "email.mjml",
+    "email.txt",
+    "feed_item.html",
+    "wechat_paste.html",
+)
 # Outputs spanning issues: name → render_site(cards, ctx) → {path: bytes}
 SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]] = {
     "web": LazyRenderer("pipeline.render.web", "render_site"),

@@ -5,7 +5,7 @@ few lines of a paper that every output shows the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -153,19 +153,19 @@ class RenderContext:
         outputs = self.issue_outputs.get(issue_id)
         return outputs is None or name in outputs
 
-    def preload_templates(self) -> None:
-        """Compile every packaged template (or the folder's override of it) now, once.
+    def preload_templates(self, names: Iterable[str]) -> None:
+        """Compile the templates ``names`` (or the folder's overrides of them) now, once.
 
-        The build calls this before its worker processes fork: they inherit the compiled
-        templates instead of each compiling them again. A template that does not compile is
-        left for the renderer that uses it to report.
+        The build calls this before its worker processes fork, with the templates an issue's
+        outputs use: the workers inherit them compiled instead of each compiling them again.
+        The others (index, archive, tag pages) are compiled where the site outputs render.
+        A template that does not compile is left for the renderer that uses it to report.
         """
         import jinja2
 
-        for path in sorted(PACKAGE_TEMPLATES.rglob("*")):
-            if path.suffix in TEMPLATE_SUFFIXES and path.is_file():
-                with suppress(jinja2.TemplateError, RenderError):
-                    self.templates.get_template(path.relative_to(PACKAGE_TEMPLATES).as_posix())
+        for name in names:
+            with suppress(jinja2.TemplateError, RenderError):
+                self.templates.get_template(name)
 
     def _bytecode_cache(self, jinja2):
         """Jinja's cache of compiled templates in :attr:`template_cache`; Jinja checks each entry

@@ -191,3 +191,20 @@ def test_the_preview_shows_email_and_wechat_of_every_issue(example, monkeypatch)
     build(public, now=NOW)  # the real build, beside it, gives the old issue only its page
     assert send_files(public, "2024-04-28") == set()
     assert send_files(public, "2024-09-30") == set(SEND_FILES)
+
+
+def test_the_templates_compiled_before_the_workers_fork_are_all_an_issue_renders(example_config, example_issues):
+    """Workers inherit ISSUE_TEMPLATES compiled; one missing would be compiled again in each."""
+    from pipeline.build.outputs import ISSUE_OUTPUTS, ISSUE_TEMPLATES
+    from pipeline.render import feeds
+    from pipeline.render.context import RenderContext
+
+    ctx = RenderContext(example_config, NOW)
+    ctx.preload_templates(ISSUE_TEMPLATES)
+    loaded = {name for _loader, name in ctx.templates.cache}
+    assert loaded == set(ISSUE_TEMPLATES)
+    for issue in example_issues.values():
+        for render in ISSUE_OUTPUTS.values():
+            assert render(issue, ctx)
+        assert feeds.item_content(issue, ctx)
+    assert {name for _loader, name in ctx.templates.cache} == loaded
