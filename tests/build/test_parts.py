@@ -135,3 +135,26 @@ def test_an_edit_rebuild_leaves_kept_tag_pages_untouched_and_equal_to_a_full_ren
     build(config, now=later, force=True)
     assert {p: p.read_bytes() for p in tag_files} == kept
     assert Path(page).read_text("utf-8").count("Paper 2024-05-0") == 2
+
+
+def test_the_drawn_link_preview_image_is_kept_and_drawn_again_when_its_file_changes(newsletter, monkeypatch) -> None:
+    from pipeline.render import web
+
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Paper A", arxiv=None))
+    config = load_config(root / "config.yaml")
+    drawn: list[int] = []
+    real = web.og_image_png
+    monkeypatch.setattr(web, "og_image_png", lambda: drawn.append(1) or real())
+    image = config.output_dir / "og-image.png"
+    build(config, now=NOW)
+    assert len(drawn) == 1 and image.read_bytes() == real()
+    build(config, now=NOW, force=True)  # every output rendered again, the image kept
+    assert len(drawn) == 1
+    image.write_bytes(b"not a png")
+    build(config, now=NOW, force=True)
+    assert len(drawn) == 2 and image.read_bytes() == real()
+    image.unlink()
+    build(config, now=NOW)
+    assert len(drawn) == 3 and image.read_bytes() == real()
