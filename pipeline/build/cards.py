@@ -15,7 +15,7 @@ from pipeline.render.context import PACKAGE_TEMPLATES, Card, RenderContext
 
 def make_card(issue: Issue, ctx: RenderContext) -> Card:
     """The issue as the index and the feeds see it; kept in the manifest between builds."""
-    from pipeline.render.papers import paper_summary  # lxml and feedgen: only when an issue is rendered
+    from pipeline.render.papers import paper_summary  # lxml: only when an issue is rendered
     from pipeline.render.search import issue_terms, terms_key
 
     return Card(

@@ -6,8 +6,7 @@ page without version (``https://arxiv.org/abs/2409.14274``): it stays the same w
 issue features the paper again or arXiv adds a version, so readers never see it twice; the
 newest appearance is the one kept. Other papers are identified by their anchor URL.
 
-The Atom document is written with lxml directly (feedgen drops the ``rel`` and ``type`` of
-entry links), every value passes through lxml's escaping with the characters XML forbids
+The Atom document is written with lxml directly, as the issue feeds are; every value passes through lxml's escaping with the characters XML forbids
 removed, and nothing depends on the clock, so the same cards give the same bytes. A title or
 summary holding a ``<`` or a ``&`` is declared ``type="html"`` and HTML-escaped, as in the
 issue feeds (:func:`pipeline.render.feeds.atom_text`); the others stay plain text.

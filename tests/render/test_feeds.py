@@ -292,7 +292,7 @@ def test_cover_becomes_enclosure_and_image(newsletter):
     enclosure = etree.fromstring(feeds["rss.xml"]).find("channel/item/enclosure")
     assert (enclosure.get("url"), enclosure.get("type"), enclosure.get("length")) == (cover, "image/png", str(len(PNG)))
     links = etree.fromstring(feeds["atom.xml"]).findall(f"{ATOM}entry/{ATOM}link")
-    # exactly one alternate (feedgen 1.0 alone would write the enclosure as a second one)
+    # exactly one alternate: the enclosure is a link of its own
     assert [(link.get("rel") or "alternate", link.get("href")) for link in links] == [
         ("alternate", f"{SITE}issues/2024-10-01/"),
         ("enclosure", cover),
@@ -417,7 +417,7 @@ def test_enclosure_length_is_the_cover_files_size_or_zero_for_a_url(newsletter):
 
 
 def test_atom_extension_links_use_the_default_namespace(newsletter):
-    """No ns0: prefix: the enclosure and hub links are written like feedgen's own links."""
+    """No ns0: prefix: the enclosure and hub links are written in the default namespace."""
     hub = "https://hub.example.org/"
     root = newsletter(BASIC_CONFIG.replace("items: 20}", f"items: 20, websub_hub: '{hub}'}}"))
     folder = root / "issues" / "2024-10-01"
