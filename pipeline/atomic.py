@@ -170,10 +170,10 @@ def _spool_folder(root: Path) -> Path:
     return root / ".staging" if own_device else beside
 
 
-def _spool_file(spool: Path) -> tuple[int, str]:
-    """A new temp file in the staging folder, named ``PID-N.tmp``."""
+def _spool_file(spool: Path, owner: int) -> tuple[int, str]:
+    """A new temp file in the staging folder, named ``OWNER-PID-N.tmp`` (see :class:`Staging`)."""
     while True:
-        tmp = f"{spool}/{os.getpid()}-{next(_names)}.tmp"
+        tmp = f"{spool}/{owner}-{os.getpid()}-{next(_names)}.tmp"
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
         except FileExistsError:
@@ -185,7 +185,7 @@ _LEGACY_TEMP = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
 
 
 def _remove_if_orphan(path: str, pid: str) -> int:
-    """Remove a temp file whose writer (``pid``) is no longer running; 1 if removed."""
+    """Remove a temp file whose build (``pid``) is no longer running; 1 if removed."""
     if not pid.isdigit() or _alive(int(pid)):
         return 0
     try:
@@ -238,16 +238,27 @@ class Staging:
     byte when any issue turned out to be invalid. The temp files wait in a folder beside the
     root (``.public.staging/`` for ``public/``): outside what a deploy uploads, and on the same
     file system, so that the rename is atomic; when the root is a mount point of its own, in
-    ``.staging/`` inside it (a dot folder, which the web endpoint never serves). Each is named by
-    the pid of the process that wrote it, so that the next build removes those a killed build
-    left (:meth:`sweep`).
+    ``.staging/`` inside it (a dot folder, which the web endpoint never serves). Each is named
+    ``OWNER-PID-N.tmp``: ``OWNER`` is the pid of the build that will commit it (a worker or child
+    process writes for the build that forked it, and exits before the commit), so that the next
+    build removes those a killed build left (:meth:`sweep`) and never those of a build still
+    running.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, owner: int | None = None) -> None:
         self.root = root
         self.spool = _spool_folder(root)
+        self.owner = owner or os.getpid()  # the build that commits these files
         self._pending: dict[Path, Path] = {}  # target → its staged temp file; the last add wins
+        self._base: dict[Path, Path] = {}  # another Staging's files, read through (see branch)
         self._folders: set[Path] = set()  # known to exist: one mkdir per folder, not per file
+
+    def branch(self) -> Staging:
+        """A Staging of the same root and owner for another process: it reads this one's staged
+        files, and stages, drops and hands over only its own."""
+        other = Staging(self.root, self.owner)
+        other._base = {**self._base, **self._pending}
+        return other
 
     def sweep(self) -> int:
         """Remove the temp files of builds that died (their pid is gone); return how many.
@@ -282,7 +293,7 @@ class Staging:
         if self.spool not in self._folders:
             self.spool.mkdir(parents=True, exist_ok=True)
             self._folders.add(self.spool)
-        fd, tmp = _spool_file(self.spool)
+        fd, tmp = _spool_file(self.spool, self.owner)
         try:
             _write_all(fd, data)
         except BaseException:
@@ -300,7 +311,7 @@ class Staging:
     def read(self, relative: str) -> bytes:
         """The file's bytes as they will be after ``commit``."""
         target = self.root / relative
-        tmp = self._pending.get(target)
+        tmp = self._pending.get(target) or self._base.get(target)
         return tmp.read_bytes() if tmp is not None else target.read_bytes()
 
     def take(self) -> list[tuple[Path, Path]]:
@@ -313,11 +324,6 @@ class Staging:
         for tmp, target in pending:
             self._drop(target)
             self._pending[target] = tmp
-
-    @property
-    def pending(self) -> dict[Path, Path]:
-        """Each staged target and its temp file (a copy)."""
-        return dict(self._pending)
 
     @property
     def changed(self) -> list[Path]:

@@ -24,6 +24,7 @@ rendered again without them, it loses them, so a page and its folder always agre
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -308,7 +309,7 @@ PARALLEL_MIN = 16
 # rendering makes short-lived trees of tokens and views, nearly all freed by reference
 # counting, and each collection scanned them for nothing (~4% of a worker's time).
 WORKER_GC_THRESHOLD = 20_000
-_FORKED: tuple[Config, RenderContext, Path] | None = None  # what forked workers inherit
+_FORKED: tuple[Config, RenderContext, Path, int] | None = None  # what forked workers inherit
 
 
 def _run_jobs(
@@ -333,7 +334,7 @@ def _run_jobs(
             render.load()
     ctx.preload_templates(ISSUE_TEMPLATES)  # compiled once here, not once per worker
     global _FORKED
-    _FORKED = (config, ctx, cache.root)
+    _FORKED = (config, ctx, cache.root, os.getpid())
     failed: _Job | None = None
     # What the workers inherit is not garbage: frozen, their garbage collections skip it
     # (scanning it again and again cost ~4% of a worker's time) and leave its pages shared.
@@ -372,7 +373,6 @@ def cpu_budget() -> int:
     One in a process that runs threads (the scheduler, the web app, the preview): a forked
     child would inherit locks held by threads that do not exist in it.
     """
-    import os
     import threading
 
     if threading.active_count() > 1 or not hasattr(os, "fork"):
@@ -393,8 +393,9 @@ def _start_worker() -> None:
 def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str, list[str] | None] | None:
     """In a worker: render one issue into temp files the parent commits; None if it raised."""
     assert _FORKED is not None
-    config, ctx, cache_root = _FORKED
-    staging, cache = Staging(config.output_dir), Staging(cache_root)
+    config, ctx, cache_root, build_pid = _FORKED
+    # Their temp files are named by the build, which commits them after this worker has exited.
+    staging, cache = Staging(config.output_dir, build_pid), Staging(cache_root, build_pid)
     own: list[Problem] = []
     try:
         content = job.content or fingerprint(job.folder)

@@ -7,12 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
-from conftest import NOW, paper_md, write
+from conftest import NOW, REPO, paper_md, write
 
+from pipeline.atomic import Staging
 from pipeline.build import builder, site
 from pipeline.build.builder import build
 from pipeline.build.outputs import SITE_OUTPUTS
@@ -174,3 +178,108 @@ def test_one_process_renders_everything_when_the_split_is_not_worth_it(newslette
     monkeypatch.setattr(site, "due", lambda outputs, force: [name for name in due(outputs, True) if name == "tags"])
     build(config, now=NOW, force=True)
     assert [p.name for p in (tmp_path / "tags").iterdir()] == [str(os.getpid())]
+
+
+def test_another_build_sweeping_meanwhile_never_takes_the_files_of_workers_or_child(newsletter, monkeypatch, two_cpus):
+    """Files a worker or the child staged wait, after it exited, for the build to commit them:
+    they are named for the build, so that a sweep by another build (the scheduler's, beside a
+    `publish build`) leaves them."""
+    config = tagged_archive(newsletter(), count=6)
+    monkeypatch.setattr(builder, "cpu_budget", lambda: 1)
+    build(config, now=NOW)
+    expected = tree(config.output_dir)
+
+    fresh(config)
+    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(builder, "PARALLEL_MIN", 2)  # six issues: rendered by forked workers
+    render, swept = site.render, []
+
+    def render_then_sweep(*args, **kwargs):
+        render(*args, **kwargs)
+        swept.append(Staging(config.output_dir).sweep() + Staging(config.state_dir / "build").sweep())
+
+    monkeypatch.setattr(site, "render", render_then_sweep)
+    build(config, now=NOW)
+    assert swept == [0]
+    assert tree(config.output_dir) == expected
+    assert staged(config) == []
+
+
+def test_the_child_never_returns_into_the_build_whatever_interrupts_it(newsletter):
+    """A Ctrl-C in the child while it renders, and another while it cleans up: it exits, and
+    the build (one process returns from it) renders the tag pages itself."""
+    config = tagged_archive(newsletter())
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from conftest import NOW
+from pipeline.atomic import Staging
+from pipeline.build import builder
+from pipeline.build.builder import build
+from pipeline.build.outputs import SITE_OUTPUTS
+from pipeline.config import load_config
+
+parent = os.getpid()
+render = SITE_OUTPUTS["tags"]
+
+def interrupted(cards, ctx):
+    if os.getpid() != parent:
+        raise KeyboardInterrupt
+    return render(cards, ctx)
+
+discard = Staging.discard
+
+def interrupted_discard(self):
+    if os.getpid() != parent:
+        raise KeyboardInterrupt
+    discard(self)
+
+SITE_OUTPUTS["tags"] = interrupted
+Staging.discard = interrupted_discard
+builder.cpu_budget = lambda: 2
+try:
+    build(load_config({str(config.root / "config.yaml")!r}), now=NOW)
+    print("returned", os.getpid() == parent)
+except BaseException as exc:
+    print("raised", type(exc).__name__, os.getpid() == parent)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == ["returned True"], done.stdout + done.stderr
+    assert (config.output_dir / "tags" / "index.html").is_file()
+    assert staged(config) == []
+
+
+def test_outputs_that_read_issues_keep_their_reads_when_the_child_renders_them(newsletter, monkeypatch, two_cpus):
+    config = tagged_archive(newsletter())
+    monkeypatch.setattr(builder, "cpu_budget", lambda: 1)
+    build(config, now=NOW)
+    one_process, one_memory = tree(config.output_dir), state(config)
+    assert orjson.loads(one_memory["manifest.json"])["site"]["feeds"]["reads"]  # the feeds read issues
+
+    fresh(config)
+    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(site, "FORKED", ("tags", "feeds", "search"))
+    build(config, now=NOW)
+    assert tree(config.output_dir) == one_process
+    assert state(config) == one_memory
+
+
+def test_a_build_on_two_cpus_from_the_command_line_gives_the_files_of_one(newsletter, tmp_path):
+    """End to end: `publish build` with workers and the child, against one process."""
+    config = tagged_archive(newsletter(), count=20)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    outputs = {}
+    for jobs in ("1", "2"):
+        fresh(config)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "--config", str(config.root / "config.yaml"), "build"],
+            env={**env, "PUBLISH_BUILD_JOBS": jobs},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "built 20 issues" in done.stdout
+        outputs[jobs] = tree(config.output_dir)
+        assert staged(config) == []
+    assert outputs["2"] == outputs["1"]
