@@ -57,14 +57,15 @@ def run() -> None:
     run made one by one, which took ~75 ms of a 0.85 s rebuild (a build's manifest and cards,
     the modules). Nothing depends on that freeing: every file is written and closed before a
     command returns, and the exit handlers (logging's among them) still run. With threads
-    still running (which a normal exit waits for) it exits normally."""
+    still running (which a normal exit waits for), or under a profiler or a coverage tool
+    (which write their data after the program), it exits normally."""
     try:
         main()
         code: int | str | None = 0
     except SystemExit as exc:
         code = exc.code
-    if threading.active_count() > 1:
-        sys.exit(code)
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
+        sys.exit(code)  # threads to wait for, or a profiler or coverage tool to write its data
     if code is not None and not isinstance(code, int):  # as sys.exit prints a message and exits 1
         print(code, file=sys.stderr)
         code = 1

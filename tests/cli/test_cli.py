@@ -462,3 +462,18 @@ def test_the_entry_point_waits_for_threads_still_running(tmp_path):
     done = run_entry(body, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "done").is_file()
+
+
+def test_the_entry_point_lets_a_profiler_write_its_data(tmp_path):
+    """`python -m cProfile -o FILE -m pipeline …` (the benchmark's --profile) writes FILE after the program."""
+    profile = tmp_path / "run.prof"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "pipeline", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert profile.is_file() and profile.stat().st_size > 0
