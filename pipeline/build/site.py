@@ -10,9 +10,10 @@ The outputs that are due are shared between two processes: a forked child render
 renders the others and writes the issue pages' previous/next links. The child stages its
 files as a build worker does (named for the build, which commits them: see
 :class:`pipeline.atomic.Staging`) and hands them over through a pipe with its part memories
-and manifest entries; nothing it renders reaches ``public/`` before the build commits. When the child fails or dies, the build renders its outputs itself, so that an error
-is raised, and reported, in the build's own process. At 500 issues the site outputs took
-~0.35 s of a ~1 s rebuild after an edit, one after another.
+and manifest entries; nothing it renders reaches ``public/`` before the build commits. When
+the child fails or dies, the build renders its outputs itself, so that an error is raised,
+and reported, in the build's own process. The two never stage the same file. At 500 issues
+the site outputs took ~0.35 s of a ~1 s rebuild after an edit, one after another.
 """
 
 from __future__ import annotations
