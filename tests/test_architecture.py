@@ -212,3 +212,35 @@ def test_every_folder_of_tests_is_collected(pytestconfig):
     for folder in folders:
         for part in folder.relative_to(REPO).parts:
             assert not any(fnmatch(part, pattern) for pattern in skipped), f"{folder} is never collected"
+
+
+# Import name → the distribution pyproject.toml must declare for it (where the two differ).
+DISTRIBUTIONS = {
+    "PIL": "pillow",
+    "dkim": "dkimpy",
+    "yaml": "pyyaml",
+    "markdown_it": "markdown-it-py",
+    "mjml": "mjml-python",
+    "css_inline": "css-inline",
+}
+OPTIONAL = {"nacl"}  # dkimpy's ed25519 signing, imported only when a key of that kind is used
+
+
+def test_every_library_the_package_imports_is_a_declared_dependency():
+    """Not one that arrives with another's install: removing that one would break a fresh
+    `pip install .` while every test still passed in an older environment."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    declared = {
+        re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower()
+        for spec in tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
+    }
+    imported = set()
+    for path in PIPELINE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"pipeline"} - OPTIONAL
+    missing = sorted(name for name in third_party if DISTRIBUTIONS.get(name, name).lower() not in declared)
+    assert missing == [], f"imported but not in pyproject.toml's dependencies: {missing}"
