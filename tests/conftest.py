@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,16 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # A fixed "now" after every bundled issue, so tests do not depend on the clock.
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers():
+    """A command run in-process (`publish issue` through click's runner) installs its SIGTERM and
+    SIGINT handlers: put back afterwards, so that no later test runs, or forks, with them."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(autouse=True)

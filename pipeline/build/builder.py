@@ -37,6 +37,7 @@ from pipeline.build import neighbours, search, site
 from pipeline.build.cards import make_card
 from pipeline.build.outputs import ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
+from pipeline.build.processes import cpu_budget, default_signals
 from pipeline.build.state import (
     Manifest,
     Stamp,
@@ -367,26 +368,10 @@ def worker_count(jobs: int) -> int:
     return max(1, min(cpu_budget(), jobs // (PARALLEL_MIN // 2)))
 
 
-def cpu_budget() -> int:
-    """How many processes a build may use: one per CPU, as ``PUBLISH_BUILD_JOBS`` caps them.
-
-    One in a process that runs threads (the scheduler, the web app, the preview): a forked
-    child would inherit locks held by threads that do not exist in it.
-    """
-    import threading
-
-    if threading.active_count() > 1 or not hasattr(os, "fork"):
-        return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    wanted = os.environ.get("PUBLISH_BUILD_JOBS", "")  # e.g. 1 on a shared machine, or to profile
-    if wanted.isdigit() and int(wanted) > 0:
-        cpus = int(wanted)
-    return cpus
-
-
 def _start_worker() -> None:
     import gc
 
+    default_signals()
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 

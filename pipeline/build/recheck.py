@@ -30,6 +30,7 @@ import orjson
 from pipeline.atomic import SETTLE_NS, file_problem, write_atomic
 from pipeline.build.builder import worker_count
 from pipeline.build.check import check_issue_set, newsletter_problems
+from pipeline.build.processes import default_signals
 from pipeline.build.state import environment_key
 from pipeline.config import Config
 from pipeline.errors import Problem
@@ -206,7 +207,7 @@ def check_each(config: Config, ids: list[str], featured: dict[str, list[str]]) -
     _FORKED = (config, featured)
     found: dict[str, Found] = {"": Found()}
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=default_signals) as pool:
             chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
             for part in pool.imap_unordered(_forked_chunk, chunks):
                 found[""].problems.extend(part.pop("").problems)

@@ -30,6 +30,7 @@ from pipeline.atomic import Staging
 from pipeline.build import search
 from pipeline.build.outputs import SITE_OUTPUTS
 from pipeline.build.parts import PartMemo
+from pipeline.build.processes import default_signals
 from pipeline.build.state import Manifest, card_hash, site_key
 from pipeline.render.context import KEPT, Card, RenderContext
 
@@ -179,6 +180,7 @@ def _run_child(site: SiteBuild, names: list[str], write_end: int) -> None:
     Whatever happens (a failure, a second Ctrl-C), it exits here and never returns into the
     build's code, whose error handling would discard the build's own files."""
     try:
+        default_signals()
         gc.disable()  # a short life: nearly everything it makes is freed by reference counting
         payload = _child_payload(site, names)
         with os.fdopen(write_end, "wb") as pipe:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,10 +78,29 @@ def record_pids(monkeypatch, folder: Path, name: str, fail_in_child: str | None 
     monkeypatch.setitem(SITE_OUTPUTS, name, recorded)
 
 
+@pytest.fixture(autouse=True)
+def no_other_threads():
+    """These tests fork from the test process, as a build does only when it runs no other
+    thread (a child would inherit locks held by threads that do not exist in it, and hang):
+    threads an earlier test left finishing are waited for; any still running skips the test."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(timeout=10)
+    running = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+    if running:
+        pytest.skip(f"threads of earlier tests still running, so no fork: {running}")
+
+
+def two() -> int:
+    """``cpu_budget`` on any machine: two CPUs (the split is what is tested), never with threads."""
+    assert threading.active_count() == 1, threading.enumerate()
+    return 2
+
+
 @pytest.fixture
 def two_cpus(monkeypatch):
     monkeypatch.setenv("PUBLISH_BUILD_JOBS", "2")
-    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)  # whatever the machine: the split is what is tested
+    monkeypatch.setattr(builder, "cpu_budget", two)
 
 
 def test_the_child_renders_the_tag_pages_and_gives_the_bytes_of_one_process(newsletter, monkeypatch, tmp_path):
@@ -91,7 +111,7 @@ def test_the_child_renders_the_tag_pages_and_gives_the_bytes_of_one_process(news
     assert any(name.startswith("tags/") and name.endswith("/feed.xml") for name in one_process)
 
     fresh(config)
-    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(builder, "cpu_budget", two)
     record_pids(monkeypatch, tmp_path / "tags", "tags")
     record_pids(monkeypatch, tmp_path / "feeds", "feeds")
     build(config, now=NOW)
@@ -120,7 +140,7 @@ def test_a_child_that_fails_or_dies_leaves_its_outputs_to_the_build(
     expected = tree(config.output_dir)
 
     fresh(config)
-    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(builder, "cpu_budget", two)
     record_pids(monkeypatch, tmp_path / "tags", "tags", fail_in_child=failure)
     build(config, now=NOW)
     rendered_by = sorted(p.name for p in (tmp_path / "tags").iterdir())
@@ -190,7 +210,7 @@ def test_another_build_sweeping_meanwhile_never_takes_the_files_of_workers_or_ch
     expected = tree(config.output_dir)
 
     fresh(config)
-    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(builder, "cpu_budget", two)
     monkeypatch.setattr(builder, "PARALLEL_MIN", 2)  # six issues: rendered by forked workers
     render, swept = site.render, []
 
@@ -257,7 +277,7 @@ def test_outputs_that_read_issues_keep_their_reads_when_the_child_renders_them(n
     assert orjson.loads(one_memory["manifest.json"])["site"]["feeds"]["reads"]  # the feeds read issues
 
     fresh(config)
-    monkeypatch.setattr(builder, "cpu_budget", lambda: 2)
+    monkeypatch.setattr(builder, "cpu_budget", two)
     monkeypatch.setattr(site, "FORKED", ("tags", "feeds", "search"))
     build(config, now=NOW)
     assert tree(config.output_dir) == one_process
@@ -283,3 +303,39 @@ def test_a_build_on_two_cpus_from_the_command_line_gives_the_files_of_one(newsle
         outputs[jobs] = tree(config.output_dir)
         assert staged(config) == []
     assert outputs["2"] == outputs["1"]
+
+
+def test_workers_and_the_child_die_on_sigterm_whatever_handler_the_build_process_set(newsletter, monkeypatch, tmp_path):
+    """`publish issue` and the scheduler stop on SIGTERM by setting a flag: a forked worker or
+    child that inherited that handler would take the pool's SIGTERM at the end of a build as a
+    request, go on waiting for work, and the build would wait for it for ever."""
+    import signal
+
+    from pipeline.publish.scheduler import stop_on_signals
+
+    stop_on_signals(threading.Event())  # put back after the test (conftest)
+    pid = os.fork()
+    if pid == 0:  # a worker, as the pool starts one
+        try:
+            builder._start_worker()
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            os._exit(0)  # only reached when SIGTERM did not end it
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+
+    config = tagged_archive(newsletter())
+    monkeypatch.setattr(builder, "cpu_budget", two)
+    render, parent, survived = SITE_OUTPUTS["tags"], os.getpid(), tmp_path / "survived"
+
+    def terminated(cards, ctx):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+            survived.touch()
+        return render(cards, ctx)
+
+    monkeypatch.setitem(SITE_OUTPUTS, "tags", terminated)
+    build(config, now=NOW)
+    assert not survived.exists()  # the child ended, and the build rendered its outputs itself
+    assert (config.output_dir / "tags" / "index.html").is_file()
+    assert staged(config) == []
