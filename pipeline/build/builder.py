@@ -115,7 +115,7 @@ def build(
 
     def part_cache(output: str) -> PartMemo:
         if output not in part_caches:
-            part_caches[output] = PartMemo(ctx, output)
+            part_caches[output] = PartMemo(ctx, output, env_key.encode())  # hashing the templates once
         return part_caches[output]
 
     ctx.part_cache = part_cache

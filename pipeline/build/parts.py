@@ -40,10 +40,12 @@ from pipeline.render.context import KEPT, PACKAGE_TEMPLATES, RenderContext
 class PartMemo:
     """What each part of one output was rendered from, and the hashes of what it gave."""
 
-    def __init__(self, ctx: RenderContext, name: str) -> None:
+    def __init__(self, ctx: RenderContext, name: str, environment: bytes | None = None) -> None:
+        """``environment``: what every part depends on besides its inputs, when the build has
+        it already (its environment key); by default, hashed here."""
         self.path = ctx.config.state_dir / "build" / f"{name}-parts.json"
         self.output = ctx.config.output_dir
-        self.environment = _environment(ctx)
+        self.environment = environment if environment is not None else _environment(ctx)
         try:
             self.old: dict[str, list] = orjson.loads(self.path.read_bytes())
         except (OSError, orjson.JSONDecodeError):

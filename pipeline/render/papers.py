@@ -20,7 +20,6 @@ per author, an entry names them all, joined, in ``dc:creator``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,13 +36,13 @@ from pipeline.render.feeds import (
     distinct_times,
     feed_settings,
     json_feed_document,
+    xml_text,
 )
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SUMMARY_CHARS = 280  # of a paper's lead paragraph kept in the build's cards
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -143,10 +142,6 @@ def _item(card: Card, index: int, paper: dict[str, Any], ctx: RenderContext) -> 
     )
 
 
-def _x(text: str) -> str:
-    return _NOT_XML.sub("", text)
-
-
 def _feed_title(ctx: RenderContext) -> str:
     return f"{ctx.site.title} · 论文"
 
@@ -185,9 +180,9 @@ def atom_entry(feed: etree._Element, item: PaperItem) -> None:
     if item.authors:
         # Readers built on feedparser show one author per entry, the last <author>: all of them
         # in one dc:creator is what they show instead.
-        etree.SubElement(entry, f"{{{DC_NS}}}creator").text = _x(", ".join(item.authors))
+        etree.SubElement(entry, f"{{{DC_NS}}}creator").text = xml_text(", ".join(item.authors))
     for tag in item.tags:
-        atom_element(entry, "category").set("term", _x(tag))
+        atom_element(entry, "category").set("term", xml_text(tag))
     summary = atom_element(entry, "summary", item.text)
     if summary.get("type") is None:
         summary.set("type", "text")
@@ -197,9 +192,9 @@ def atom_element(parent: etree._Element, name: str, text: str | None = None) -> 
     """An Atom element; a text construct's text is written by :func:`atom_text` (HTML when it must)."""
     element = etree.SubElement(parent, f"{{{ATOM_NS}}}{name}")
     if text is not None and name in ATOM_TEXT_CONSTRUCTS:
-        atom_text(element, _x(text))
+        atom_text(element, xml_text(text))
     elif text is not None:
-        element.text = _x(text)
+        element.text = xml_text(text)
     return element
 
 
@@ -207,7 +202,7 @@ def atom_link(parent: etree._Element, href: str, rel: str, kind: str) -> None:
     link = atom_element(parent, "link")
     link.set("rel", rel)
     link.set("type", kind)
-    link.set("href", _x(href))
+    link.set("href", xml_text(href))
 
 
 def json_feed(items: list[PaperItem], ctx: RenderContext) -> bytes:

@@ -45,12 +45,18 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
 
 def tag_dates(cards: list[Card]) -> dict[str, datetime]:
     """Each tag page's slug and the newest change among what it lists (as its page shows it)."""
-    dates: dict[str, datetime] = {}
+    dates: dict[str, tuple[float, datetime]] = {}  # compared by timestamp: cheaper than datetimes with offsets
     for card in cards:
-        names = {*card.tags, *(name for paper in card.papers for name in paper.get("tags") or ())}
+        names = set(card.tags)
+        for paper in card.papers:
+            names.update(paper.get("tags") or ())
+        when = card.updated
+        stamp = when.timestamp()
         for slug in {tag_slug(name) for name in names}:
-            dates[slug] = max(dates.get(slug, EPOCH), card.updated)
-    return dates
+            last = dates.get(slug)
+            if last is None or stamp > last[0]:
+                dates[slug] = (stamp, when)
+    return {slug: when for slug, (_stamp, when) in dates.items()}
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:

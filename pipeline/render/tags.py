@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from itertools import groupby
-from operator import attrgetter
 from urllib.parse import quote
 
 import orjson
@@ -54,6 +52,11 @@ class Tag:
     spellings: Counter = field(default_factory=Counter)
     papers: list[TaggedPaper] = field(default_factory=list)
     issues: list[Card] = field(default_factory=list)
+    # (card, index of its first paper in ``papers``) per issue with papers here: they lie together
+    runs: list[tuple[Card, int]] = field(default_factory=list)
+    # card id → its place among all the cards by publish time (the feed's order), shared by the
+    # tags of one collection: ranking by it compares integers, not time-zone-aware datetimes
+    ranks: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -74,26 +77,50 @@ class Tag:
 
 def collect_tags(cards: Iterable[Card]) -> list[Tag]:
     """Every tag of the public cards, by slug; papers and issues newest first."""
+    cards = list(cards)
+    ranks = {card.id: rank for rank, card in enumerate(sorted(cards, key=lambda card: (card.published, card.id)))}
     tags: dict[str, Tag] = {}
+    by_name: dict[str, Tag] = {}  # a name's tag, found once: names repeat on thousands of papers
+    given: list[str] = []  # every name, as often as it is given (counted once, at the end)
 
-    def tag_of(name: str) -> Tag:
-        slug = tag_slug(name)
-        tag = tags.get(slug)
-        if tag is None:
-            tag = tags[slug] = Tag(slug)
-        tag.spellings[name] += 1
-        return tag
+    def tags_of(names: list[str]) -> Iterable[Tag]:
+        """The tags of ``names``, each once (`C#` and `c++` on one paper count once)."""
+        given.extend(names)
+        found: dict[int, Tag] = {}
+        for name in names:
+            tag = by_name.get(name)
+            if tag is None:
+                slug = tag_slug(name)
+                tag = by_name[name] = tags.get(slug) or tags.setdefault(slug, Tag(slug, ranks=ranks))
+            found[id(tag)] = tag
+        return found.values()
 
     for card in newest_first(cards):
-        for slug_tag in {tag_slug(name): tag_of(name) for name in card.tags}.values():  # `C#`, `c++`: once
-            slug_tag.issues.append(card)
+        for tag in tags_of(card.tags):
+            tag.issues.append(card)
         for paper in card.papers:
             names = paper.get("tags")
             if not names:
                 continue
-            shown = (card.id, card.title, card.date, *(paper.get(key) for key in _SHOWN))
-            for slug_tag in {tag_slug(name): tag_of(name) for name in names}.values():
-                slug_tag.papers.append(TaggedPaper(card, paper, shown))
+            # One line for all its tags' pages, as templates/tag.html shows it: the issue's
+            # id, title and date, then the paper's anchor, title, translated title and authors.
+            get = paper.get
+            shown = (
+                card.id,
+                card.title,
+                card.date,
+                get("anchor"),
+                get("title"),
+                get("title_translated"),
+                get("authors"),
+            )
+            tagged = TaggedPaper(card, paper, shown)
+            for tag in tags_of(names):
+                if not tag.runs or tag.runs[-1][0] is not card:
+                    tag.runs.append((card, len(tag.papers)))
+                tag.papers.append(tagged)
+    for name, count in Counter(given).items():
+        by_name[name].spellings[name] = count
     return sorted(tags.values(), key=lambda tag: (-tag.count, tag.slug))
 
 
@@ -130,10 +157,6 @@ def _tag_feed_file(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
     return {f"{TAGS_ROOT}/{tag.slug}/feed.xml": tag_feed(tag, ctx)}
 
 
-# What a paper's line on a tag page shows of its entry, after the issue's id, title and date.
-_SHOWN = ("anchor", "title", "title_translated", "authors")
-
-
 def _page_inputs(tag: Tag) -> bytes:
     """What the tag's page shows of its issues and papers, in their order (templates/tag.html)."""
     issues = [(card.id, card.title, card.date) for card in tag.issues]
@@ -144,13 +167,13 @@ def _newest_papers(tag: Tag, limit: int) -> list[TaggedPaper]:
     """The tag's ``limit`` newest papers by publish time, as its feed has them: the papers of
     its newest issues, each issue's in their order. (They lie together in ``tag.papers``,
     so the issues are ranked rather than every paper.)"""
-    runs = [list(run) for _card, run in groupby(tag.papers, key=attrgetter("card.id"))]
-    newest = heapq.nlargest(limit, runs, key=lambda run: (run[0].card.published, run[0].card.id))
-    return [tagged for run in newest for tagged in run][:limit]
+    ends = {start: end for (_card, start), (_next, end) in zip(tag.runs, [*tag.runs[1:], (None, len(tag.papers))])}
+    newest = heapq.nlargest(limit, tag.runs, key=lambda run: tag.ranks[run[0].id])
+    return [tagged for _card, start in newest for tagged in tag.papers[start : ends[start]]][:limit]
 
 
 def _newest_issues(tag: Tag, limit: int) -> list[Card]:
-    return heapq.nlargest(limit, tag.issues, key=lambda card: (card.published, card.id))
+    return heapq.nlargest(limit, tag.issues, key=lambda card: tag.ranks[card.id])
 
 
 def _feed_inputs(tag: Tag, limit: int) -> bytes:
