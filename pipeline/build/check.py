@@ -87,7 +87,7 @@ def check_rendered(config: Config, report: CheckReport, covers: bool = False) ->
     """Add what only rendering shows of ``report``'s loaded issues: email sizes, WeChat limits;
     with ``covers``, the WeChat cover problems too (`publish check` reports them for every
     channel; a publish run leaves them to the WeChat channel itself, which the run may not include)."""
-    from pipeline.mail.message import unsubscribe_placeholder
+    from pipeline.mail.placeholder import unsubscribe_placeholder
     from pipeline.render import email, wechat
 
     ctx = RenderContext(config, datetime.now(timezone.utc))

@@ -52,8 +52,8 @@ from pipeline.mail.message import (
     issue_message,
     list_id,
     parse_sender,
-    unsubscribe_placeholder,
 )
+from pipeline.mail.placeholder import unsubscribe_placeholder
 from pipeline.mail.pool import Outcome, Pool, Throttle
 from pipeline.mail.transports import open_transport, transport_label
 

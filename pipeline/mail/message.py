@@ -6,7 +6,7 @@ Building an ``EmailMessage`` costs milliseconds; a bytes substitution costs micr
 Message-ID, List-Unsubscribe) and putting their unsubscribe URL where the renderer left the
 placeholder in both parts.
 
-The placeholder (:func:`unsubscribe_placeholder`) is itself a URL that works on the web: the
+The placeholder (:func:`pipeline.mail.placeholder.unsubscribe_placeholder`) is itself a URL that works on the web: the
 built ``email.html`` and ``email.txt`` are public (the issue page links to them), and a web
 reader who follows 退订 there reaches the site's subscription page. The renderer puts it only
 where the template asked for ``unsubscribe_url`` and escapes any copy of it that came from an
@@ -50,15 +50,11 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, parseaddr
-from urllib.parse import quote
 
-from pipeline.config import Config
 from pipeline.errors import ChannelError
 
-# The fragment that makes the placeholder URL unlike any link an issue would carry.
-UNSUBSCRIBE_FRAGMENT = "#unsubscribe"
 # The part encoders' default placeholder, for callers that pass none (tests, benchmarks);
-# an issue's message always uses unsubscribe_placeholder(config).
+# an issue's message always uses pipeline.mail.placeholder.unsubscribe_placeholder(config).
 PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
 _PLACEHOLDER = PLACEHOLDER.encode("ascii")
 _PART_TOKENS = (b"%%TEXT_PART%%", b"%%HTML_PART%%")  # where the encoded bodies go in the template
@@ -89,18 +85,6 @@ def parse_sender(value: str, reply_to: str | None = None, key: str = "from") -> 
     if not address or "@" not in address or _CONTROL.search(value):
         raise ChannelError(f"{key}: {value!r} is not an email address", hint="write e.g. 论文速递 <digest@example.org>")
     return Envelope(value.strip(), address, reply_to)
-
-
-def unsubscribe_placeholder(config: Config) -> str:
-    """Where each recipient's unsubscribe URL goes in the built email parts (see the module doc).
-
-    A web reader of the public copy who follows it reaches the subscription page, whose
-    ``#unsubscribe`` section says how to unsubscribe: served by ``publish serve`` and also
-    written by the build (``public/subscribe/index.html``), so it works on a static host too.
-    """
-    url = config.site.absolute("subscribe")
-    # Percent-encoded, so that it needs no escaping in HTML and holds no "=" for QP to encode.
-    return quote(url.split("#", 1)[0], safe=":/?@!$()*+,;%~") + UNSUBSCRIBE_FRAGMENT
 
 
 # part bodies ------------------------------------------------------------------------------
@@ -375,7 +359,7 @@ def issue_message(
 ) -> IssueMessage:
     """Serialise the issue's multipart/alternative message once (text/plain + text/html).
 
-    ``placeholder`` (:func:`unsubscribe_placeholder`) is where each recipient's unsubscribe
+    ``placeholder`` (:func:`pipeline.mail.placeholder.unsubscribe_placeholder`) is where each recipient's unsubscribe
     URL goes in the parts; a message whose parts have none is refused, because it would reach
     readers with no way out but the List-Unsubscribe header (e.g. parts built for another
     site.url). ``eight_bit``: send UTF-8 as it is (the smallest as sent: Gmail clips an HTML

@@ -7,7 +7,7 @@ the same markdown-it tokens by :mod:`pipeline.render.plaintext`, not stripped HT
 
 Per-recipient values are not known here. Where the template says ``{{ unsubscribe_url }}``
 (the ``href`` of the footer's 退订 link; a line of its own in the text footer) both parts
-carry :func:`pipeline.mail.message.unsubscribe_placeholder`, a URL of the site's signup page that
+carry :func:`pipeline.mail.placeholder.unsubscribe_placeholder`, a URL of the site's signup page that
 works for a web reader of these public files; the email channel replaces it with each
 recipient's signed link (:mod:`pipeline.mail.message`). Content is never evaluated, so it must not
 be able to place such a link either: the templates are rendered with a random marker in
@@ -44,7 +44,7 @@ from urllib.parse import unquote, urlsplit
 from markupsafe import Markup
 
 from pipeline.errors import RenderError
-from pipeline.mail.message import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
+from pipeline.mail.placeholder import UNSUBSCRIBE_FRAGMENT, unsubscribe_placeholder
 from pipeline.markdown import is_relative_path, to_html
 from pipeline.model import Issue, Markdown, Paper
 from pipeline.render.context import RenderContext, paper_links, source_line

@@ -39,7 +39,7 @@ from pipeline.render.siteimage import og_image_png
 
 ISSUE_ROOT = "../../"  # from issues/<id>/ back to the site root
 SITE_ROOT = "./"
-# The page the 退订 link of the public email copy names (pipeline.mail.message.unsubscribe_placeholder:
+# The page the 退订 link of the public email copy names (pipeline.mail.placeholder.unsubscribe_placeholder:
 # <site>/subscribe#unsubscribe): static hosts answer /subscribe with a redirect to this folder,
 # and the web endpoint answers it itself with the same template.
 SUBSCRIBE_PAGE = "subscribe/index.html"
