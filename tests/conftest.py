@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import textwrap
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +39,19 @@ def one_build_process(monkeypatch):
     """Builds run in one process unless a test asks for more (PUBLISH_BUILD_JOBS): whether one
     forks must not depend on whether an earlier test left a thread running, which forbids it."""
     monkeypatch.setenv("PUBLISH_BUILD_JOBS", "1")
+
+
+@pytest.fixture
+def no_other_threads():
+    """For a test that forks from the test process, as a build does only when it runs no other
+    thread (a child would inherit locks held by threads that do not exist in it, and hang):
+    threads an earlier test left finishing are waited for; any still running skips the test."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(timeout=10)
+    running = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+    if running:
+        pytest.skip(f"threads of earlier tests still running, so no fork: {running}")
 
 
 BASIC_CONFIG = """\

@@ -137,6 +137,7 @@ def test_publish_check_of_the_archive_reuses_the_findings_of_unchanged_issues(ar
     assert fresh[2] == fixed[2]
 
 
+@pytest.mark.usefixtures("no_other_threads")  # which would keep the check in one process
 def test_many_issues_are_checked_in_worker_processes_with_the_same_findings(archive: Path, monkeypatch) -> None:
     from pipeline.build import builder
     from pipeline.build import recheck as module

@@ -137,6 +137,7 @@ def test_a_new_issue_pushes_none_out_and_gets_every_version(archive):
     assert send_files(archive, "2024-10-15") == set(SEND_FILES)
 
 
+@pytest.mark.usefixtures("no_other_threads")  # which would keep the build in one process
 def test_cold_builds_give_the_same_bytes_in_one_process_and_in_workers(newsletter, monkeypatch, tmp_path):
     monkeypatch.setattr(builder, "SEND_WINDOW", 2)
     config = make_archive(newsletter(CONFIG))

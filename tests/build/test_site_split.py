@@ -78,17 +78,8 @@ def record_pids(monkeypatch, folder: Path, name: str, fail_in_child: str | None 
     monkeypatch.setitem(SITE_OUTPUTS, name, recorded)
 
 
-@pytest.fixture(autouse=True)
-def no_other_threads():
-    """These tests fork from the test process, as a build does only when it runs no other
-    thread (a child would inherit locks held by threads that do not exist in it, and hang):
-    threads an earlier test left finishing are waited for; any still running skips the test."""
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread():
-            thread.join(timeout=10)
-    running = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
-    if running:
-        pytest.skip(f"threads of earlier tests still running, so no fork: {running}")
+# These tests fork from the test process (see conftest.no_other_threads).
+pytestmark = pytest.mark.usefixtures("no_other_threads")
 
 
 def two() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import logging
@@ -440,7 +441,8 @@ class SilentServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self) -> None:
         try:
@@ -450,7 +452,12 @@ class SilentServer:
             return
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept(); shutdown() does (on Linux):
+        # no thread is left running, which would keep later tests' builds in one process
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.acceptor.join(timeout=5)
         for conn in self.held:
             conn.close()
 

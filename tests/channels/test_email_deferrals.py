@@ -7,6 +7,7 @@ mid-way. Against a real SMTP server on 127.0.0.1 (aiosmtpd, or a raw socket one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -113,7 +114,8 @@ class TricklingServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -148,7 +150,12 @@ class TricklingServer:
 
     def close(self) -> None:
         self.closed.set()
+        # close() alone does not wake a thread blocked in accept(); shutdown() does (on Linux):
+        # no thread is left running, which would keep later tests' builds in one process
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.acceptor.join(timeout=5)
 
 
 def test_a_server_that_trickles_its_answer_does_not_hold_the_message_past_the_bound(news):
