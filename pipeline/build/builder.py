@@ -143,6 +143,7 @@ def build(
             return issue_id in window
 
         stale: list[str] = []  # rebuilt issues whose kept feed HTML is now out of date
+        output = os.fspath(config.output_dir)  # a string: 500 pathlib joins cost ~15 ms per build
         for issue_id, folder in folders:
             cached = manifest.issues.get(issue_id)
             files = signatures[issue_id]
@@ -172,7 +173,7 @@ def build(
             fresh = (
                 cached
                 and cached["key"] == key
-                and (config.output_dir / "issues" / issue_id / "index.html").is_file()
+                and os.path.isfile(f"{output}/issues/{issue_id}/index.html")
                 and "search_key" in cached["card"]  # a card from before the search index had none
                 and _has_wanted_outputs(cached, send, now, config)
             )

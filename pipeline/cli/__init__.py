@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -50,6 +49,17 @@ def _os_problem(exc: OSError) -> str:
     where = exc.filename or ""
     what = exc.strerror or str(exc) or type(exc).__name__
     return f"{where}: {what}" if where else what
+
+
+class _NoDatabase(Exception):
+    """Never raised: stands for sqlite3.Error in a command that never opened the database."""
+
+
+def _sqlite_error() -> type[Exception]:
+    """sqlite3.Error when a command imported sqlite3 (only then can one be raised), without
+    importing it for commands that never use the database (~5 ms of each build)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3.Error if sqlite3 is not None else _NoDatabase
 
 
 def run() -> None:
@@ -99,7 +109,7 @@ def main() -> None:
     except OSError as exc:  # the environment, not the user's input: a full disk, a read-only folder
         hint = "free some space or fix the permissions where paths.output and paths.state point, then run it again"
         fail(_os_problem(exc), hint, 1)
-    except sqlite3.Error as exc:
+    except _sqlite_error() as exc:
         fail(f"the state database cannot be used ({exc})", "check the disk and paths.state in config.yaml", 1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

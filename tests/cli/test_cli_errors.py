@@ -312,3 +312,20 @@ def test_build_of_named_issues_leaves_broken_others_out(example):
     selected = run("build", ISSUE, "2024-10-07", cwd=example)
     assert selected.returncode == 1 and "01-bad.md:2: error" in selected.stderr
     assert {p: p.read_bytes() for p in (example / "public").rglob("*") if p.is_file()} == before
+
+
+def test_a_state_database_error_no_command_foresaw_is_one_line(example, monkeypatch, capsys):
+    import sqlite3
+
+    from pipeline.cli import main
+
+    def broken(*_args, **_kwargs):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(cli.commands["status"], "callback", broken)
+    monkeypatch.setattr(sys, "argv", ["publish", "--config", str(example / "config.yaml"), "status"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "the state database cannot be used (database disk image is malformed)" in err and "Traceback" not in err
