@@ -149,6 +149,14 @@ class Citations:
             self.entries.append((self._numbers[url], title, url))
         return self._numbers[url]
 
+    def first(self, count: int) -> Citations:
+        """The list as it was when it held ``count`` numbers."""
+        other = Citations(self.resolve)
+        other.entries = self.entries[:count]
+        other._numbers = {url: n for n, _title, url in other.entries}
+        other._markers = {key: known for key, known in self._markers.items() if int(known[1]) <= count}
+        return other
+
     def marker(self, token: Token, siblings: Sequence[Token], idx: int) -> str:
         """The number for a link_open token (shared by the Markdown and HTML writers)."""
         known = self._markers.get(id(token))
@@ -254,6 +262,19 @@ class _Writer:
     def image_src(self, src: str) -> str:
         return self.ctx.asset_url(self.issue, src)
 
+    def mark(self) -> tuple[int, int, int, int]:
+        """Where the writer is: what :meth:`rewound` goes back to."""
+        return len(self.md), len(self.html), len(self.fragments), len(self.citations.entries)
+
+    def rewound(self, mark: tuple[int, int, int, int]) -> _Writer:
+        """A writer as this one was at ``mark``, as if it had written nothing after (what it
+        writes depends only on what came before: links are numbered in order of use)."""
+        md, html, fragments, citations = mark
+        other = _Writer(self.issue, self.ctx)
+        other.md, other.html, other.fragments = self.md[:md], self.html[:html], self.fragments[:fragments]
+        other.citations = self.citations.first(citations)
+        return other
+
     def fragment(self, fragment: Markdown | None, heading_min: int = 1, heading_add: int = 0) -> None:
         """Body Markdown: its structure kept, links turned into numbered markers."""
         if fragment is None or fragment.is_empty:
@@ -358,34 +379,49 @@ class _Writer:
 def article(issue: Issue, ctx: RenderContext) -> WechatArticle:
     """The issue as a WeChat article: intro, numbered papers, outro, then 引用链接; when the whole
     issue is over WeChat's limits, only the papers that fit, the note on 阅读原文, then 引用链接."""
-    whole = _compose(issue, ctx, len(issue.papers))
+    out = _Writer(issue, ctx)
+    out.fragment(issue.intro, heading_min=3)
+    marks = [out.mark()]  # after the intro and after each paper: the articles that keep fewer
+    for number, paper in enumerate(issue.papers, 1):
+        out.paper(number, paper)
+        marks.append(out.mark())
+    whole = _finish(out.rewound(marks[-1]), len(issue.papers))
     if whole.fits() or not issue.papers:
         return whole
-    return replace(_most_that_fit(issue, ctx, len(issue.papers) - 1), whole_size=whole.sent_size())
+    shorter = _most_that_fit(lambda kept: _finish(out.rewound(marks[kept]), kept), len(issue.papers) - 1)
+    return replace(shorter, whole_size=whole.sent_size())
 
 
-def _most_that_fit(issue: Issue, ctx: RenderContext, most: int) -> WechatArticle:
+def _most_that_fit(compose: Callable[[int], WechatArticle], most: int) -> WechatArticle:
     """The article with the most papers, at most ``most``, that fits (bisected: each paper adds
-    to the size); with none when not even the first fits."""
+    to the size); with none when not even the first fits. The papers are written once (a long
+    issue was written five times over, ~20 ms each at ten papers)."""
     low, high = 0, most
     best = none = None
     while low <= high:
         middle = (low + high) // 2
-        candidate = _compose(issue, ctx, middle)
+        candidate = compose(middle)
         if candidate.fits():
             best, low = candidate, middle + 1
         else:
             high = middle - 1
             none = candidate if middle == 0 else none
-    return best or none or _compose(issue, ctx, 0)
+    return best or none or compose(0)
 
 
 def _compose(issue: Issue, ctx: RenderContext, kept: int) -> WechatArticle:
-    """The article with the first ``kept`` papers; the outro only when it holds them all."""
+    """The article with the first ``kept`` papers, written from the start."""
     out = _Writer(issue, ctx)
     out.fragment(issue.intro, heading_min=3)
     for number, paper in enumerate(issue.papers[:kept], 1):
         out.paper(number, paper)
+    return _finish(out, kept)
+
+
+def _finish(out: _Writer, kept: int) -> WechatArticle:
+    """The article of a writer that has written the intro and the first ``kept`` papers: the
+    outro only when it holds them all, else the note on 阅读原文."""
+    issue, ctx = out.issue, out.ctx
     if kept < len(issue.papers):
         out.cut_note()
     else:

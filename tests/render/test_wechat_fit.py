@@ -342,3 +342,31 @@ def test_every_colour_declared_for_the_article_is_at_aa_contrast():
             assert contrast(found["color"], background) >= 4.5, (style, contrast(found["color"], background))
     assert checked >= 10
     assert contrast("#f5a623", "#fff") < 3 < contrast("#b45309", "#fff")  # the old stars failed; these pass
+
+
+@pytest.mark.parametrize("source", [None, "https://example.org/first-posted"])
+def test_papers_written_once_give_each_shorter_article_as_written_from_the_start(newsletter, source):
+    """The article is written once and rewound to fewer papers: each is what writing only
+    those papers gives, the cut one as the bisection over fresh writes chose it."""
+    from dataclasses import replace
+
+    from pipeline.render.wechat import _compose, _most_that_fit
+
+    extra = {"source": source} if source else {}
+    issue, ctx = long_issue(newsletter, **extra)
+    fresh = [_compose(issue, ctx, kept) for kept in range(len(issue.papers) + 1)]
+    assert len({article.html for article in fresh}) == len(fresh)  # every count gives its own article
+    whole = fresh[-1]
+    expected = replace(_most_that_fit(fresh.__getitem__, len(issue.papers) - 1), whole_size=whole.sent_size())
+    assert article(issue, ctx) == expected and expected.was_cut
+    # the writer rewound to each paper count: the same article as written from the start
+    from pipeline.render.wechat import _finish, _Writer
+
+    out = _Writer(issue, ctx)
+    out.fragment(issue.intro, heading_min=3)
+    marks = [out.mark()]
+    for number, paper in enumerate(issue.papers, 1):
+        out.paper(number, paper)
+        marks.append(out.mark())
+    for kept, mark in enumerate(marks):
+        assert _finish(out.rewound(mark), kept) == fresh[kept], kept
