@@ -51,15 +51,12 @@ def _os_problem(exc: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
-class _NoDatabase(Exception):
-    """Never raised: stands for sqlite3.Error in a command that never opened the database."""
-
-
-def _sqlite_error() -> type[Exception]:
-    """sqlite3.Error when a command imported sqlite3 (only then can one be raised), without
-    importing it for commands that never use the database (~5 ms of each build)."""
+def _sqlite_error() -> type[Exception] | tuple[()]:
+    """sqlite3.Error when a command imported sqlite3 (only then can one be raised), else no
+    exception at all, without importing it for commands that never use the database (~5 ms
+    of each build)."""
     sqlite3 = sys.modules.get("sqlite3")
-    return sqlite3.Error if sqlite3 is not None else _NoDatabase
+    return sqlite3.Error if sqlite3 is not None else ()
 
 
 def run() -> None:
