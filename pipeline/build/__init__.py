@@ -4,8 +4,10 @@ Takes the config and the issue folders; gives the files of ``public/`` (written 
 only when they change) and a report of what was built. :mod:`builder` runs the load and the
 renderers, in worker processes for a cold build, from the tables of :mod:`outputs`;
 :mod:`site` renders the site-level outputs that are due, the heaviest in a forked child while
-the build renders the others; :mod:`processes` says how many processes a build may use and
-resets what a forked one must not inherit; :mod:`state` is what a build remembers
+the build renders the others; :mod:`sending` renders an issue's email and WeChat files, in a
+forked child when the build renders the issue itself; :mod:`processes` says how many
+processes a build may use, resets what a forked one must not inherit, and forks a child for
+some of the build's work; :mod:`state` is what a build remembers
 between runs (the manifest, each issue's key, and the stamp that answers a rebuild with
 nothing to do without reading the manifest); :mod:`cards` is the summary of an issue that
 the index and the feeds are rebuilt from; :mod:`parts` remembers the parts of large site

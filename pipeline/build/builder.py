@@ -33,7 +33,7 @@ from importlib import import_module
 from pathlib import Path
 
 from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
-from pipeline.build import neighbours, search, site
+from pipeline.build import neighbours, search, sending, site
 from pipeline.build.cards import make_card
 from pipeline.build.outputs import ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
@@ -207,6 +207,18 @@ def build(
             if progress:
                 progress(done, len(folders), issue_id)
         dropped: list[str] = []  # email and WeChat files of issues rendered again without them
+        on_their_way: list[tuple[str, sending.Pending, list[str]]] = []  # (issue, child, files before)
+
+        def settle() -> None:
+            """Take over the email and WeChat files children rendered, and record them."""
+            while on_their_way:
+                issue_id, child, before = on_their_way.pop(0)
+                files = child.settle(staging)
+                entry = manifest.issues[issue_id]
+                if files:
+                    entry["send_files"] = files
+                dropped.extend(sorted(set(before) - set(files)))
+
         for job, card_json, own, content, send_files in _run_jobs(jobs, config, ctx, staging, cache):
             done += 1
             if progress:
@@ -225,7 +237,12 @@ def build(
                     stale.append(job.issue_id)
                 date_card(manifest, job.issue_id, card_json, content, now)
                 before = manifest.issues.get(job.issue_id, {}).get("send_files", [])
-                dropped.extend(sorted(set(before) - set(send_files or ())))
+                if isinstance(send_files, sending.Pending):
+                    settle()  # the issue before's, done by now: one child at a time
+                    on_their_way.append((job.issue_id, send_files, before))
+                    send_files = []  # recorded when they arrive
+                else:
+                    dropped.extend(sorted(set(before) - set(send_files or ())))
                 manifest.issues[job.issue_id] = {
                     "key": key,
                     "card": card_json,
@@ -252,7 +269,10 @@ def build(
             lambda: neighbours.link_pages(cards, ctx, staging, manifest, report.built),
             split=cpu_budget() > 1,
         )
+        settle()  # the edited issue's email and WeChat files, rendered meanwhile
     except BaseException:
+        for _issue_id, child, _before in on_their_way:
+            child.abandon(staging)  # its files go with the build's
         staging.discard()
         cache.discard()
         raise
@@ -318,13 +338,15 @@ def _run_jobs(
     jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging
 ) -> Iterator[tuple[_Job, dict | None, list[Problem], str, list[str] | None]]:
     """``(job, card JSON or None, problems, folder fingerprint, email and WeChat files or None)``
-    per job, in order; on all CPUs when there are many."""
+    per job, in order; on all CPUs when there are many. Rendered here (a few issues), the email
+    and WeChat files may still be on their way: a :class:`pipeline.build.sending.Pending`."""
     workers = worker_count(len(jobs))
     if workers == 1:
+        meanwhile = cpu_budget() > 1  # a child renders each issue's email and WeChat files
         for job in jobs:
             own: list[Problem] = []
             content = job.content or fingerprint(job.folder)
-            built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send)
+            built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send, meanwhile)
             yield job, (built[0].to_json() if built else None), own, content, (built[1] if built else None)
         return
     import gc
@@ -404,9 +426,11 @@ def _build_issue(
     content: str,
     feed: bool = True,
     send: bool | None = True,
-) -> tuple[Card, list[str] | None] | None:
+    meanwhile: bool = False,
+) -> tuple[Card, list[str] | sending.Pending | None] | None:
     """Render one issue; its card, and the files of its email and WeChat editions (None when
-    it does not get them this time)."""
+    it does not get them this time). ``meanwhile``: those are rendered by a forked child, and
+    what comes back in their place is the child (:class:`pipeline.build.sending.Pending`)."""
     issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
     if issue is None:
         return None
@@ -414,24 +438,31 @@ def _build_issue(
         send = _may_still_send(issue.publish_at, ctx.now, config)
     names = [name for name in ISSUE_OUTPUTS if send or name not in SEND_OUTPUTS]
     ctx.issue_outputs[issue.id] = frozenset(names)  # before the page, which links to the others
-    send_files: list[str] | None = [] if send else None
-    for name in names:
-        for relative, data in ISSUE_OUTPUTS[name](issue, ctx).items():
-            staging.add(relative, data)
-            if send_files is not None and name in SEND_OUTPUTS:
-                send_files.append(relative)
-    for asset in _assets(issue.folder):
-        try:  # checked again: the file may have changed since the load
-            data = read_file(asset, issue.folder, ASSET_LIMIT)
-        except UnreadableFile as exc:
-            raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
-        staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", data)
-    if feed:
-        from pipeline.render import feeds
+    editions = [name for name in names if name in SEND_OUTPUTS]
+    child = sending.Pending.start(issue, ctx, staging, editions) if editions and meanwhile else None
+    try:
+        for name in names:
+            if name not in SEND_OUTPUTS:
+                for relative, data in ISSUE_OUTPUTS[name](issue, ctx).items():
+                    staging.add(relative, data)
+        send_files = sending.render(issue, ctx, staging, editions) if send and child is None else None
+        for asset in _assets(issue.folder):
+            try:  # checked again: the file may have changed since the load
+                data = read_file(asset, issue.folder, ASSET_LIMIT)
+            except UnreadableFile as exc:
+                raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
+            staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", data)
+        if feed:
+            from pipeline.render import feeds
 
-        cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
-    cache.add(terms_file(issue.id), issue_terms(issue).encode())
-    return make_card(issue, ctx), send_files
+            cache.add(f"content/{issue.id}.html", feeds.item_content(issue, ctx).encode())
+        cache.add(terms_file(issue.id), issue_terms(issue).encode())
+        card = make_card(issue, ctx)
+    except BaseException:
+        if child is not None:
+            child.abandon(staging)  # its files go with the build's
+        raise
+    return card, child if child is not None else send_files
 
 
 def _may_still_send(publish_at: datetime, now: datetime, config: Config) -> bool:

@@ -1,4 +1,5 @@
-"""The build's processes: how many it may use, and what a forked worker or child resets.
+"""The build's processes: how many it may use, what a forked worker or child resets, and a
+child that does some of a build's work meanwhile (:class:`Forked`).
 
 Forking copies only the thread that forks: a process running other threads never forks (a
 child would wait for ever on a lock held by a thread it does not have).
@@ -6,9 +7,11 @@ child would wait for ever on a lock held by a thread it does not have).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 
 def cpu_budget() -> int:
@@ -34,3 +37,59 @@ def default_signals() -> None:
     as a request, went on waiting for work, and the build waited for it for ever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class Forked:
+    """Some of a build's work in a forked child process, its result handed back as bytes
+    through a pipe (the caller pickles and unpickles it).
+
+    The child never returns into the build's code: whatever happens in it (a failure, a second
+    Ctrl-C), it exits, so that the build's error handling, which would discard the build's own
+    files, runs only in the build. What it inherits is frozen for the collector (its pages stay
+    shared, and its collections skip them).
+    """
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self.pid, self.pipe = pid, pipe
+
+    @classmethod
+    def start(cls, work: Callable[[], bytes]) -> Forked | None:
+        """Run ``work`` in a forked child; None when the system refuses a process (the caller
+        then does the work itself). ``work`` returns b"" when it failed and cleaned up."""
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            return None
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError:
+            gc.unfreeze()
+            os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:  # the child: never returns
+            os.close(read_end)
+            _run_child(work, write_end)
+        os.close(write_end)
+        return cls(pid, read_end)
+
+    def join(self) -> bytes:
+        """Wait for the child; what it wrote (b"" when it failed or was killed)."""
+        try:
+            with os.fdopen(self.pipe, "rb") as pipe:
+                return pipe.read()
+        finally:
+            os.waitpid(self.pid, 0)
+            gc.unfreeze()
+
+
+def _run_child(work: Callable[[], bytes], write_end: int) -> None:
+    try:
+        default_signals()
+        gc.disable()  # a short life: nearly everything it makes is freed by reference counting
+        payload = work()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(payload)
+    finally:
+        os._exit(0)

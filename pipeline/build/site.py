@@ -19,18 +19,17 @@ the site outputs took ~0.35 s of a ~1 s rebuild after an edit, one after another
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
-import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from pipeline.atomic import Staging
 from pipeline.build import search
 from pipeline.build.outputs import SITE_OUTPUTS
 from pipeline.build.parts import PartMemo
-from pipeline.build.processes import default_signals
+from pipeline.build.processes import Forked
 from pipeline.build.state import Manifest, card_hash, site_key
 from pipeline.render.context import KEPT, Card, RenderContext
 
@@ -124,39 +123,18 @@ def render_output(site: SiteBuild, name: str) -> None:
 class _Child:
     """A forked process rendering some of the outputs; its result arrives through a pipe."""
 
-    pid: int
-    pipe: int  # the read end
+    process: Forked
     names: list[str]
 
     @classmethod
     def start(cls, site: SiteBuild, names: list[str]) -> _Child | None:
         """The child, forked; None when the system refuses a process (all is rendered here)."""
-        try:
-            read_end, write_end = os.pipe()
-        except OSError:
-            return None
-        gc.freeze()  # what the child inherits is not garbage: its collections skip it, its pages stay shared
-        try:
-            pid = os.fork()
-        except OSError:
-            gc.unfreeze()
-            os.close(read_end)
-            os.close(write_end)
-            return None
-        if pid == 0:  # the child: never returns
-            os.close(read_end)
-            _run_child(site, names, write_end)
-        os.close(write_end)
-        return cls(pid, read_end, names)
+        process = Forked.start(partial(_child_payload, site, names))
+        return cls(process, names) if process is not None else None
 
     def join(self, site: SiteBuild) -> bool:
         """Wait for the child and take over what it rendered; False when it delivered nothing."""
-        try:
-            with os.fdopen(self.pipe, "rb") as pipe:
-                data = pipe.read()
-        finally:
-            os.waitpid(self.pid, 0)
-            gc.unfreeze()
+        data = self.process.join()
         try:
             result = pickle.loads(data) if data else None
         except (pickle.UnpicklingError, EOFError, ValueError):  # cut short: killed while writing
@@ -173,20 +151,6 @@ class _Child:
             memory = site.ctx.part_cache(name)
             memory.new, memory.used = new, used
         return True
-
-
-def _run_child(site: SiteBuild, names: list[str], write_end: int) -> None:
-    """In the child: render ``names`` and write to the pipe what the build needs to adopt them.
-    Whatever happens (a failure, a second Ctrl-C), it exits here and never returns into the
-    build's code, whose error handling would discard the build's own files."""
-    try:
-        default_signals()
-        gc.disable()  # a short life: nearly everything it makes is freed by reference counting
-        payload = _child_payload(site, names)
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(payload)
-    finally:
-        os._exit(0)
 
 
 def _child_payload(site: SiteBuild, names: list[str]) -> bytes:
