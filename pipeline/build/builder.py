@@ -52,7 +52,6 @@ from pipeline.build.state import (
 from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError
 from pipeline.load.folders import fingerprint, folder_signature, issue_files, issue_folders
-from pipeline.load.issues import load_issue
 from pipeline.render.context import Card, RenderContext
 from pipeline.render.search import issue_terms
 
@@ -431,6 +430,8 @@ def _build_issue(
     """Render one issue; its card, and the files of its email and WeChat editions (None when
     it does not get them this time). ``meanwhile``: those are rendered by a forked child, and
     what comes back in their place is the child (:class:`pipeline.build.sending.Pending`)."""
+    from pipeline.load.issues import load_issue  # not needed by a build with nothing to render (~8 ms)
+
     issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
     if issue is None:
         return None
@@ -497,6 +498,7 @@ def _feed_html_on_demand(
     issue_id: str, folder: Path, config: Config, ctx: RenderContext, cache: Staging, manifest: Manifest
 ) -> str:
     """An older issue's feed HTML, when the feeds reach back past the kept ones."""
+    from pipeline.load.issues import load_issue
     from pipeline.render import feeds
 
     issue = load_issue(folder, config, [])
@@ -510,6 +512,8 @@ def _feed_html_on_demand(
 
 def _terms_on_demand(issue_id: str, folder: Path, config: Config, cache: Staging) -> str:
     """An issue's search terms when their file is gone (its card still has their digest)."""
+    from pipeline.load.issues import load_issue
+
     issue = load_issue(folder, config, [])
     if issue is None:  # it had a card, so it loaded a moment ago: only a concurrent edit gets here
         raise RenderError(f"{issue_id}: the issue changed during the build; build again")
