@@ -211,8 +211,9 @@ def build(
         def settle() -> None:
             """Take over the email and WeChat files children rendered, and record them."""
             while on_their_way:
-                issue_id, child, before = on_their_way.pop(0)
+                issue_id, child, before = on_their_way[0]
                 files = child.settle(staging)
+                on_their_way.pop(0)  # after: a build stopped meanwhile still takes its files to discard
                 entry = manifest.issues[issue_id]
                 if files:
                     entry["send_files"] = files

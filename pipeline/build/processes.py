@@ -51,6 +51,7 @@ class Forked:
 
     def __init__(self, pid: int, pipe: int) -> None:
         self.pid, self.pipe = pid, pipe
+        self.joined = False
 
     @classmethod
     def start(cls, work: Callable[[], bytes]) -> Forked | None:
@@ -75,7 +76,11 @@ class Forked:
         return cls(pid, read_end)
 
     def join(self) -> bytes:
-        """Wait for the child; what it wrote (b"" when it failed or was killed)."""
+        """Wait for the child; what it wrote (b"" when it failed or was killed, or when it was
+        waited for already: a wait cut short by Ctrl-C is not repeated)."""
+        if self.joined:
+            return b""
+        self.joined = True
         try:
             with os.fdopen(self.pipe, "rb") as pipe:
                 return pipe.read()

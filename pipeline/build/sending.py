@@ -38,6 +38,7 @@ class Pending:
 
     def __init__(self, issue: Issue, ctx: RenderContext, names: list[str], process: Forked) -> None:
         self.issue, self.ctx, self.names, self.process = issue, ctx, names, process
+        self._data: bytes | None = None  # what the child wrote, once it was waited for
 
     @classmethod
     def start(cls, issue: Issue, ctx: RenderContext, staging: Staging, names: list[str]) -> Pending | None:
@@ -55,15 +56,17 @@ class Pending:
         return files
 
     def abandon(self, staging: Staging) -> None:
-        """Wait for the child and take its files over, for the build that stops to discard."""
+        """Wait for the child and take its files over, for the build that stops to discard
+        (again after :meth:`settle` has, as when rendering them here failed: no harm)."""
         result = self._result()
         if result is not None:
             staging.adopt(result[0])
 
     def _result(self) -> tuple[list, list[str]] | None:
-        data = self.process.join()
+        if self._data is None:
+            self._data = self.process.join()
         try:
-            return pickle.loads(data) if data else None
+            return pickle.loads(self._data) if self._data else None
         except (pickle.UnpicklingError, EOFError, ValueError):  # cut short: killed while writing
             return None
 

@@ -12,6 +12,7 @@ from conftest import NOW
 from pipeline.build import builder
 from pipeline.build.builder import build
 from pipeline.build.outputs import ISSUE_OUTPUTS
+from pipeline.build.processes import Forked
 from pipeline.config import load_config
 from pipeline.errors import RenderError
 from tests.build.test_send_outputs import CONFIG, DAYS, SEND_FILES, make_archive, send_files
@@ -110,3 +111,30 @@ def test_files_an_issue_no_longer_gets_are_removed_when_a_child_renders_the_othe
     monkeypatch.setattr(builder, "cpu_budget", lambda: 1)
     build(config, now=NOW)
     assert (tree(config.output_dir), state(config)) == two_cpus
+
+
+def test_a_build_that_stops_after_the_child_started_waits_for_it_and_leaves_no_file(archive, monkeypatch):
+    monkeypatch.setattr(builder, "cpu_budget", two)
+    build(archive, now=NOW)
+    before = tree(archive.output_dir)
+    paper = archive.issues_dir / DAYS[-1] / "01-a.md"
+    paper.write_text(paper.read_text("utf-8").replace("内容。", "改过的内容。"), "utf-8")
+    forked, start = [], Forked.start
+
+    def noted(work):
+        process = start(work)
+        forked.append(process.pid)
+        return process
+
+    def broken(*_args):
+        raise RenderError("the previous/next links could not be written")
+
+    monkeypatch.setattr(Forked, "start", staticmethod(noted))
+    monkeypatch.setattr(builder.neighbours, "link_pages", broken)  # run after the child started
+    with pytest.raises(RenderError, match="previous/next"):
+        build(archive, now=NOW)
+    assert tree(archive.output_dir) == before and staged(archive) == []
+    assert forked
+    for pid in forked:  # each child was waited for
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
