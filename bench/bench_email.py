@@ -135,7 +135,7 @@ def size_report() -> None:
 
     from pipeline.config import load_config
     from pipeline.load.issues import load_issues
-    from pipeline.mail.message import unsubscribe_placeholder
+    from pipeline.mail.placeholder import unsubscribe_placeholder
     from pipeline.render.context import RenderContext
     from pipeline.render.email import GMAIL_CLIP_BYTES, measure, render_issue
 

@@ -279,6 +279,18 @@ class Staging:
                         removed += _remove_if_orphan(os.path.join(folder, name), match.group(1))
         return removed
 
+    def remove_left_by(self, pid: int) -> None:
+        """Remove the temp files process ``pid`` (a forked worker or child of this build) staged
+        and never handed over, because it died: the sweep keeps them while the build runs."""
+        prefix = f"{self.owner}-{pid}-"
+        try:
+            with os.scandir(self.spool) as entries:
+                left = [entry.path for entry in entries if entry.name.startswith(prefix)]
+        except FileNotFoundError:
+            return
+        for path in left:
+            Path(path).unlink(missing_ok=True)
+
     def add(self, relative: str, data: bytes) -> None:
         target = self.root / relative
         self._drop(target)  # staged earlier in this build (a page before its links were written)

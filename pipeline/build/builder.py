@@ -35,7 +35,7 @@ from pathlib import Path
 from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
 from pipeline.build import neighbours, search, sending, site
 from pipeline.build.cards import make_card
-from pipeline.build.outputs import ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
+from pipeline.build.outputs import ISSUE_FILES, ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
 from pipeline.build.processes import cpu_budget, default_signals
 from pipeline.build.state import (
@@ -208,9 +208,10 @@ def build(
         dropped: list[str] = []  # email and WeChat files of issues rendered again without them
         on_their_way: list[tuple[str, sending.Pending, list[str]]] = []  # (issue, child, files before)
 
-        def settle() -> None:
-            """Take over the email and WeChat files children rendered, and record them."""
-            while on_their_way:
+        def settle(but: int = 0) -> None:
+            """Take over the email and WeChat files children rendered (but the ``but`` newest), and
+            record them."""
+            while len(on_their_way) > but:
                 issue_id, child, before = on_their_way[0]
                 files = child.settle(staging)
                 on_their_way.pop(0)  # after: a build stopped meanwhile still takes its files to discard
@@ -220,6 +221,12 @@ def build(
                 dropped.extend(sorted(set(before) - set(files)))
 
         for job, card_json, own, content, send_files in _run_jobs(jobs, config, ctx, staging, cache):
+            before = manifest.issues.get(job.issue_id, {}).get("send_files", [])
+            deferred = isinstance(send_files, sending.Pending)
+            if deferred:  # first: whatever happens next, the child is waited for
+                on_their_way.append((job.issue_id, send_files, before))
+                settle(but=1)  # the issue before's, done by now: one child at a time
+                send_files = []  # recorded when they arrive
             done += 1
             if progress:
                 progress(done, len(folders), job.issue_id)
@@ -236,12 +243,7 @@ def build(
                 if manifest.issues.get(job.issue_id, {}).get("feed_html") and not job.feed:
                     stale.append(job.issue_id)
                 date_card(manifest, job.issue_id, card_json, content, now)
-                before = manifest.issues.get(job.issue_id, {}).get("send_files", [])
-                if isinstance(send_files, sending.Pending):
-                    settle()  # the issue before's, done by now: one child at a time
-                    on_their_way.append((job.issue_id, send_files, before))
-                    send_files = []  # recorded when they arrive
-                else:
+                if not deferred:  # else when its files arrive
                     dropped.extend(sorted(set(before) - set(send_files or ())))
                 manifest.issues[job.issue_id] = {
                     "key": key,
@@ -271,10 +273,12 @@ def build(
         )
         settle()  # the edited issue's email and WeChat files, rendered meanwhile
     except BaseException:
-        for _issue_id, child, _before in on_their_way:
-            child.abandon(staging)  # its files go with the build's
-        staging.discard()
-        cache.discard()
+        try:
+            for _issue_id, child, _before in on_their_way:
+                child.abandon(staging)  # its files go with the build's
+        finally:
+            staging.discard()
+            cache.discard()
         raise
     report.written = staging.commit()
     cache.commit()
@@ -343,6 +347,8 @@ def _run_jobs(
     workers = worker_count(len(jobs))
     if workers == 1:
         meanwhile = cpu_budget() > 1  # a child renders each issue's email and WeChat files
+        if meanwhile and len(jobs) > 1:  # loaded once here rather than again in each child
+            _preload(ctx)
         for job in jobs:
             own: list[Problem] = []
             content = job.content or fingerprint(job.folder)
@@ -352,11 +358,7 @@ def _run_jobs(
     import gc
     import multiprocessing
 
-    import_module("pipeline.render.feeds")  # imported once here rather than in every worker
-    for render in ISSUE_OUTPUTS.values():
-        if isinstance(render, LazyRenderer):
-            render.load()
-    ctx.preload_templates(ISSUE_TEMPLATES)  # compiled once here, not once per worker
+    _preload(ctx)
     global _FORKED
     _FORKED = (config, ctx, cache.root, os.getpid())
     failed: _Job | None = None
@@ -382,6 +384,16 @@ def _run_jobs(
         content = failed.content or fingerprint(failed.folder)
         _build_issue(failed.folder, config, ctx, staging, cache, [], content, failed.feed, failed.send)
         raise RenderError(f"{failed.issue_id}: rendering failed in a worker process")
+
+
+def _preload(ctx: RenderContext) -> None:
+    """Import every renderer and compile the templates of an issue's outputs, once, before
+    processes that render issues fork (each would do it again)."""
+    import_module("pipeline.render.feeds")
+    for render in ISSUE_OUTPUTS.values():
+        if isinstance(render, LazyRenderer):
+            render.load()
+    ctx.preload_templates(ISSUE_TEMPLATES)
 
 
 def worker_count(jobs: int) -> int:
@@ -525,7 +537,8 @@ def _terms_on_demand(issue_id: str, folder: Path, config: Config, cache: Staging
 
 def _assets(folder: Path) -> list[Path]:
     """Images and other files an issue references, copied next to its pages: those the reading
-    rule allows (the loader has refused the issue when any other is there)."""
+    rule allows (the loader has refused the issue when any other is there), but for one with
+    the name of a file the build writes there (see ISSUE_FILES)."""
     return sorted(
         folder.joinpath(*parts)
         for parts, problem in issue_files(folder)
@@ -533,6 +546,7 @@ def _assets(folder: Path) -> list[Path]:
         and not parts[-1].lower().endswith(".md")
         and parts[-1] not in ASSET_SKIP
         and not any(part.startswith(".") for part in parts)
+        and not (len(parts) == 1 and parts[0] in ISSUE_FILES)
     )
 
 

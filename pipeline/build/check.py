@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.build.outputs import ISSUE_FILES
 from pipeline.build.state import template_cache
 from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
@@ -75,12 +76,33 @@ def check_issue_set(
     result = load_issues(config, ids, featured)
     report = CheckReport(
         issues=result.issues,
-        problems=[*result.problems, *plain_text_markup_problems(result.issues)],
+        problems=[*result.problems, *plain_text_markup_problems(result.issues), *output_name_problems(result.issues)],
         # a folder that is no issue (issues/2024-02-30) is reported, not counted as one
         issue_count=sum(1 for issue_id, _ in issue_folders(config, ids) if is_issue_id(issue_id)),
     )
     check_rendered(config, report, covers=True)
     return report
+
+
+def output_name_problems(issues: list[Issue]) -> list[Problem]:
+    """Files of an issue folder with the name of a file the build writes next to its page:
+    they are not copied to the site (see pipeline.build.outputs.ISSUE_FILES)."""
+    problems = []
+    for issue in issues:
+        for name in sorted(ISSUE_FILES):
+            path = issue.folder / name
+            if path.is_file() or path.is_symlink():
+                problems.append(
+                    Problem(
+                        path,
+                        None,
+                        f"{name} has the name of a file the build writes for this issue "
+                        f"(public/issues/{issue.id}/{name}), so it is not copied to the site: "
+                        "rename it if the issue links to it",
+                        "warning",
+                    )
+                )
+    return problems
 
 
 def check_rendered(config: Config, report: CheckReport, covers: bool = False) -> None:

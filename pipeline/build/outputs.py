@@ -60,5 +60,22 @@ SITE_OUTPUTS: dict[str, Callable[[list[Card], RenderContext], dict[str, bytes]]]
     "sitemap": LazyRenderer("pipeline.render.sitemap", "render_site"),
     "search": LazyRenderer("pipeline.render.search", "render_site"),
 }
+# The files the per-issue outputs write into an issue's folder of public/ (a test renders every
+# output and compares). A file of the issue folder with one of these names is not copied there,
+# where the build's own would overwrite it or be overwritten depending on which was staged last
+# (which differs when another process renders the email and WeChat files): `publish check` warns.
+ISSUE_FILES = frozenset(
+    {
+        "index.html",
+        "papers.bib",
+        "search.json",
+        "email.html",
+        "email.txt",
+        "wechat.md",
+        "wechat.html",
+        "wechat.json",
+        "wechat-paste.html",
+    }
+)
 # The per-issue outputs an issue needs only while it may still be sent (see pipeline.build.builder).
 SEND_OUTPUTS = frozenset({"email", "wechat"})

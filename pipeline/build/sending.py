@@ -50,6 +50,7 @@ class Pending:
         """Wait for the child and take its files over; rendered here when it delivered none."""
         result = self._result()
         if result is None:
+            staging.remove_left_by(self.process.pid)  # what it staged before it died
             return render(self.issue, self.ctx, staging, self.names)
         staged, files = result
         staging.adopt(staged)
@@ -61,6 +62,8 @@ class Pending:
         result = self._result()
         if result is not None:
             staging.adopt(result[0])
+        else:
+            staging.remove_left_by(self.process.pid)
 
     def _result(self) -> tuple[list, list[str]] | None:
         if self._data is None:

@@ -140,6 +140,8 @@ class _Child:
         except (pickle.UnpicklingError, EOFError, ValueError):  # cut short: killed while writing
             result = None
         if result is None:
+            site.staging.remove_left_by(self.process.pid)  # what it staged before it died
+            site.cache.remove_left_by(self.process.pid)
             return False
         staged, cached, entries, memories, feed_html = result
         site.staging.adopt(staged)

@@ -25,6 +25,7 @@ from pipeline.render.pages import TAGS_ROOT, newest_first, tag_slug
 from pipeline.render.web import ARCHIVE_ROOT, archive_years
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+_EPOCH = (EPOCH.timestamp(), EPOCH)  # no tag page is dated earlier
 MAX_URLS = 50_000
 
 
@@ -53,8 +54,7 @@ def tag_dates(cards: list[Card]) -> dict[str, datetime]:
         when = card.updated
         stamp = when.timestamp()
         for slug in {tag_slug(name) for name in names}:
-            last = dates.get(slug)
-            if last is None or stamp > last[0]:
+            if stamp > dates.setdefault(slug, _EPOCH)[0]:
                 dates[slug] = (stamp, when)
     return {slug: when for slug, (_stamp, when) in dates.items()}
 

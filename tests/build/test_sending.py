@@ -138,3 +138,105 @@ def test_a_build_that_stops_after_the_child_started_waits_for_it_and_leaves_no_f
     for pid in forked:  # each child was waited for
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def edit(config, day: str) -> None:
+    paper = config.issues_dir / day / "01-a.md"
+    paper.write_text(paper.read_text("utf-8").replace("内容。", "改过的内容。"), "utf-8")
+
+
+SIX = tuple(f"2024-10-{day:02d}" for day in (1, 3, 5, 7, 9, 11))
+
+
+def edits_and_names(config, monkeypatch, budget) -> list:
+    """Three edited issues, two old ones named, one rendered again without its files, one
+    that stops taking WeChat: what each build leaves, on ``budget`` CPUs."""
+    monkeypatch.setattr(builder, "cpu_budget", budget)
+    build(config, now=NOW)
+    left = [(tree(config.output_dir), state(config))]
+    for day in SIX[-3:]:
+        edit(config, day)
+    left.append((sorted(build(config, now=NOW).built), tree(config.output_dir), state(config)))
+    left.append((sorted(build(config, list(SIX[:2]), now=NOW).built), tree(config.output_dir), state(config)))
+    edit(config, SIX[0])
+    left.append((sorted(build(config, now=NOW).built), tree(config.output_dir), send_files(config, SIX[0])))
+    meta = config.issues_dir / SIX[-1] / "issue.yaml"
+    meta.write_text(meta.read_text("utf-8") + "channels: [feed, email]\n", "utf-8")
+    left.append((sorted(build(config, now=NOW).built), tree(config.output_dir), state(config)))
+    assert staged(config) == []
+    return left
+
+
+def test_several_issues_rendered_in_the_build_s_process_give_the_files_of_one_process(newsletter, monkeypatch):
+    monkeypatch.setattr(builder, "SEND_WINDOW", 2)
+    config = make_archive(newsletter(CONFIG), SIX)
+    one = edits_and_names(config, monkeypatch, lambda: 1)
+    assert one[3][2] == set()  # the named old issue, rendered again unnamed, lost its files
+    fresh(config)
+    two_cpus = edits_and_names(make_archive(config.root, SIX), monkeypatch, two)
+    for step, (expected, got) in enumerate(zip(one, two_cpus)):
+        assert got == expected, step
+
+
+def test_a_file_of_the_issue_named_like_an_output_is_not_copied_and_check_says_so(archive, monkeypatch):
+    from pipeline.build.check import check_issues
+
+    draft = archive.issues_dir / DAYS[-1] / "email.txt"
+    draft.write_text("编辑手写的草稿\n", "utf-8")
+    built = []
+    for cpus in (lambda: 1, two):
+        fresh(archive)
+        monkeypatch.setattr(builder, "cpu_budget", cpus)
+        build(archive, now=NOW)
+        built.append((archive.output_dir / "issues" / DAYS[-1] / "email.txt").read_text("utf-8"))
+    assert built[0] == built[1] and "编辑手写的草稿" not in built[0]  # the rendered text part, whoever renders it
+    [warning] = [p for p in check_issues(archive).problems if p.path == draft]
+    assert "not copied to the site" in warning.message and warning.severity == "warning"
+
+
+def test_the_names_of_an_issue_s_files_are_those_its_outputs_write(example_config, example_issues):
+    from pipeline.build.outputs import ISSUE_FILES
+    from pipeline.render.context import RenderContext
+
+    ctx = RenderContext(example_config, NOW)
+    issue = example_issues["2024-09-30"]
+    written = {path.rsplit("/", 1)[1] for render in ISSUE_OUTPUTS.values() for path in render(issue, ctx)}
+    assert written == ISSUE_FILES
+
+
+def test_a_child_that_dies_after_staging_leaves_no_temp_file(archive, monkeypatch):
+    render, parent = ISSUE_OUTPUTS["wechat"], os.getpid()
+
+    def dying(issue, ctx):  # after the email files are staged
+        if os.getpid() != parent:
+            os._exit(9)
+        return render(issue, ctx)
+
+    monkeypatch.setitem(ISSUE_OUTPUTS, "wechat", dying)
+    monkeypatch.setattr(builder, "cpu_budget", two)
+    build(archive, now=NOW)
+    assert staged(archive) == [] and send_files(archive, DAYS[-1]) == set(SEND_FILES)
+
+
+def test_a_progress_report_that_fails_still_waits_for_the_child(archive, monkeypatch):
+    monkeypatch.setattr(builder, "cpu_budget", two)
+    build(archive, now=NOW)
+    edit(archive, DAYS[-1])
+    forked, start = [], Forked.start
+
+    def noted(work):
+        process = start(work)
+        forked.append(process.pid)
+        return process
+
+    def progress(_done, _total, issue_id):
+        if issue_id == DAYS[-1]:
+            raise BrokenPipeError("stderr closed")
+
+    monkeypatch.setattr(Forked, "start", staticmethod(noted))
+    with pytest.raises(BrokenPipeError):
+        build(archive, now=NOW, progress=progress)
+    assert forked and staged(archive) == []
+    for pid in forked:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)

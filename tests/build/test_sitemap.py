@@ -103,3 +103,23 @@ def test_over_the_limit_the_sitemap_becomes_an_index(example: Path, monkeypatch)
     assert [loc.text for loc in index.findall("s:sitemap/s:loc", NS)] == [f"{SITE}{name}" for name in parts]
     assert all(W3C_SECONDS.match(m.text) for m in index.findall("s:sitemap/s:lastmod", NS))
     assert sum(len(urls(files[name])) for name in parts) == total
+
+
+def test_a_tag_page_dates_from_its_newest_issue_and_never_before_1970() -> None:
+    from pipeline.render.context import Card
+    from pipeline.render.feeds import EPOCH
+
+    def card(issue_id: str, publish_at: str, tags: list[str]) -> Card:
+        paper = {"title": "论文", "anchor": "p1", "tags": ["KV Cache"]}
+        return Card(issue_id, "一期", issue_id, publish_at, None, tags, False, None, [paper])
+
+    cards = [
+        card("1969-07-20", "1969-07-20T08:00:00+08:00", ["登月"]),
+        card("2024-10-01", "2024-10-01T08:00:00+08:00", ["长上下文"]),
+        card("2024-10-08", "2024-10-08T09:00:00+09:00", ["长上下文"]),  # an hour earlier than it reads: 08:00 +08:00
+        card("2024-10-08-b", "2024-10-08T07:59:00+08:00", ["长上下文"]),
+    ]
+    dates = sitemap.tag_dates(cards)
+    assert dates["登月"] == EPOCH
+    assert dates["长上下文"] == datetime.fromisoformat("2024-10-08T09:00:00+09:00")
+    assert dates["kv-cache"] == datetime.fromisoformat("2024-10-08T09:00:00+09:00")
