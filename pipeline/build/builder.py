@@ -387,8 +387,9 @@ def _run_jobs(
 
 
 def _preload(ctx: RenderContext) -> None:
-    """Import every renderer and compile the templates of an issue's outputs, once, before
-    processes that render issues fork (each would do it again)."""
+    """Import the loader and every renderer and compile the templates of an issue's outputs,
+    once, before processes that render issues fork (each would do it again)."""
+    import_module("pipeline.load.issues")
     import_module("pipeline.render.feeds")
     for render in ISSUE_OUTPUTS.values():
         if isinstance(render, LazyRenderer):
