@@ -209,8 +209,8 @@ def build(
         on_their_way: list[tuple[str, sending.Pending, list[str]]] = []  # (issue, child, files before)
 
         def settle(but: int = 0) -> None:
-            """Take over the email and WeChat files children rendered (but the ``but`` newest), and
-            record them."""
+            """Take over and record the email and WeChat files children rendered, all but those
+            of the ``but`` newest."""
             while len(on_their_way) > but:
                 issue_id, child, before = on_their_way[0]
                 files = child.settle(staging)
