@@ -37,7 +37,7 @@ from pipeline.build import neighbours, search, sending, site
 from pipeline.build.cards import make_card
 from pipeline.build.outputs import ISSUE_FILES, ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
-from pipeline.build.processes import cpu_budget, default_signals
+from pipeline.build.processes import collector_paused, cpu_budget, default_signals
 from pipeline.build.state import (
     Manifest,
     Stamp,
@@ -75,6 +75,17 @@ def build(
     force: bool = False,
 ) -> BuildReport:
     """Render the selected issues (all by default) and the site-level outputs."""
+    with collector_paused():
+        return _build(config, ids, now, progress, force)
+
+
+def _build(
+    config: Config,
+    ids: Iterable[str] | None,
+    now: datetime | None,
+    progress: Callable[[int, int, str], None] | None,
+    force: bool,
+) -> BuildReport:
     now = now or datetime.now(timezone.utc)
     selected = {issue_id for issue_id, _ in issue_folders(config, ids)} if ids is not None else None
     folders = issue_folders(config)
@@ -409,6 +420,7 @@ def _start_worker() -> None:
 
     default_signals()
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
+    gc.enable()  # paused in the build that forked it; a worker renders many issues, and collects
 
 
 def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str, list[str] | None] | None:

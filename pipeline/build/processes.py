@@ -11,7 +11,8 @@ import gc
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def cpu_budget() -> int:
@@ -27,6 +28,24 @@ def cpu_budget() -> int:
     if wanted.isdigit() and int(wanted) > 0:
         cpus = int(wanted)
     return cpus
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic garbage collection in this process until the block ends.
+
+    A build holds its manifest (~300,000 objects at 500 issues) and makes little cyclic
+    garbage: each collection scanned the survivors for nothing, and a full one alone took
+    ~30 ms of a 0.75 s rebuild after an edit (~7% of a cold build in one process, with the
+    same peak memory). The collector is as it was afterwards, and the next collection frees
+    whatever cycles the block left."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def default_signals() -> None:
