@@ -45,7 +45,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from typing import Any
 
 import orjson
@@ -270,7 +269,7 @@ def _rss(items: list[_Item], ctx: RenderContext, settings: FeedSettings) -> byte
     _sub(channel, "generator", f"{GENERATOR} {__version__}")
     if site.language:
         _sub(channel, "language", site.language)
-    _sub(channel, "lastBuildDate", format_datetime(_newest(items)))
+    _sub(channel, "lastBuildDate", rfc822_date(_newest(items)))
     if settings.hub:
         _sub(channel, f"{{{ATOM_NS}}}link", href=settings.hub, rel="hub")
     _sub(channel, f"{{{DC_NS}}}creator", xml_text(_author(ctx)))
@@ -291,7 +290,7 @@ def _rss_item(channel: etree._Element, item: _Item) -> None:
     _sub(element, "guid", item.url, isPermaLink="true")
     for tag in item.tags:
         _sub(element, "category", tag)
-    _sub(element, "pubDate", format_datetime(item.published))
+    _sub(element, "pubDate", rfc822_date(item.published))
     if item.image:  # RSS requires a length: the size in bytes, 0 when it is not known
         _sub(element, "enclosure", url=item.image, length=str(item.image_length), type=_image_type(item.image))
     _sub(element, f"{{{DC_NS}}}creator", item.author)
@@ -346,6 +345,20 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attributes
 
 def _atom_sub(parent: etree._Element, name: str, text: str | None = None, **attributes: str) -> etree._Element:
     return _sub(parent, f"{{{ATOM_NS}}}{name}", text, **attributes)
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def rfc822_date(moment: datetime) -> str:
+    """RSS's date format (RFC 822, four-digit years): what email.utils.format_datetime writes,
+    without importing the email package (~13 ms) into every build that renders a feed."""
+    zone = moment.strftime("%z") if moment.tzinfo is not None else "-0000"
+    return (
+        f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} {zone}"
+    )
 
 
 def _newest(items: list[_Item]) -> datetime:

@@ -129,6 +129,18 @@ def test_help_is_fast_to_import():
     assert result.stdout.strip() == "[]", "heavy modules imported at start-up slow down every command"
 
 
+def test_the_config_and_the_feeds_do_not_import_the_email_package(example):
+    # ~13 ms of every command (the config's addresses) and build (the RSS dates); sending needs it
+    code = (
+        "import sys, pathlib, pipeline.render.feeds, pipeline.config\n"
+        "pipeline.config.load_config(pathlib.Path('config.yaml'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('email')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, env=env)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_wechat_limits_are_warned_once_with_their_line(example):
     path = example / "issues/2024-09-30/issue.yaml"
     path.write_text(re.sub(r"(?m)^title:.*$", "title: " + "很长的标题" * 8, path.read_text()))

@@ -176,3 +176,53 @@ def test_an_alias_that_holds_itself_is_read_once_not_forever(newsletter):
     with pytest.raises(ConfigError) as refused:
         load_config(config)
     assert "loop: unknown top-level key" in str(refused.value)
+
+
+def _by_parseaddr(value: str) -> bool:
+    """The check as it was before the fast path: email.utils.parseaddr's address."""
+    from email.utils import parseaddr
+
+    local, _, domain = parseaddr(value)[1].partition("@")
+    return bool(local and domain) and not any(ord(c) < 32 for c in value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "论文速递 <digest@example.org>",
+        "digest@example.org",
+        "  大模型前沿论文速递<news.letter+ai@mail.example.cn>  ",
+        "Digest Editors <a_b%c@x-y.example.org>",
+        "论文速递, 周刊 <digest@example.org>",  # a comma: two addresses
+        '"论文速递" <digest@example.org>',
+        "J. Smith <j@example.org>",
+        "digest@example.org\n",
+        "\tdigest@example.org",
+        "a..b@example.org",
+        "<@example.org>",
+        "论文速递 <digest@>",
+        "论文速递 (编辑部) <digest@example.org>",
+        "digest@example.org <other@example.org>",
+    ],
+)
+def test_an_address_is_judged_as_email_utils_judges_it(value):
+    from pipeline.config.settings import is_address
+
+    assert is_address(value) == _by_parseaddr(value)
+
+
+def test_the_fast_address_check_never_accepts_what_email_utils_refuses():
+    import random
+
+    from pipeline.config.settings import _PLAIN_ADDRESS, is_address
+
+    rng = random.Random(7)
+    pieces = [*'ab.@<>_-+% ,;:"()[]\\\t\n\x7f\x85', "论文", "　", "x.y", "@e.org", "<a@b.cn>", "example.org"]
+    fast = 0
+    for _ in range(20_000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        if _PLAIN_ADDRESS.fullmatch(value.lstrip(" ")):
+            fast += 1
+            assert _by_parseaddr(value), value
+        assert is_address(value) == _by_parseaddr(value), value
+    assert fast > 100  # the fast path was taken often enough to mean something

@@ -617,3 +617,26 @@ def test_json_feed_bytes_are_what_json_dumps_gives(ctx):
     parsed = json.loads(data)
     assert data == (json.dumps(parsed, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
     assert parsed["items"] == items
+
+
+def test_rss_dates_are_written_as_email_utils_writes_them():
+    import random
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+    from zoneinfo import ZoneInfo
+
+    from pipeline.render.feeds import rfc822_date
+
+    rng = random.Random(3)
+    zones = [
+        timezone.utc,
+        ZoneInfo("Asia/Shanghai"),
+        ZoneInfo("America/St_Johns"),
+        timezone(timedelta(hours=-9, minutes=-30)),
+        None,
+    ]
+    for _ in range(5_000):
+        moment = datetime(1970, 1, 1) + timedelta(seconds=rng.randrange(0, 4_000_000_000))
+        zone = rng.choice(zones)
+        moment = moment.replace(tzinfo=zone) if zone else moment
+        assert rfc822_date(moment) == format_datetime(moment), moment
