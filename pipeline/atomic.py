@@ -207,6 +207,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _holds(target: Path, data: bytes) -> bool:
+    """Whether the file at ``target`` exists and holds exactly ``data``."""
+    try:
+        return target.stat().st_size == len(data) and target.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -293,12 +301,9 @@ class Staging:
 
     def add(self, relative: str, data: bytes) -> None:
         target = self.root / relative
-        self._drop(target)  # staged earlier in this build (a page before its links were written)
-        try:
-            if target.stat().st_size == len(data) and target.read_bytes() == data:
-                return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
-        except FileNotFoundError:
-            pass
+        self._drop(target)  # staged earlier in this build
+        if _holds(target, data):
+            return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
         if target.parent not in self._folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(target.parent)
@@ -314,6 +319,21 @@ class Staging:
             raise
         os.close(fd)
         self._pending[target] = Path(tmp)
+
+    def rewrite(self, relative: str, data: bytes, kept: int) -> None:
+        """As :meth:`add`, for new bytes of a file whose first ``kept`` bytes are those read from
+        it in this build. A file this build staged is rewritten in place from there: a page whose
+        links are written near its end (:mod:`pipeline.build.neighbours`) costs a short write,
+        not a new temp file of ~90 KB (~0.9 ms a page, half a second of a 500-issue build)."""
+        target = self.root / relative
+        tmp = self._pending.get(target)
+        if tmp is None or _holds(target, data):
+            self.add(relative, data)
+            return
+        with open(tmp, "r+b") as staged:
+            staged.seek(kept)
+            staged.write(memoryview(data)[kept:])
+            staged.truncate()
 
     def _drop(self, target: Path) -> None:
         tmp = self._pending.pop(target, None)

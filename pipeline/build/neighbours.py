@@ -72,5 +72,5 @@ def _patch(relative: str, older: Card | None, newer: Card | None, ctx: RenderCon
     end = page.find(NAV_END, start)
     if start < 0 or end < 0:
         return False
-    staging.add(relative, page[:start] + render_issue_nav(older, newer, ctx) + page[end + len(NAV_END) :])
+    staging.rewrite(relative, page[:start] + render_issue_nav(older, newer, ctx) + page[end + len(NAV_END) :], start)
     return True

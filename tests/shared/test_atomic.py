@@ -56,6 +56,35 @@ def test_unchanged_file_is_not_rewritten(tmp_path):
     assert (tmp_path / "a.html").stat().st_mtime_ns == before
 
 
+def test_a_staged_file_is_rewritten_in_place_from_the_kept_prefix(tmp_path):
+    page = "<html>第 1 期：长上下文<!-- nav --><!-- /nav --></html>".encode()
+    staging = Staging(tmp_path)
+    staging.add("issues/2024-09-30/index.html", page)
+    spooled = sorted(staging.spool.iterdir())
+    kept = page.index(b"<!-- nav -->")
+    for links in ("<a href='../2024-09-23/'>上一期</a>" * 3, ""):  # longer, then shorter: truncated
+        new = page[:kept] + f"<!-- nav -->{links}<!-- /nav --></html>".encode()
+        staging.rewrite("issues/2024-09-30/index.html", new, kept)
+        assert sorted(staging.spool.iterdir()) == spooled  # the same temp file, no new one
+        assert staging.read("issues/2024-09-30/index.html") == new
+    staging.commit()
+    assert (tmp_path / "issues/2024-09-30/index.html").read_bytes() == new
+    assert list(staging.spool.iterdir()) == []
+
+
+def test_rewriting_a_file_not_staged_stages_it_and_bytes_already_in_place_are_kept(tmp_path):
+    staging = Staging(tmp_path)
+    staging.add("a.html", b"<p>same</p>")
+    staging.commit()
+    before = (tmp_path / "a.html").stat().st_mtime_ns
+    staging.rewrite("a.html", b"<p>new</p>", 3)  # not staged in this build: staged anew
+    assert (tmp_path / "a.html").read_bytes() == b"<p>same</p>" and staging.read("a.html") == b"<p>new</p>"
+    staging.rewrite("a.html", b"<p>same</p>", 3)  # staged, but back to what is in place: dropped
+    assert staging.changed == [] and list(staging.spool.iterdir()) == []
+    assert staging.commit() == []
+    assert (tmp_path / "a.html").stat().st_mtime_ns == before
+
+
 def test_failed_write_removes_its_temp_file(tmp_path, monkeypatch):
     def broken(fd, data):
         raise OSError(28, "No space left on device")
