@@ -29,6 +29,15 @@ from pipeline.render.context import Card, RenderContext
 SLUG_CHARS = 60
 _NOT_WORD = re.compile(r"[\W_]+")
 TAGS_ROOT = "tags"
+# Lines (papers and issues) a tag's page lists in full. A tag with more gets a page per year
+# (``tags/<slug>/<year>/``) and its own page shows the newest: a tag that most papers carry
+# would otherwise make a page of megabytes, and render all of it again on each new issue.
+TAG_PAGE_LINES = 200
+
+
+def tag_has_year_pages(count: int) -> bool:
+    """Whether a tag of ``count`` lines (its papers and its issues) gets a page per year."""
+    return count > TAG_PAGE_LINES
 
 
 @lru_cache(maxsize=8192)  # called for every tag of every paper on each site render

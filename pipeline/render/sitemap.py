@@ -3,7 +3,7 @@
 The sitemap follows sitemaps.org 0.9: each ``<loc>`` absolute under ``site.url`` and
 percent-encoded (tag folders hold Chinese characters), each ``<lastmod>`` a W3C datetime with
 its offset. It lists the pages a reader lands on: the index, the year pages, the subscription
-page, the public issue pages and the tag pages. Not the other versions of an issue
+page, the public issue pages and the tag pages (with their year pages). Not the other versions of an issue
 (``email.html``: the same text as its page) nor the editors' tools. Over 50,000 URLs (the
 protocol's limit per file), ``sitemap.xml`` becomes a sitemap index of ``sitemap-<n>.xml``.
 
@@ -13,15 +13,17 @@ a host, so an archive served from a sub-path needs its line in the host's own ro
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain
 from urllib.parse import quote
 
 from lxml import etree
 
 from pipeline.render.context import Card, RenderContext
 from pipeline.render.feeds import EPOCH
-from pipeline.render.pages import TAGS_ROOT, newest_first, tag_slug
+from pipeline.render.pages import TAGS_ROOT, newest_first, tag_has_year_pages, tag_slug
 from pipeline.render.web import ARCHIVE_ROOT, archive_years
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -45,18 +47,31 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
 
 
 def tag_dates(cards: list[Card]) -> dict[str, datetime]:
-    """Each tag page's slug and the newest change among what it lists (as its page shows it)."""
-    dates: dict[str, tuple[float, datetime]] = {}  # compared by timestamp: cheaper than datetimes with offsets
+    """Each tag page's path under ``tags/`` (``<slug>``, and ``<slug>/<year>`` for the year
+    pages of a tag that has them) and the newest change among what it lists."""
+    # compared by timestamp: cheaper than datetimes with offsets
+    in_year: dict[tuple[str, str], tuple[float, datetime]] = {}  # (slug, year) → the newest change
+    lines: Counter[str] = Counter()  # slug → papers and issues with it, as its page counts them
     for card in cards:
-        names = set(card.tags)
-        for paper in card.papers:
-            names.update(paper.get("tags") or ())
         when = card.updated
         stamp = when.timestamp()
-        for slug in {tag_slug(name) for name in names}:
-            if stamp > dates.setdefault(slug, _EPOCH)[0]:
-                dates[slug] = (stamp, when)
-    return {slug: when for slug, (_stamp, when) in dates.items()}
+        year = card.date[:4]
+        listed = [
+            set(map(tag_slug, card.tags)),
+            *(set(map(tag_slug, paper.get("tags") or ())) for paper in card.papers),
+        ]
+        lines.update(chain.from_iterable(listed))
+        for slug in set().union(*listed):
+            if stamp > in_year.setdefault((slug, year), _EPOCH)[0]:
+                in_year[(slug, year)] = (stamp, when)
+    newest: dict[str, tuple[float, datetime]] = {}
+    dates: dict[str, datetime] = {}
+    for (slug, year), (stamp, when) in in_year.items():
+        if stamp > newest.setdefault(slug, _EPOCH)[0]:
+            newest[slug] = (stamp, when)
+        if tag_has_year_pages(lines[slug]):
+            dates[f"{slug}/{year}"] = when
+    return {**{slug: when for slug, (_stamp, when) in newest.items()}, **dates}
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:

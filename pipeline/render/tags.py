@@ -1,6 +1,9 @@
 """Tag pages and topic feeds: ``tags/index.html`` (every tag with its count),
 ``tags/<slug>/index.html`` (the papers and issues with that tag, newest first) and
-``tags/<slug>/feed.xml`` (Atom) for each tag.
+``tags/<slug>/feed.xml`` (Atom) for each tag. A tag of more than
+:data:`~pipeline.render.pages.TAG_PAGE_LINES` papers and issues gets a page per year,
+``tags/<slug>/<year>/index.html`` (by the date of the issue they appeared in), and its own
+page lists the newest :data:`TAG_NEWEST` papers and issues, with links to the years.
 
 A paper's tags come from its entry (``tags:`` in the front matter); an issue's tags from
 ``issue.yaml``. They are shown apart on a tag page: an issue tagged 长上下文 is about long
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -27,8 +31,17 @@ from lxml import etree
 
 from pipeline.render.context import Card, RenderContext
 from pipeline.render.feeds import EPOCH, distinct_times, feed_settings
-from pipeline.render.pages import TAGS_ROOT, newest_first, page_values, render_page, tag_slug
+from pipeline.render.pages import (
+    TAGS_ROOT,
+    newest_first,
+    page_values,
+    render_page,
+    tag_has_year_pages,
+    tag_slug,
+)
 from pipeline.render.papers import ATOM_NS, DC_NS, XML_LANG, PaperItem, atom_element, atom_entry, atom_link, paper_items
+
+TAG_NEWEST = 50  # papers, and issues, on the own page of a tag with year pages
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, and there is one per tagged paper
@@ -138,29 +151,94 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     parts = ctx.part_cache("tags")
     limit = feed_settings(ctx).items
     for tag in tags:
-        # Page and feed are separate parts: an edit moves a paper's `updated` (so the feed, of
-        # the newest papers only) but rarely what the page lists of a thousand papers.
-        files.update(parts.files(tag.slug, _page_inputs(tag), partial(_tag_page, tag, ctx)))
+        # Pages and feed are separate parts: an edit moves a paper's `updated` (so the feed, of
+        # the newest papers only) but rarely what the page lists of a thousand papers; a new
+        # issue changes a tag's own page and its year's, not the pages of the years before.
+        for page in tag_pages(tag):
+            files.update(parts.files(page.part, _page_inputs(tag, page), partial(_tag_page, tag, page, ctx)))
         files.update(parts.files(f"{tag.slug}/feed", _feed_inputs(tag, limit), partial(_tag_feed_file, tag, ctx)))
     return files
 
 
-def _tag_page(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
-    folder = f"{TAGS_ROOT}/{tag.slug}"
-    values = page_values(ctx, "../../", f"{folder}/", f"标签：{tag.name} · {ctx.site.title}")
+@dataclass(frozen=True)
+class TagPage:
+    """One page of a tag: its own (``year`` None) or a year's, and what it lists."""
+
+    tag: Tag
+    year: str | None
+    papers: list[TaggedPaper]
+    issues: list[Card]
+    years: list[tuple[str, int | None]]  # each year of a tag with year pages, and on its own page its lines
+
+    @property
+    def folder(self) -> str:
+        return f"{TAGS_ROOT}/{self.tag.slug}" + (f"/{self.year}" if self.year else "")
+
+    @property
+    def part(self) -> str:
+        return self.tag.slug + (f"/{self.year}" if self.year else "")
+
+
+def tag_pages(tag: Tag) -> list[TagPage]:
+    """The tag's own page, then, for a tag with year pages, one per year (newest first)."""
+    if not tag_has_year_pages(tag.count):
+        return [TagPage(tag, None, tag.papers, tag.issues, [])]
+    papers = _by_year(tag.papers, lambda tagged: tagged.card.date)
+    issues = _by_year(tag.issues, lambda card: card.date)
+    years = sorted(papers.keys() | issues.keys(), reverse=True)
+    counts = [(year, len(papers.get(year, ())) + len(issues.get(year, ()))) for year in years]
+    own = TagPage(tag, None, tag.papers[:TAG_NEWEST], tag.issues[:TAG_NEWEST], counts)
+    # A year's page links to the others without their counts, so that a new issue leaves the
+    # pages of the years before as they are.
+    links = [(year, None) for year in years]
+    return [own, *(TagPage(tag, year, papers.get(year, []), issues.get(year, []), links) for year in years)]
+
+
+def _by_year(items: list, date_of: Callable[[Any], str]) -> dict[str, list]:
+    """Items (newest first) by the year of their issue's date, as the archive's year pages."""
+    years: dict[str, list] = {}
+    for item in items:
+        years.setdefault(date_of(item)[:4], []).append(item)
+    return years
+
+
+def _counts(tag: Tag, page: TagPage) -> tuple[int, int]:
+    """The papers and issues a page counts: the tag's, or on a year's page that year's."""
+    counted = page if page.year else tag
+    return len(counted.papers), len(counted.issues)
+
+
+def _tag_page(tag: Tag, page: TagPage, ctx: RenderContext) -> dict[str, bytes]:
+    title = f"标签：{tag.name}" + (f" · {page.year} 年" if page.year else "")
+    values = page_values(ctx, "../../../" if page.year else "../../", f"{page.folder}/", f"{title} · {ctx.site.title}")
     values["description"] = f"「{ctx.site.title}」中带有标签「{tag.name}」的论文与期刊。"
     feed_url = ctx.site.absolute(f"{TAGS_ROOT}/{quote(tag.slug)}/feed.xml")
-    return {f"{folder}/index.html": render_page(ctx, "tag.html", tag=tag, feed_url=feed_url, **values)}
+    html = render_page(
+        ctx,
+        "tag.html",
+        tag=tag,
+        papers=page.papers,
+        issues=page.issues,
+        years=page.years,
+        current_year=page.year,
+        counts=_counts(tag, page),
+        tag_root="../" if page.year else "",  # the tag's own folder, from the page
+        feed_url=feed_url,
+        **values,
+    )
+    return {f"{page.folder}/index.html": html}
 
 
 def _tag_feed_file(tag: Tag, ctx: RenderContext) -> dict[str, bytes]:
     return {f"{TAGS_ROOT}/{tag.slug}/feed.xml": tag_feed(tag, ctx)}
 
 
-def _page_inputs(tag: Tag) -> bytes:
-    """What the tag's page shows of its issues and papers, in their order (templates/tag.html)."""
-    issues = [(card.id, card.title, card.date) for card in tag.issues]
-    return orjson.dumps([tag.name, issues, [tagged.shown for tagged in tag.papers]])
+def _page_inputs(tag: Tag, page: TagPage) -> bytes:
+    """What a page of the tag shows of its issues and papers, in their order, and of the tag
+    (templates/tag.html)."""
+    issues = [(card.id, card.title, card.date) for card in page.issues]
+    shown = [tag.name, *_counts(tag, page), page.year, page.years]
+    return orjson.dumps([shown, issues, [tagged.shown for tagged in page.papers]])
 
 
 def _newest_papers(tag: Tag, limit: int) -> list[TaggedPaper]:

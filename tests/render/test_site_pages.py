@@ -368,3 +368,97 @@ def test_a_tag_feed_takes_the_newest_papers_by_publish_time_each_issue_s_in_thei
         assert [(t.card.id, t.paper["anchor"]) for t in _newest_papers(tag, limit)] == [
             (t.card.id, t.paper["anchor"]) for t in expected
         ]
+
+
+def _long_tag_archive(root: Path, days: tuple[str, ...]) -> None:
+    """Issues with two papers each tagged 长上下文, the issue tagged 大语言模型 as a whole."""
+    for day in days:
+        write(root / f"issues/{day}/issue.yaml", f'title: "{day} 期"\ntags: ["大语言模型"]\n')
+        for n in (1, 2):
+            write(root / f"issues/{day}/0{n}-p.md", paper_md(f"Paper {day} {n}", arxiv=None, tags="[长上下文]"))
+
+
+def _links(page: Path, public: Path) -> set[str]:
+    """Every relative link of a page, as a path under public/ (folders end in /)."""
+    found = set()
+    for href in parse(page.read_bytes()).hrefs():
+        if "://" in href or href.startswith("#"):
+            continue
+        target = posixpath.normpath(
+            posixpath.join(page.parent.relative_to(public).as_posix(), unquote(href.split("#")[0]))
+        )
+        found.add(target + ("/" if href.split("#")[0].endswith("/") else ""))
+    return found
+
+
+def test_a_tag_with_many_papers_gets_a_page_per_year_and_its_own_page_shows_the_newest(newsletter, monkeypatch) -> None:
+    from pipeline.render import pages, tags
+
+    monkeypatch.setattr(pages, "TAG_PAGE_LINES", 5)
+    monkeypatch.setattr(tags, "TAG_NEWEST", 3)
+    root = newsletter()
+    days = ("2023-03-01", "2023-09-01", "2024-03-01", "2024-09-01", "2025-03-01")
+    _long_tag_archive(root, days)
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    public = config.output_dir
+    folder = public / "tags/长上下文"
+    assert sorted(p.name for p in folder.iterdir()) == ["2023", "2024", "2025", "feed.xml", "index.html"]
+    own = folder.joinpath("index.html").read_text("utf-8")
+    assert "10 篇论文" in own  # the count of the tag, not of the page
+    assert [f"Paper {d} {n}" in own for d in days for n in (1, 2)] == [False] * 6 + [
+        True,
+        False,
+        True,
+        True,
+    ]  # the newest three, each issue's in order
+    listed = []
+    for year in ("2023", "2024", "2025"):
+        page = folder.joinpath(year, "index.html").read_text("utf-8")
+        in_year = [f"Paper {d} {n}" for d in days for n in (1, 2) if d.startswith(year)]
+        assert all(title in page for title in in_year)
+        assert f"{len(in_year)} 篇论文" in page and f"标签：长上下文 · {year} 年" in page
+        listed += [f"Paper {d} {n}" for d in days for n in (1, 2) if f"Paper {d} {n}" in page]
+        assert {f"tags/长上下文/{y}/" for y in ("2023", "2024", "2025") if y != year} <= _links(
+            folder / year / "index.html", public
+        )
+    assert sorted(listed) == sorted(f"Paper {d} {n}" for d in days for n in (1, 2))  # each on one year's page
+    for page in [folder / "index.html", *(folder / y / "index.html" for y in ("2023", "2024", "2025"))]:
+        for target in _links(page, public):
+            assert (
+                (public / target / "index.html").is_file() if target.endswith("/") else (public / target).is_file()
+            ), (page, target)
+    issue_tag = public / "tags/大语言模型"  # five issues: one page, as before
+    assert sorted(p.name for p in issue_tag.iterdir()) == ["feed.xml", "index.html"]
+    sitemap = unquote((public / "sitemap.xml").read_text("utf-8"))
+    assert all(f"/tags/长上下文/{year}/</loc>" in sitemap for year in ("2023", "2024", "2025"))
+    assert "/tags/大语言模型/2023/" not in sitemap
+
+
+def test_a_new_issue_leaves_the_pages_of_earlier_years_as_they_are_and_a_shrinking_tag_loses_them(
+    newsletter, monkeypatch
+) -> None:
+    from pipeline.render import pages, tags
+
+    monkeypatch.setattr(pages, "TAG_PAGE_LINES", 5)
+    monkeypatch.setattr(tags, "TAG_NEWEST", 3)
+    root = newsletter()
+    _long_tag_archive(root, ("2023-03-01", "2024-03-01", "2024-09-01"))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    folder = config.output_dir / "tags/长上下文"
+    before = {year: folder.joinpath(year, "index.html").stat().st_mtime_ns for year in ("2023", "2024")}
+    old_page = folder.joinpath("2023/index.html").read_bytes()
+    _long_tag_archive(root, ("2024-12-01",))
+    build(config, now=NOW)
+    assert folder.joinpath("2023/index.html").stat().st_mtime_ns == before["2023"]
+    assert folder.joinpath("2023/index.html").read_bytes() == old_page
+    assert "Paper 2024-12-01 1" in folder.joinpath("2024/index.html").read_text("utf-8")
+    assert "Paper 2024-12-01 1" in folder.joinpath("index.html").read_text("utf-8")
+    for day in ("2024-03-01", "2024-09-01", "2024-12-01"):
+        for n in (1, 2):
+            write(root / f"issues/{day}/0{n}-p.md", paper_md(f"Paper {day} {n}", arxiv=None))  # untagged
+    build(config, now=NOW)
+    assert sorted(p.name for p in folder.iterdir()) == ["feed.xml", "index.html"]  # two papers: one page
+    sitemap = unquote((config.output_dir / "sitemap.xml").read_text("utf-8"))
+    assert "/tags/长上下文/</loc>" in sitemap and "/tags/长上下文/2023/" not in sitemap
