@@ -40,7 +40,10 @@ from pipeline.render.context import Card, RenderContext
 
 INDEX = "search/index.json"
 VERSION = 1
-TERMS_PER_SHARD = 1500  # ~25 KB of JSON per shard file: a query of a few terms loads a few per year
+# Bytes of JSON per shard file, about: a query of a few terms loads a few per year. By size, not by
+# number of terms: a common term's list of issues is long (a year of a generated archive, where
+# most terms are in most issues, made one shard of 112 KB at 1,500 terms a shard).
+SHARD_BYTES = 25_000
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 
@@ -157,7 +160,9 @@ def _year_shards(year: str, cards: Iterable[Card], ctx: RenderContext) -> dict[s
     for position, card in enumerate(cards):
         for term in ctx.search_terms(card.id).split():
             postings.setdefault(term, []).append(position)
-    count = max(1, -(-len(postings) // TERMS_PER_SHARD))
+    # "term":[1,2,3], — a position takes ~3 bytes with its comma (a year has tens of issues)
+    size = sum(len(term.encode()) + 6 + 3 * len(positions) for term, positions in postings.items())
+    count = max(1, -(-size // SHARD_BYTES))
     shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
     for term in sorted(postings):
         shards[shard_of(term, count)][term] = postings[term]

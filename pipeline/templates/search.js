@@ -4,7 +4,8 @@
 // issues/<id>/search.json holds the issue's documents (the issue and each paper).
 // A query is cut into the same terms as the text (lower case, every two adjacent CJK
 // characters, Latin words), the issues having them all are read newest first, and a document
-// is a result only when it contains every word of the query as typed. A page loads only
+// is a result only when it contains every word of the query as typed (a one-letter word, an
+// initial or the 4 of "GPT 4", together with the word beside it, as typed). A page loads only
 // search/index.json, the rest as the reader types; without that file the box is hidden.
 (function () {
   "use strict";
@@ -13,6 +14,10 @@
   var LATIN = /[0-9A-Za-z]/; // an excerpt starts at a word, not inside one
   var PAGE = 20; // results shown at a time
   var BATCH = 6; // issue files read at once
+  // Issue files read for one page of results at most: a phrase whose every pair of characters is
+  // common, but which no issue holds, would otherwise load every issue of a long archive (~15 MB
+  // at 500 issues). The reader is asked before more are read.
+  var READ = 24;
   var WAIT = 150; // ms after the last keystroke
 
   var CRC_TABLE = (function () {
@@ -43,18 +48,43 @@
   // of the candidates but not looked up (unless it is the only word).
   function parse(query) {
     var typing = !/\s$/.test(query);
-    var pieces = normalize(query).match(PIECES) || [];
+    var text = normalize(query);
+    var words = [];
+    var found;
+    PIECES.lastIndex = 0;
+    while ((found = PIECES.exec(text))) words.push({word: found[0], start: found.index, end: PIECES.lastIndex});
     var terms = [];
-    pieces.forEach(function (piece, i) {
-      if (CJK.test(piece.charAt(0))) {
-        for (var j = 0; j + 1 < piece.length; j++) terms.push(piece.slice(j, j + 2));
-      } else if (piece.length >= 2 && !(typing && i === pieces.length - 1)) {
-        terms.push(piece);
+    words.forEach(function (w, i) {
+      if (CJK.test(w.word.charAt(0))) {
+        for (var j = 0; j + 1 < w.word.length; j++) terms.push(w.word.slice(j, j + 2));
+      } else if (w.word.length >= 2 && !(typing && i === words.length - 1)) {
+        terms.push(w.word);
       }
     });
-    var last = pieces[pieces.length - 1];
-    if (!terms.length && last && last.length >= 2 && !CJK.test(last.charAt(0))) terms.push(last);
-    return {pieces: pieces, terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; })};
+    var last = words.length ? words[words.length - 1].word : "";
+    if (!terms.length && last.length >= 2 && !CJK.test(last.charAt(0))) terms.push(last);
+    return {pieces: phrases(text, words), terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; })};
+  }
+
+  // The pieces a result must contain: each word, but a one-letter Latin word (P in "P Nguyen", a
+  // digit) with the next word (or the one before, at the end) as typed, spaces made one: on its
+  // own, "p" is in nearly every text.
+  function phrases(text, words) {
+    var groups = [];
+    var pending = null; // the start of one-letter words waiting for the next word
+    words.forEach(function (w) {
+      var short = w.word.length < 2 && !CJK.test(w.word);
+      if (short && pending === null) pending = w.start;
+      if (short) return;
+      groups.push({start: pending === null ? w.start : pending, end: w.end});
+      pending = null;
+    });
+    if (pending !== null) {
+      var end = words[words.length - 1].end;
+      if (groups.length) groups[groups.length - 1].end = end;
+      else groups.push({start: pending, end: end});
+    }
+    return groups.map(function (g) { return text.slice(g.start, g.end).replace(/\s+/g, " "); });
   }
 
   function start(box) {
@@ -104,12 +134,17 @@
     }
 
     function matches(doc, pieces) {
-      if (!doc.normalized) doc.normalized = normalize(doc.title + "\n" + doc.meta + "\n" + doc.text);
+      if (!doc.normalized) doc.normalized = flat(doc.title + "\n" + doc.meta + "\n" + doc.text);
       return pieces.every(function (piece) { return doc.normalized.indexOf(piece) >= 0; });
+    }
+
+    function flat(text) {  // normalized, each run of spaces and line breaks one space, as the pieces
+      return normalize(text).replace(/\s+/g, " ");
     }
 
     // About 96 characters of the text around the first piece found in it.
     function excerpt(text, pieces) {
+      text = text.replace(/\s+/g, " ");
       var normalized = normalize(text);
       var at = -1;
       pieces.forEach(function (piece) {
@@ -126,7 +161,7 @@
     // when only that has a piece of the query (an author's name), so the reader sees the match.
     function excerptSource(doc, pieces) {
       function has(text) {
-        var normalized = normalize(text || "");
+        var normalized = flat(text || "");
         return pieces.some(function (piece) { return normalized.indexOf(piece) >= 0; });
       }
       return !has(doc.text) && has(doc.meta) ? doc.meta : doc.text || doc.meta;
@@ -155,7 +190,7 @@
       var item = document.createElement("li");
       var link = document.createElement("a");
       link.href = root + doc.url;
-      marked(link, doc.title, pieces);
+      marked(link, doc.title.replace(/\s+/g, " "), pieces);
       var where = document.createElement("span");
       where.className = "where";
       // the date first: on a phone the line is cut with an ellipsis, the issue's title last
@@ -170,10 +205,12 @@
     }
 
     // Show the next page of results. Issues are read a batch at a time and may hold many matches:
-    // those beyond the page wait in search.waiting for the next click on 更多结果.
+    // those beyond the page wait in search.waiting for the next click on 更多结果. After READ
+    // issues without a page of results, the reader is asked whether to read on.
     function page(search) {
       more.hidden = true;
       var shown = 0;
+      var read = 0;
       function step() {
         if (search !== current) return null;
         while (shown < PAGE && search.waiting.length) {
@@ -182,9 +219,10 @@
           search.shown += 1;
           shown += 1;
         }
-        if (shown >= PAGE || search.next >= search.issues.length) return done();
+        if (shown >= PAGE || search.next >= search.issues.length || read >= READ) return done();
         var batch = search.issues.slice(search.next, search.next + BATCH);
         search.next += batch.length;
+        read += batch.length;
         return Promise.all(batch.map(function (id) { return load("issues/" + id + "/search.json"); }))
           .then(function (issues) {
             if (search !== current) return null;
@@ -199,9 +237,10 @@
       function done() {
         var left = search.waiting.length > 0 || search.next < search.issues.length;
         more.hidden = !left;
-        status.textContent = search.shown
-          ? (left ? "前 " : "共 ") + search.shown + " 条结果"
-          : "没有找到与「" + search.query + "」相关的内容";
+        more.textContent = search.shown || !left ? "更多结果" : "继续搜索更早的期刊";
+        if (search.shown) status.textContent = (left ? "前 " : "共 ") + search.shown + " 条结果";
+        else if (left) status.textContent = "最新的 " + search.next + " 期里没有「" + search.query + "」";
+        else status.textContent = "没有找到与「" + search.query + "」相关的内容";
         return null;
       }
       return step();

@@ -208,3 +208,23 @@ def test_terms_are_kept_beside_the_manifest_and_read_again_from_the_issue_when_g
     shutil.rmtree(example / "issues/2023-05-08")
     build(config, now=NOW)
     assert not (terms / "2023-05-08.txt").exists()
+
+
+def test_a_year_of_common_terms_is_cut_into_shards_by_size() -> None:
+    """Every issue of the year has every term (a long list of issues per term): the shards are
+    cut by bytes, not by a number of terms, so that a query still loads small files."""
+    from types import SimpleNamespace
+
+    from pipeline.render.search import SHARD_BYTES, _year_shards
+
+    terms = " ".join(f"术语{n}" for n in range(2000))
+    cards = [SimpleNamespace(id=f"2024-{week:02d}") for week in range(1, 53)]
+    ctx = SimpleNamespace(search_terms=lambda issue_id: terms)
+    shards = _year_shards("2024", cards, ctx)
+    sizes = [len(data) for data in shards.values()]
+    assert len(shards) >= 10
+    assert max(sizes) < 1.5 * SHARD_BYTES, sizes
+    merged = {}
+    for data in shards.values():
+        merged.update(json.loads(data))
+    assert len(merged) == 2000 and all(positions == list(range(52)) for positions in merged.values())

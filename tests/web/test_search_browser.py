@@ -5,7 +5,8 @@ each issue's search.json), public/ is served as a static host would, and a reade
 box (pipeline/templates/search.js) on the index and on an issue page: Chinese words, authors'
 names, full-width letters, a query with no match, one that pages through many results. The
 archive is the bundled example, an issue of 2023 (one paper with hostile markup in its title and
-body) and four issues of 2022 written here so that one query has more than a page of results.
+body), four issues of 2022 written here so that one query has more than a page of results, and
+thirty of 2021 that hold both pairs of characters of a word but never the word itself.
 
 Screenshots go to tests/artifacts/search-*.png. Needs Playwright and Debian's chromium.
 """
@@ -17,6 +18,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,6 +79,12 @@ PAGED_WORD = "分页样本"
 PAGED_ISSUES = ("2022-03-07", "2022-06-13", "2022-09-19", "2022-12-26")
 PAPERS_PER_PAGED_ISSUE = 10
 
+# Issues of 2021, each with one paper that has both pairs of 鹦鹉螺 (鹦鹉 and 鹉螺) but never the
+# word: more candidates than the box reads for one page. Two of them have authors with initials.
+NEAR_MISS_ISSUES = 30
+NEAR_MISS_WORD = "鹦鹉螺"
+INITIALS = {1: ["P Nguyen", "A Smith"], 2: ["K Nguyen", "P Chen"]}  # issue number → its authors
+
 sync_api = playwright_or_skip()
 
 
@@ -114,18 +122,34 @@ def paged_issue(number: int) -> tuple[str, dict[str, str]]:
     return issue, papers
 
 
+def near_miss_issue(number: int) -> tuple[str, dict[str, str]]:
+    """An issue of 2021 with 鹦鹉 and 鹉螺 in its paper, never 鹦鹉螺."""
+    authors = json.dumps(INITIALS.get(number, [f"Author {number}"]))
+    paper = (
+        f'---\ntitle: "Near Miss {number}"\nauthors: {authors}\n---\n'
+        f"第{number}篇：鹦鹉的羽毛，鹉螺的外壳，两者并不相干。\n"
+    )
+    return f'title: "近似测试 · 第{number}期"\n', {"01-near.md": paper}
+
+
+def near_miss_day(number: int) -> str:
+    return (date(2021, 1, 4) + timedelta(weeks=number - 1)).isoformat()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
     issues = copy_example(tmp_path_factory.mktemp("search") / "example").parent / "issues"
     write_issue(issues / "2023-06-12", ISSUE_2023, {"01-folding.md": PAPER_2023, "02-hostile.md": PAPER_HOSTILE})
     for number, day in enumerate(PAGED_ISSUES, start=1):
         write_issue(issues / day, *paged_issue(number))
+    for number in range(1, NEAR_MISS_ISSUES + 1):
+        write_issue(issues / near_miss_day(number), *near_miss_issue(number))
     config = load_config(issues.parent / "config.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PUBLISH_BUILD_SEARCH", "1")
         build(config, now=NOW)  # a problem in an issue would stop it
     years = [entry["year"] for entry in read_json(config.output_dir / "search/index.json")["years"]]
-    assert years == ["2024", "2023", "2022"]
+    assert years == ["2024", "2023", "2022", "2021"]
     with static_host(config.output_dir) as base:
         yield Site(base, config.output_dir)
 
@@ -392,3 +416,28 @@ def test_the_query_is_kept_in_the_address_for_the_way_back(site: Site, phone) ->
     phone.wait_for_function("() => document.querySelectorAll('.search-results li').length > 0")
     assert phone.locator(".search-input").input_value() == "蛋白质折叠"
     assert links(phone) == links_found
+
+
+def test_an_authors_initial_is_matched_with_the_name_after_it(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    found = search(phone, "P Nguyen")  # not K Nguyen, nor P Chen: "p" alone is in every text
+    assert found == [f"/issues/{near_miss_day(1)}/#paper-01-near"]
+    assert phone.locator(".search-results .excerpt mark").all_inner_texts() == ["P Nguyen"]
+    assert len(search(phone, "Nguyen")) == 2
+
+
+def test_a_word_no_issue_holds_reads_a_bounded_number_of_issues_then_asks(site: Site, phone) -> None:
+    asked: list[str] = []
+    phone.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    phone.goto(f"{site.base}/")
+    assert search(phone, NEAR_MISS_WORD) == []
+    read = [path for path in asked if path.endswith("/search.json")]
+    assert len(read) == 24 < NEAR_MISS_ISSUES  # every one a candidate: it has both pairs
+    assert status_of(phone) == f"最新的 24 期里没有「{NEAR_MISS_WORD}」"
+    more = phone.locator(".search-more")
+    assert more.is_visible() and more.inner_text() == "继续搜索更早的期刊"
+    shot(phone, "read-on")
+    more.click()
+    phone.wait_for_function("() => document.querySelector('.search-status').textContent.startsWith('没有找到')")
+    assert len([path for path in asked if path.endswith("/search.json")]) == NEAR_MISS_ISSUES
+    assert more.is_hidden() and links(phone) == []
