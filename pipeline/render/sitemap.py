@@ -24,7 +24,7 @@ from lxml import etree
 from pipeline.render.context import Card, RenderContext
 from pipeline.render.feeds import EPOCH
 from pipeline.render.pages import TAGS_ROOT, newest_first, tag_has_year_pages, tag_slug
-from pipeline.render.web import ARCHIVE_ROOT, archive_years
+from pipeline.render.web import ARCHIVE_ROOT, INDEX_ISSUES, archive_years
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _EPOCH = (EPOCH.timestamp(), EPOCH)  # no tag page is dated earlier
@@ -32,13 +32,21 @@ MAX_URLS = 50_000
 
 
 def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
-    """``(path under the site, last modified)`` of every page the sitemap lists."""
+    """``(path under the site, last modified)`` of every page the sitemap lists.
+
+    A page is dated by the newest change among what it shows: the index by its issues, an issue
+    page by itself and the two it links to (their titles), the subscription page (the settings'
+    alone) by the newest issue's publish time. Not all by the newest edit anywhere: a crawler
+    that finds a page unchanged on its date learns to ignore the dates."""
     cards = newest_first(cards)
-    newest = max((card.updated for card in cards), default=EPOCH)
-    pages = [("", newest), ("subscribe/", newest)]
+    shown = max((card.updated for card in cards[:INDEX_ISSUES]), default=EPOCH)
+    published = max((card.published for card in cards), default=EPOCH)
+    pages = [("", shown), ("subscribe/", published)]
     for year, year_cards in archive_years(cards).items():
         pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
-    pages += [(f"issues/{card.id}/", card.updated) for card in cards]
+    for place, card in enumerate(cards):
+        linked = cards[max(0, place - 1) : place + 2]  # itself and its newer and older neighbours
+        pages.append((f"issues/{card.id}/", max(other.updated for other in linked)))
     tags = tag_dates(cards)
     if tags:
         pages.append((f"{TAGS_ROOT}/", max(tags.values())))

@@ -65,7 +65,8 @@ def test_sitemap_lists_every_public_page_with_lastmod(example: Path) -> None:
     assert listed <= pages
     assert f"{SITE}issues/2024-04-28/" in found and f"{SITE}tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/" in found
     assert not any(loc.endswith((".html", ".md", ".json", ".bib")) for loc in found)  # other versions and tools
-    assert found[f"{SITE}issues/2024-04-28/"] == "2024-04-28T08:00:00+08:00"
+    # dated by its newer neighbour too, whose title its link shows
+    assert found[f"{SITE}issues/2024-04-28/"] == "2024-09-30T08:00:00+08:00"
     assert found[SITE] == max(found.values(), key=datetime.fromisoformat)
 
 
@@ -123,3 +124,37 @@ def test_a_tag_page_dates_from_its_newest_issue_and_never_before_1970() -> None:
     assert dates["登月"] == EPOCH
     assert dates["长上下文"] == datetime.fromisoformat("2024-10-08T09:00:00+09:00")
     assert dates["kv-cache"] == datetime.fromisoformat("2024-10-08T09:00:00+09:00")
+
+
+def test_pages_are_dated_by_what_they_show() -> None:
+    """An edit to an old issue's title dates its page and its neighbours' (their links show the
+    title), not the index (which shows the newest issues) nor the subscription page."""
+    from datetime import timedelta
+
+    from pipeline.render.context import Card
+    from pipeline.render.web import INDEX_ISSUES
+
+    def card(day: int, updated: str | None = None) -> Card:
+        issue_id = (datetime(2024, 1, 1) + timedelta(weeks=day)).date().isoformat()
+        return Card(
+            issue_id,
+            f"第{day}期",
+            issue_id,
+            f"{issue_id}T08:00:00+08:00",
+            None,
+            [],
+            False,
+            None,
+            [],
+            updated_at=updated,
+        )
+
+    count = INDEX_ISSUES + 5
+    edit = "2025-06-01T10:00:00+08:00"
+    cards = [card(day, edit if day == 2 else None) for day in range(count)]
+    dates = dict(sitemap.site_pages(cards))
+    edited = datetime.fromisoformat(edit)
+    newest = cards[-1].published
+    assert dates[""] == newest and dates["subscribe/"] == newest  # the edited issue is not on the index
+    assert [dates[f"issues/{c.id}/"] == edited for c in cards[:5]] == [False, True, True, True, False]
+    assert dates["archive/2024/"] == edited
