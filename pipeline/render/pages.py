@@ -4,10 +4,15 @@
 The tag slug rule, stable across builds and safe for Chinese tags:
 
 1. Unicode NFKC (full-width ``ＡＩ`` → ``AI``, ``①`` → ``1``), then lower case;
-2. every run of characters that are not letters or digits (spaces, punctuation, symbols,
-   ``_``) becomes one ``-``, with none at either end; CJK characters stay as they are;
-3. cut to 60 characters (a file name of at most 180 bytes in UTF-8); when nothing is left (a
-   tag of punctuation only), ``tag-`` and the first 8 hex digits of the SHA-256 of step 1's text.
+2. where a Latin letter or digit meets a CJK character, a ``-`` (``AI安全`` and ``AI 安全``, as
+   Chinese writers put a space there or not, are one tag: ``ai-安全``);
+3. every run of characters that are not letters or digits, ``+`` or ``#`` (spaces,
+   punctuation, symbols, ``_``) becomes one ``-``, with none at either end; CJK characters stay
+   as they are, and so do ``+`` and ``#`` after a letter or digit, so that ``C``, ``C++`` and
+   ``C#`` are three tags (``c``, ``c++``, ``c#``);
+4. cut to 60 characters (a file name of at most 180 bytes in UTF-8); when no letter or digit is
+   left (a tag of punctuation only), ``tag-`` and the first 8 hex digits of the SHA-256 of
+   step 1's text.
 
 The folder holds the characters themselves (``tags/长上下文/``); hrefs percent-encode them
 (``tags/%E9%95%BF…/``), as browsers do.
@@ -27,7 +32,10 @@ from pipeline.errors import RenderError
 from pipeline.render.context import Card, RenderContext
 
 SLUG_CHARS = 60
-_NOT_WORD = re.compile(r"[\W_]+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_LATIN_CJK = re.compile(rf"(?<=[0-9a-z])(?=[{_CJK}])|(?<=[{_CJK}])(?=[0-9a-z])")
+# A run of letters and digits, with the + and # that end it (C++, C#; not the + of a+b)
+_WORD = re.compile(r"[^\W_]+(?:[+#]+(?![^\W_]))?")
 TAGS_ROOT = "tags"
 # Lines (papers and issues) a tag's page lists in full. A tag with more gets a page per year
 # (``tags/<slug>/<year>/``) and its own page shows the newest: a tag that most papers carry
@@ -44,7 +52,7 @@ def tag_has_year_pages(count: int) -> bool:
 def tag_slug(tag: str) -> str:
     """The tag's folder name under ``tags/`` (see the module docstring for the rule)."""
     text = unicodedata.normalize("NFKC", tag).lower()
-    slug = _NOT_WORD.sub("-", text).strip("-")[:SLUG_CHARS].strip("-")
+    slug = "-".join(_WORD.findall(_LATIN_CJK.sub(" ", text)))[:SLUG_CHARS].strip("-")
     # A tag of punctuation only (`！！！`, `..`) gets a name of its own rather than sharing one.
     return slug or f"tag-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 

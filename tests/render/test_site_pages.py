@@ -35,7 +35,15 @@ def no_search(monkeypatch):
         ("AI 安全", "ai-安全"),
         ("KV Cache", "kv-cache"),
         ("ＫＶ　Ｃａｃｈｅ", "kv-cache"),  # full-width letters and space: NFKC
-        ("C++/Rust · 编译器", "c-rust-编译器"),
+        ("C++/Rust · 编译器", "c++-rust-编译器"),
+        ("C", "c"),
+        ("C#", "c#"),
+        ("Ｃ＋＋", "c++"),
+        ("a+b", "a-b"),
+        ("AI安全", "ai-安全"),  # with or without the space a Chinese writer may put there
+        ("KV缓存压缩", "kv-缓存压缩"),
+        ("GPT-4o多模态", "gpt-4o-多模态"),
+        ("++", "tag-cfc0c060"),
         ("  --思维链--  ", "思维链"),
         ("snake_case", "snake-case"),
         ("../../etc", "etc"),
@@ -45,7 +53,7 @@ def no_search(monkeypatch):
 )
 def test_tag_slug_rule(tag: str, slug: str) -> None:
     assert tag_slug(tag) == slug
-    assert "/" not in slug and "." not in slug
+    assert "/" not in slug and "." not in slug and "?" not in slug
 
 
 def test_tag_href_is_percent_encoded() -> None:
@@ -139,12 +147,15 @@ def test_tags_that_share_a_slug_share_a_page_named_by_the_usual_spelling(newslet
 
 def test_an_issue_with_two_tags_of_one_slug_is_listed_once(newsletter) -> None:
     root = newsletter()
-    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\ntags: ["C#", "c++", "！！！", ".."]\n')
+    write(
+        root / "issues/2024-05-01/issue.yaml", 'title: "一期"\ntags: ["KV Cache", "kv-cache", "C#", "！！！", ".."]\n'
+    )
     write(root / "issues/2024-05-01/01-a.md", paper_md("Paper", arxiv=None))
     config = load_config(root / "config.yaml")
     build(config, now=NOW)
-    page = (config.output_dir / "tags/c/index.html").read_text("utf-8")
+    page = (config.output_dir / "tags/kv-cache/index.html").read_text("utf-8")
     assert page.count('href="../../issues/2024-05-01/"') == 1
+    assert (config.output_dir / "tags/c#/index.html").is_file()  # a tag of its own, not C's
     punctuation_only = sorted(p.name for p in (config.output_dir / "tags").iterdir() if p.name.startswith("tag-"))
     assert len(punctuation_only) == 2  # `！！！` and `..` do not share a page
 
@@ -462,3 +473,19 @@ def test_a_new_issue_leaves_the_pages_of_earlier_years_as_they_are_and_a_shrinki
     assert sorted(p.name for p in folder.iterdir()) == ["feed.xml", "index.html"]  # two papers: one page
     sitemap = unquote((config.output_dir / "sitemap.xml").read_text("utf-8"))
     assert "/tags/长上下文/</loc>" in sitemap and "/tags/长上下文/2023/" not in sitemap
+
+
+def test_c_c_sharp_and_c_plus_plus_are_three_tags_with_links_that_resolve(newsletter) -> None:
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "一期"\n')
+    for n, tag in enumerate(("C", "C#", "C++"), 1):
+        write(root / f"issues/2024-05-01/0{n}-p.md", paper_md(f"Paper {tag}", arxiv=None, tags=f'["{tag}"]'))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    tags_folder = config.output_dir / "tags"
+    hrefs = [h for h in parse((tags_folder / "index.html").read_bytes()).hrefs() if h.startswith("c")]
+    assert sorted(hrefs) == ["c%23/", "c%2B%2B/", "c/"]
+    for href in hrefs:
+        page = (tags_folder / unquote(href) / "index.html").read_text("utf-8")
+        name = {"c/": "C", "c%23/": "C#", "c%2B%2B/": "C++"}[href]
+        assert f"<h1>标签：{name}</h1>" in page and f"Paper {name}<" in page
