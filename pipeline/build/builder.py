@@ -186,6 +186,7 @@ def _build(
                 and os.path.isfile(f"{output}/issues/{issue_id}/index.html")
                 and "search_key" in cached["card"]  # a card from before the search index had none
                 and _has_wanted_outputs(cached, send, now, config)
+                and cached.get("listed", not cached["card"]["draft"]) == _listed(cached["card"], now)
             )
             if fresh and not force:
                 report.skipped.append(issue_id)
@@ -265,6 +266,7 @@ def _build(
                     "feed_html": job.feed,
                     "send": send_files is not None,
                     **({"send_files": send_files} if send_files else {}),
+                    "listed": _listed(card_json, now),  # its page then had no noindex
                 }
                 cards.append(Card.from_json(card_json))
                 report.built.append(job.issue_id)
@@ -496,6 +498,12 @@ def _may_still_send(publish_at: datetime, now: datetime, config: Config) -> bool
     """Whether the scheduler may still send the issue by itself: due less than
     ``schedule.catch_up`` ago, or not yet due (it never sends an issue later than that)."""
     return now - publish_at <= config.catch_up
+
+
+def _listed(card_json: dict, now: datetime) -> bool:
+    """Whether the issue's page is one for search engines at ``now``: neither a draft nor due
+    later (such a page has noindex, and is rendered again without it when its time comes)."""
+    return not card_json["draft"] and datetime.fromisoformat(card_json["publish_at"]) <= now
 
 
 def _has_wanted_outputs(entry: dict, send: bool | None, now: datetime, config: Config) -> bool:

@@ -96,7 +96,7 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
         og_type="article",
         og_title=issue.title,
         og_image=ctx.asset_url(issue, issue.cover) if issue.cover else None,
-        noindex=issue.draft,
+        noindex=not issue.is_public(ctx.now),  # a draft, or an issue not due yet: see builder._listed
         tag_href=tag_href,
         search=not issue.draft,
         nav=Markup((NAV_START + NAV_END).decode()),

@@ -493,3 +493,26 @@ def test_c_c_sharp_and_c_plus_plus_are_three_tags_with_links_that_resolve(newsle
         page = (tags_folder / unquote(href) / "index.html").read_text("utf-8")
         name = {"c/": "C", "c%23/": "C#", "c%2B%2B/": "C++"}[href]
         assert f"<h1>标签：{name}</h1>" in page and f"Paper {name}<" in page
+
+
+def test_an_issue_not_due_yet_has_noindex_until_its_time_then_loses_it(newsletter) -> None:
+    from datetime import timedelta
+
+    root = newsletter()
+    write(root / "issues/2026-01-05/issue.yaml", 'title: "下周才发的一期"\n')  # due after NOW
+    write(root / "issues/2026-01-05/01-a.md", paper_md("Paper", arxiv=None))
+    write(root / "issues/2025-12-01/issue.yaml", 'title: "草稿"\ndraft: true\n')
+    write(root / "issues/2025-12-01/01-a.md", paper_md("Draft paper", arxiv=None))
+    config = load_config(root / "config.yaml")
+    robots = '<meta name="robots" content="noindex">'
+
+    def page(day: str) -> str:
+        return (config.output_dir / f"issues/{day}/index.html").read_text("utf-8")
+
+    build(config, now=NOW)
+    assert robots in page("2026-01-05") and robots in page("2025-12-01")
+    later = NOW + timedelta(days=10)
+    report = build(config, now=later)  # nothing edited: its time came
+    assert report.built == ["2026-01-05"]
+    assert robots not in page("2026-01-05") and robots in page("2025-12-01")
+    assert build(config, now=later + timedelta(hours=1)).built == []
