@@ -185,7 +185,7 @@ def subscribe_page_values(site: Site) -> dict[str, Any]:
     """What ``page_subscribe.html`` needs besides ``root``, the same for the built page and the
     web endpoint's answer to GET /subscribe (whether the form shows is the ``signup`` global)."""
     return {
-        "canonical": site.absolute("subscribe"),
+        "canonical": site.absolute("subscribe/"),  # the folder a static host serves, which the endpoint answers too
         "description": f"订阅「{site.title}」，以及如何退订。",
         "og_type": "website",
         "og_title": f"订阅「{site.title}」",

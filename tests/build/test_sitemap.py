@@ -158,3 +158,10 @@ def test_pages_are_dated_by_what_they_show() -> None:
     assert dates[""] == newest and dates["subscribe/"] == newest  # the edited issue is not on the index
     assert [dates[f"issues/{c.id}/"] == edited for c in cards[:5]] == [False, True, True, True, False]
     assert dates["archive/2024/"] == edited
+
+
+def test_every_page_in_the_sitemap_names_itself_as_canonical(example: Path) -> None:
+    public = built(example)
+    for loc in urls((public / "sitemap.xml").read_bytes()):
+        page = (public / unquote(urlsplit(loc).path).lstrip("/") / "index.html").read_text("utf-8")
+        assert re.search(r'<link rel="canonical" href="([^"]+)">', page).group(1) == loc, loc
