@@ -26,10 +26,13 @@ from urllib.parse import parse_qs, quote
 MAX_BODY = 16 * 1024  # a signup or unsubscribe form is a few hundred bytes
 # Longer paths or names than the output folder can hold are 404 before the file system sees them.
 MAX_PATH, MAX_NAME = 1024, 255
-FEED_TYPES = {
+FEED_TYPES = {  # by file name: the archive's feeds, the paper feeds and each tag's feed (tags/<slug>/)
     "rss.xml": "application/rss+xml",
     "atom.xml": "application/atom+xml",
     "feed.json": "application/feed+json",
+    "papers.xml": "application/atom+xml",
+    "papers.json": "application/feed+json",
+    "feed.xml": "application/atom+xml",
 }
 TYPES = {
     ".html": "text/html",

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -465,6 +465,10 @@ def test_publish_serve_warns_at_start_about_an_unset_variable_of_the_email_chann
         ("rss.xml", "application/rss+xml"),
         ("atom.xml", "application/atom+xml"),
         ("feed.json", "application/feed+json"),
+        ("papers.xml", "application/atom+xml"),
+        ("papers.json", "application/feed+json"),
+        ("tags/%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87/feed.xml", "application/atom+xml"),  # 长上下文's feed
+        ("sitemap.xml", "application/xml"),
         ("", "text/html"),
         ("style.css", "text/css"),
     ],
@@ -473,7 +477,7 @@ def test_archive_files_have_their_types_and_answer_conditional_gets(site, path, 
     config, _, base = site
     response = requests.get(f"{base}/{path}", timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].split(";")[0] == kind
-    target = config.output_dir / (path or "index.html")
+    target = config.output_dir / (unquote(path) or "index.html")
     assert response.content == target.read_bytes()
     etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
     assert requests.get(f"{base}/{path}", headers={"If-None-Match": etag}, timeout=10).status_code == 304
