@@ -37,15 +37,17 @@ _LATIN_CJK = re.compile(rf"(?<=[0-9a-z])(?=[{_CJK}])|(?<=[{_CJK}])(?=[0-9a-z])")
 # A run of letters and digits, with the + and # that end it (C++, C#; not the + of a+b)
 _WORD = re.compile(r"[^\W_]+(?:[+#]+(?![^\W_]))?")
 TAGS_ROOT = "tags"
-# Lines (papers and issues) a tag's page lists in full. A tag with more gets a page per year
-# (``tags/<slug>/<year>/``) and its own page shows the newest: a tag that most papers carry
+# Lines (papers and issues) a tag's page lists in full. A tag given more often gets a page per
+# year (``tags/<slug>/<year>/``) and its own page shows the newest: a tag that most papers carry
 # would otherwise make a page of megabytes, and render all of it again on each new issue.
 TAG_PAGE_LINES = 200
 
 
-def tag_has_year_pages(count: int) -> bool:
-    """Whether a tag of ``count`` lines (its papers and its issues) gets a page per year."""
-    return count > TAG_PAGE_LINES
+def tag_has_year_pages(given: int) -> bool:
+    """Whether a tag gets a page per year: ``given``, how often any spelling of it is given to a
+    paper or an issue (as often as its page has lines, but for a paper or an issue that gives
+    two spellings of one tag; counted so, the sitemap needs no set of slugs per paper)."""
+    return given > TAG_PAGE_LINES
 
 
 @lru_cache(maxsize=8192)  # called for every tag of every paper on each site render

@@ -58,27 +58,28 @@ def tag_dates(cards: list[Card]) -> dict[str, datetime]:
     """Each tag page's path under ``tags/`` (``<slug>``, and ``<slug>/<year>`` for the year
     pages of a tag that has them) and the newest change among what it lists."""
     # compared by timestamp: cheaper than datetimes with offsets
-    in_year: dict[tuple[str, str], tuple[float, datetime]] = {}  # (slug, year) → the newest change
-    lines: Counter[str] = Counter()  # slug → papers and issues with it, as its page counts them
+    years: dict[str, dict[str, tuple[float, datetime]]] = {}  # year → slug → the newest change
+    names: Counter[str] = Counter()  # tag name → how often it is given
     for card in cards:
         when = card.updated
         stamp = when.timestamp()
-        year = card.date[:4]
-        listed = [
-            set(map(tag_slug, card.tags)),
-            *(set(map(tag_slug, paper.get("tags") or ())) for paper in card.papers),
-        ]
-        lines.update(chain.from_iterable(listed))
-        for slug in set().union(*listed):
-            if stamp > in_year.setdefault((slug, year), _EPOCH)[0]:
-                in_year[(slug, year)] = (stamp, when)
+        given = list(chain(card.tags, *(paper.get("tags") or () for paper in card.papers)))
+        names.update(given)
+        in_year = years.setdefault(card.date[:4], {})
+        for slug in {tag_slug(name) for name in given}:
+            if stamp > in_year.setdefault(slug, _EPOCH)[0]:
+                in_year[slug] = (stamp, when)
+    given_slugs: Counter[str] = Counter()  # slug → how often it is given (see pages.tag_has_year_pages)
+    for name, count in names.items():
+        given_slugs[tag_slug(name)] += count
     newest: dict[str, tuple[float, datetime]] = {}
     dates: dict[str, datetime] = {}
-    for (slug, year), (stamp, when) in in_year.items():
-        if stamp > newest.setdefault(slug, _EPOCH)[0]:
-            newest[slug] = (stamp, when)
-        if tag_has_year_pages(lines[slug]):
-            dates[f"{slug}/{year}"] = when
+    for year, in_year in years.items():
+        for slug, (stamp, when) in in_year.items():
+            if stamp > newest.setdefault(slug, _EPOCH)[0]:
+                newest[slug] = (stamp, when)
+            if tag_has_year_pages(given_slugs[slug]):
+                dates[f"{slug}/{year}"] = when
     return {**{slug: when for slug, (_stamp, when) in newest.items()}, **dates}
 
 

@@ -181,9 +181,9 @@ class TagPage:
 
 def tag_pages(tag: Tag) -> list[TagPage]:
     """The tag's own page, then, for a tag with year pages, one per year (newest first)."""
-    if not tag_has_year_pages(tag.count):
+    if not tag_has_year_pages(sum(tag.spellings.values())):
         return [TagPage(tag, None, tag.papers, tag.issues, [])]
-    papers = _by_year(tag.papers, lambda tagged: tagged.card.date)
+    papers = _papers_by_year(tag)
     issues = _by_year(tag.issues, lambda card: card.date)
     years = sorted(papers.keys() | issues.keys(), reverse=True)
     counts = [(year, len(papers.get(year, ())) + len(issues.get(year, ()))) for year in years]
@@ -192,6 +192,16 @@ def tag_pages(tag: Tag) -> list[TagPage]:
     # pages of the years before as they are.
     links = [(year, None) for year in years]
     return [own, *(TagPage(tag, year, papers.get(year, []), issues.get(year, []), links) for year in years)]
+
+
+def _papers_by_year(tag: Tag) -> dict[str, list[TaggedPaper]]:
+    """The tag's papers by the year of their issue, each year's a slice of ``tag.papers``: its
+    issues' runs lie together, newest first (a run per issue rather than a look per paper)."""
+    starts: dict[str, int] = {}
+    for card, start in tag.runs:
+        starts.setdefault(card.date[:4], start)
+    bounds = [*starts.values(), len(tag.papers)]
+    return {year: tag.papers[bounds[n] : bounds[n + 1]] for n, year in enumerate(starts)}
 
 
 def _by_year(items: list, date_of: Callable[[Any], str]) -> dict[str, list]:
