@@ -1,6 +1,6 @@
 """Tag pages and topic feeds: ``tags/index.html`` (every tag with its count),
 ``tags/<slug>/index.html`` (the papers and issues with that tag, newest first) and
-``tags/<slug>/feed.xml`` (Atom) for each tag. A tag of more than
+``tags/<slug>/feed.xml`` (Atom) for each tag. A tag given to more than
 :data:`~pipeline.render.pages.TAG_PAGE_LINES` papers and issues gets a page per year,
 ``tags/<slug>/<year>/index.html`` (by the date of the issue they appeared in), and its own
 page lists the newest :data:`TAG_NEWEST` papers and issues, with links to the years.
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -184,7 +183,7 @@ def tag_pages(tag: Tag) -> list[TagPage]:
     if not tag_has_year_pages(sum(tag.spellings.values())):
         return [TagPage(tag, None, tag.papers, tag.issues, [])]
     papers = _papers_by_year(tag)
-    issues = _by_year(tag.issues, lambda card: card.date)
+    issues = _issues_by_year(tag.issues)
     years = sorted(papers.keys() | issues.keys(), reverse=True)
     counts = [(year, len(papers.get(year, ())) + len(issues.get(year, ()))) for year in years]
     own = TagPage(tag, None, tag.papers[:TAG_NEWEST], tag.issues[:TAG_NEWEST], counts)
@@ -204,11 +203,11 @@ def _papers_by_year(tag: Tag) -> dict[str, list[TaggedPaper]]:
     return {year: tag.papers[bounds[n] : bounds[n + 1]] for n, year in enumerate(starts)}
 
 
-def _by_year(items: list, date_of: Callable[[Any], str]) -> dict[str, list]:
-    """Items (newest first) by the year of their issue's date, as the archive's year pages."""
-    years: dict[str, list] = {}
-    for item in items:
-        years.setdefault(date_of(item)[:4], []).append(item)
+def _issues_by_year(cards: list[Card]) -> dict[str, list[Card]]:
+    """Cards (newest first) by the year of their date, as the archive's year pages have them."""
+    years: dict[str, list[Card]] = {}
+    for card in cards:
+        years.setdefault(card.date[:4], []).append(card)
     return years
 
 
