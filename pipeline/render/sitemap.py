@@ -44,9 +44,9 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     pages = [("", shown), ("subscribe/", published)]
     for year, year_cards in archive_years(cards).items():
         pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
-    for place, card in enumerate(cards):
-        linked = cards[max(0, place - 1) : place + 2]  # itself and its newer and older neighbours
-        pages.append((f"issues/{card.id}/", max(other.updated for other in linked)))
+    updated = [card.updated for card in cards]
+    for place, card in enumerate(cards):  # itself and its newer and older neighbours
+        pages.append((f"issues/{card.id}/", max(updated[max(0, place - 1) : place + 2])))
     tags = tag_dates(cards)
     if tags:
         pages.append((f"{TAGS_ROOT}/", max(tags.values())))
@@ -66,7 +66,7 @@ def tag_dates(cards: list[Card]) -> dict[str, datetime]:
         given = list(chain(card.tags, *(paper.get("tags") or () for paper in card.papers)))
         names.update(given)
         in_year = years.setdefault(card.date[:4], {})
-        for slug in {tag_slug(name) for name in given}:
+        for slug in set(map(tag_slug, set(given))):
             if stamp > in_year.setdefault(slug, _EPOCH)[0]:
                 in_year[slug] = (stamp, when)
     given_slugs: Counter[str] = Counter()  # slug → how often it is given (see pages.tag_has_year_pages)
