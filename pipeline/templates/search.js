@@ -62,8 +62,13 @@
       }
     });
     var last = words.length ? words[words.length - 1].word : "";
-    if (!terms.length && last.length >= 2 && !CJK.test(last.charAt(0))) terms.push(last);
-    return {pieces: phrases(text, words), terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; })};
+    var latin = last.length >= 2 && !CJK.test(last.charAt(0));
+    if (!terms.length && latin) terms.push(last);
+    return {
+      pieces: phrases(text, words),
+      terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; }),
+      unfinished: typing && latin,  // a Latin word is found whole: "Shapl" is not "Shapley"
+    };
   }
 
   // The pieces a result must contain: each word, but a one-letter Latin word (P in "P Nguyen", a
@@ -240,7 +245,7 @@
         more.textContent = search.shown || !left ? "更多结果" : "继续搜索更早的期刊";
         if (search.shown) status.textContent = (left ? "前 " : "共 ") + search.shown + " 条结果";
         else if (left) status.textContent = "最新的 " + search.next + " 期里没有「" + search.query + "」";
-        else status.textContent = "没有找到与「" + search.query + "」相关的内容";
+        else status.textContent = "没有找到与「" + search.query + "」相关的内容" + (search.unfinished ? "（英文单词请输入完整）" : "");
         return null;
       }
       return step();
@@ -261,7 +266,8 @@
       current = null;
       if (!query.trim()) { status.textContent = ""; return; }
       if (!parsed.terms.length) { status.textContent = "请至少输入两个字"; return; }
-      var search = {query: query.trim(), pieces: parsed.pieces, issues: [], next: 0, waiting: [], shown: 0};
+      var search = {query: query.trim(), pieces: parsed.pieces, issues: [], next: 0, waiting: [], shown: 0,
+                    unfinished: parsed.unfinished};
       current = search;
       status.textContent = "正在搜索…";
       ready

@@ -441,3 +441,12 @@ def test_a_word_no_issue_holds_reads_a_bounded_number_of_issues_then_asks(site: 
     phone.wait_for_function("() => document.querySelector('.search-status').textContent.startsWith('没有找到')")
     assert len([path for path in asked if path.endswith("/search.json")]) == NEAR_MISS_ISSUES
     assert more.is_hidden() and links(phone) == []
+
+
+def test_a_latin_word_typed_in_part_finds_nothing_and_says_to_finish_it(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/")
+    assert search(phone, "Hoppe") == []  # whole words only: the index holds "hopper"
+    assert status_of(phone) == "没有找到与「Hoppe」相关的内容（英文单词请输入完整）"
+    assert "/issues/2023-06-12/#paper-01-folding" in search(phone, "Hopper")
+    assert search(phone, "Hoppe ") == []  # a space after it: the word is complete, no hint
+    assert status_of(phone) == "没有找到与「Hoppe」相关的内容"
