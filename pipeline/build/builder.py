@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from pipeline.build import neighbours, search, sending, site
 from pipeline.build.cards import make_card
 from pipeline.build.outputs import ISSUE_FILES, ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
 from pipeline.build.parts import PartMemo
-from pipeline.build.processes import collector_paused, cpu_budget, default_signals
+from pipeline.build.processes import Forked, collector_paused, cpu_budget, default_signals
 from pipeline.build.state import (
     Manifest,
     Stamp,
@@ -91,7 +92,7 @@ def _build(
     folders = issue_folders(config)
     env_key = environment_key(config)
     settled = time.time_ns() - SETTLE_NS
-    signatures = {issue_id: folder_signature(folder, settled) for issue_id, folder in folders}
+    signatures, early = _sign_and_read(config, folders, settled)
     stamp = Stamp(config, env_key, signatures, search.enabled())
     if ids is None and not force:
         unlisted = stamp.unchanged(now)
@@ -102,7 +103,7 @@ def _build(
             return BuildReport(skipped=[issue_id for issue_id, _ in folders], unlisted=unlisted)
     stamp.clear()  # before anything changes: a build killed from here on leaves none
     newest = {issue_id for issue_id, _ in sorted(folders, reverse=True)[:SEND_WINDOW]}
-    manifest = Manifest(config)
+    manifest = early or Manifest(config)
     site_before = json.dumps(manifest.site, sort_keys=True)
     staging = Staging(config.output_dir)
     cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
@@ -311,6 +312,29 @@ def _build(
     if ids is None:
         _stamp(stamp, cards, report, manifest, now)
     return report
+
+
+def _sign_and_read(
+    config: Config, folders: list[tuple[str, Path]], settled: int
+) -> tuple[dict[str, str | None], Manifest | None]:
+    """Each folder's signature and, on two CPUs or more, the manifest: a forked child signs the
+    folders (~50 ms at 500 issues) while the build reads the manifest (~55 ms), which a rebuild
+    after an edit needs next and one that finds nothing changed drops unread. (Its cards from a
+    pipe would cost what reading them does; the signatures are a few bytes each.)"""
+
+    def sign() -> dict[str, str | None]:
+        return {issue_id: folder_signature(folder, settled) for issue_id, folder in folders}
+
+    if len(folders) < PARALLEL_MIN or cpu_budget() < 2:
+        return sign(), None
+    child = Forked.start(lambda: pickle.dumps(sign()))
+    if child is None:  # no process to be had
+        return sign(), None
+    try:
+        manifest = Manifest(config)
+    finally:
+        payload = child.join()  # b"" when it failed: the folders are signed here
+    return (pickle.loads(payload) if payload else sign()), manifest
 
 
 def _stamp(stamp: Stamp, cards: list[Card], report: BuildReport, manifest: Manifest, now: datetime) -> None:
