@@ -30,10 +30,10 @@ from urllib.parse import quote
 
 from pipeline.errors import RenderError
 from pipeline.render.context import Card, RenderContext
+from pipeline.render.search import CJK  # the characters the search cuts into pairs
 
 SLUG_CHARS = 60
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_LATIN_CJK = re.compile(rf"(?<=[0-9a-z])(?=[{_CJK}])|(?<=[{_CJK}])(?=[0-9a-z])")
+_LATIN_CJK = re.compile(rf"(?<=[0-9a-z])(?=[{CJK}])|(?<=[{CJK}])(?=[0-9a-z])")
 # A run of letters and digits, with the + and # that end it (C++, C#; not the + of a+b)
 _WORD = re.compile(r"[^\W_]+(?:[+#]+(?![^\W_]))?")
 TAGS_ROOT = "tags"
