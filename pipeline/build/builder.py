@@ -333,8 +333,11 @@ def _sign_and_read(
     try:
         manifest = Manifest(config)
     finally:
-        payload = child.join()  # b"" when it failed: the folders are signed here
-    return (pickle.loads(payload) if payload else sign()), manifest
+        payload = child.join()  # b"" when it failed before writing
+    try:
+        return pickle.loads(payload), manifest
+    except (pickle.UnpicklingError, EOFError, ValueError):  # nothing, or cut short by a kill
+        return sign(), manifest
 
 
 def _stamp(stamp: Stamp, cards: list[Card], report: BuildReport, manifest: Manifest, now: datetime) -> None:
@@ -525,9 +528,14 @@ def _may_still_send(publish_at: datetime, now: datetime, config: Config) -> bool
 
 
 def _listed(card_json: dict, now: datetime) -> bool:
-    """Whether the issue's page is one for search engines at ``now``: neither a draft nor due
-    later (such a page has noindex, and is rendered again without it when its time comes)."""
-    return not card_json["draft"] and datetime.fromisoformat(card_json["publish_at"]) <= now
+    """Whether the issue's page is one for search engines at ``now``: neither a draft, nor due
+    later, nor holding example text (such a page has noindex, and is rendered again without it
+    when its time comes; example text goes with an edit, which renders it again anyway)."""
+    return (
+        not card_json["draft"]
+        and not card_json.get("unfinished")
+        and datetime.fromisoformat(card_json["publish_at"]) <= now
+    )
 
 
 def _has_wanted_outputs(entry: dict, send: bool | None, now: datetime, config: Config) -> bool:

@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from pipeline.config import Site
 from pipeline.errors import RenderError
+from pipeline.load.text import example_text_left
 from pipeline.markdown import to_html
 from pipeline.model import Issue, Markdown, Paper
 from pipeline.render.context import Card, RenderContext, paper_links, source_line
@@ -96,7 +97,8 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
         og_type="article",
         og_title=issue.title,
         og_image=ctx.asset_url(issue, issue.cover) if issue.cover else None,
-        noindex=not issue.is_public(ctx.now),  # a draft, or an issue not due yet: see builder._listed
+        # a draft, an issue not due yet, or one with `publish new`'s example text: see builder._listed
+        noindex=not issue.is_public(ctx.now) or bool(example_text_left(issue)),
         tag_href=tag_href,
         search=not issue.draft,
         nav=Markup((NAV_START + NAV_END).decode()),

@@ -5,7 +5,9 @@ the child fails."""
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import NOW
@@ -18,18 +20,24 @@ from tests.build.test_site_split import fresh, staged, state, tagged_archive, tr
 pytestmark = pytest.mark.usefixtures("no_other_threads")
 
 
-def record_signers(monkeypatch, folder: Path, die: bool = False) -> None:
-    """Note the pid of each process that signs a folder; ``die``: the child exits at once."""
+def record_signers(monkeypatch, folder: Path, fail: str | None = None) -> None:
+    """Note the pid of each process that signs a folder. ``fail``: the child exits at once
+    ("die"), or is killed halfway through writing its signatures back ("cut")."""
     folder.mkdir(exist_ok=True)
     sign, parent = builder.folder_signature, os.getpid()
 
     def recorded(path, settled):
         (folder / str(os.getpid())).touch()
-        if die and os.getpid() != parent:
+        if fail == "die" and os.getpid() != parent:
             os._exit(9)  # as a kill would: nothing written back
         return sign(path, settled)
 
     monkeypatch.setattr(builder, "folder_signature", recorded)
+    if fail == "cut":  # what the build reads: the first half of the pickle
+        monkeypatch.setattr(builder, "pickle", SimpleNamespace(dumps=lambda v: pickle.dumps(v)[:50], **_loads))
+
+
+_loads = {"loads": pickle.loads, "UnpicklingError": pickle.UnpicklingError}
 
 
 def edit(config) -> None:
@@ -53,8 +61,8 @@ def one_process_after_an_edit(config, monkeypatch) -> tuple[dict, dict]:
     return result
 
 
-@pytest.mark.parametrize("die", [False, True])
-def test_a_rebuild_signs_folders_in_a_child_with_the_result_of_one_process(archive, monkeypatch, tmp_path, die):
+@pytest.mark.parametrize("fail", [None, "die", "cut"])
+def test_a_rebuild_signs_folders_in_a_child_with_the_result_of_one_process(archive, monkeypatch, tmp_path, fail):
     text = (archive.issues_dir / "2024-10-03/01-paper.md").read_text("utf-8")
     expected_tree, expected_state = one_process_after_an_edit(archive, monkeypatch)
     (archive.issues_dir / "2024-10-03/01-paper.md").write_text(text, encoding="utf-8")
@@ -62,11 +70,11 @@ def test_a_rebuild_signs_folders_in_a_child_with_the_result_of_one_process(archi
     build(archive, now=NOW)
     edit(archive)
     signers = tmp_path / "signers"
-    record_signers(monkeypatch, signers, die=die)
+    record_signers(monkeypatch, signers, fail)
     report = build(archive, now=NOW)
     assert report.built == ["2024-10-03"]
     assert tree(archive.output_dir) == expected_tree and state(archive) == expected_state
     pids = {int(p.name) for p in signers.iterdir()}
     assert len(pids - {os.getpid()}) == 1  # a child signed (or began to)
-    assert (os.getpid() in pids) == die  # and the build signed again only when the child died
+    assert (os.getpid() in pids) == bool(fail)  # and the build signed again only when the child failed
     assert staged(archive) == []

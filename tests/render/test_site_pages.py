@@ -516,3 +516,26 @@ def test_an_issue_not_due_yet_has_noindex_until_its_time_then_loses_it(newslette
     assert report.built == ["2026-01-05"]
     assert robots not in page("2026-01-05") and robots in page("2025-12-01")
     assert build(config, now=later + timedelta(hours=1)).built == []
+
+
+def test_an_issue_with_example_text_keeps_noindex_when_its_time_comes_as_a_cold_build_has_it(newsletter) -> None:
+    import shutil
+    from datetime import timedelta
+
+    from pipeline.load.text import scaffold_text
+
+    root = newsletter()
+    summary = scaffold_text().issue["summary"]  # left from `publish new`: not for readers yet
+    write(root / "issues/2026-01-05/issue.yaml", f'title: "下周"\nsummary: "{summary}"\n')
+    write(root / "issues/2026-01-05/01-a.md", paper_md("Paper", arxiv=None))
+    config = load_config(root / "config.yaml")
+    page = config.output_dir / "issues/2026-01-05/index.html"
+    robots = '<meta name="robots" content="noindex">'
+    build(config, now=NOW)
+    later = NOW + timedelta(days=10)
+    build(config, now=later)
+    incremental = page.read_text("utf-8")
+    shutil.rmtree(config.output_dir)
+    shutil.rmtree(config.state_dir)
+    build(config, now=later)
+    assert robots in incremental and page.read_text("utf-8") == incremental
