@@ -4,8 +4,9 @@
 The tag slug rule, stable across builds and safe for Chinese tags:
 
 1. Unicode NFKC (full-width ``ＡＩ`` → ``AI``, ``①`` → ``1``), then lower case;
-2. where a Latin letter or digit meets a CJK character, a ``-`` (``AI安全`` and ``AI 安全``, as
-   Chinese writers put a space there or not, are one tag: ``ai-安全``);
+2. where a letter or digit of another script (or the ``+`` or ``#`` ending a word) meets a CJK
+   character, a ``-`` (``AI安全`` and ``AI 安全``, as Chinese writers put a space there or not,
+   are one tag: ``ai-安全``);
 3. every run of characters that are not letters or digits, ``+`` or ``#`` (spaces,
    punctuation, symbols, ``_``) becomes one ``-``, with none at either end; CJK characters stay
    as they are, and so do ``+`` and ``#`` after a letter or digit, so that ``C``, ``C++`` and
@@ -33,7 +34,8 @@ from pipeline.render.context import Card, RenderContext
 from pipeline.render.search import CJK  # the characters the search cuts into pairs
 
 SLUG_CHARS = 60
-_LATIN_CJK = re.compile(rf"(?<=[0-9a-z])(?=[{CJK}])|(?<=[{CJK}])(?=[0-9a-z])")
+# Between a letter or digit of another script (or a word's + or #) and a CJK character
+_LATIN_CJK = re.compile(rf"(?:(?<=[^\W_{CJK}])|(?<=[+#]))(?=[{CJK}])|(?<=[{CJK}])(?=[^\W_{CJK}])")
 # A run of letters and digits, with the + and # that end it (C++, C#; not the + of a+b)
 _WORD = re.compile(r"[^\W_]+(?:[+#]+(?![^\W_]))?")
 TAGS_ROOT = "tags"

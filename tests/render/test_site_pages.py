@@ -44,6 +44,11 @@ def no_search(monkeypatch):
         ("AI安全", "ai-安全"),  # with or without the space a Chinese writer may put there
         ("KV缓存压缩", "kv-缓存压缩"),
         ("GPT-4o多模态", "gpt-4o-多模态"),
+        ("C编程", "c-编程"),
+        ("C#编程", "c#-编程"),
+        ("C++编程", "c++-编程"),
+        ("C++ 编程", "c++-编程"),
+        ("café安全", "café-安全"),
         ("++", "tag-cfc0c060"),
         ("  --思维链--  ", "思维链"),
         ("snake_case", "snake-case"),
