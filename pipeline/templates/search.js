@@ -139,7 +139,8 @@
     }
 
     function matches(doc, pieces) {
-      if (!doc.normalized) doc.normalized = flat(doc.title + "\n" + doc.meta + "\n" + doc.text);
+      // the fields apart: a phrase never runs from the end of the title into the authors' line
+      if (!doc.normalized) doc.normalized = [doc.title, doc.meta, doc.text].map(flat).join("\u0001");
       return pieces.every(function (piece) { return doc.normalized.indexOf(piece) >= 0; });
     }
 
