@@ -31,11 +31,9 @@ from urllib.parse import quote
 
 from pipeline.errors import RenderError
 from pipeline.render.context import Card, RenderContext
-from pipeline.render.search import CJK  # the characters the search cuts into pairs
+from pipeline.render.search import CJK_RANGES  # the characters the search cuts into pairs
 
 SLUG_CHARS = 60
-# Between a letter or digit of another script (or a word's + or #) and a CJK character
-_LATIN_CJK = re.compile(rf"(?:(?<=[^\W_{CJK}])|(?<=[+#]))(?=[{CJK}])|(?<=[{CJK}])(?=[^\W_{CJK}])")
 # A run of letters and digits, with the + and # that end it (C++, C#; not the + of a+b)
 _WORD = re.compile(r"[^\W_]+(?:[+#]+(?![^\W_]))?")
 TAGS_ROOT = "tags"
@@ -56,9 +54,33 @@ def tag_has_year_pages(given: int) -> bool:
 def tag_slug(tag: str) -> str:
     """The tag's folder name under ``tags/`` (see the module docstring for the rule)."""
     text = unicodedata.normalize("NFKC", tag).lower()
-    slug = "-".join(_WORD.findall(_LATIN_CJK.sub(" ", text)))[:SLUG_CHARS].strip("-")
+    slug = "-".join(_WORD.findall(_apart_at_cjk(text)))[:SLUG_CHARS].strip("-")
     # A tag of punctuation only (`！！！`, `..`) gets a name of its own rather than sharing one.
     return slug or f"tag-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def _apart_at_cjk(text: str) -> str:
+    """``text`` with a space wherever a letter or digit of another script, or a ``+`` or ``#``,
+    meets a CJK character (rule 2; ``isalnum`` is what ``re`` calls ``[^\\W_]``).
+
+    A loop rather than a pattern: a class of the 40,000 CJK characters takes ``re`` ~3 ms to
+    compile, and the pattern of this rule needs four, 13 ms of every command that loads pages.
+    """
+    if text.isascii():
+        return text
+    out: list[str] = []
+    before = ""  # the previous character
+    before_cjk = False
+    for char in text:
+        code = ord(char)
+        cjk = any(low <= code <= high for low, high in CJK_RANGES)
+        if before and cjk != before_cjk:
+            other = before if cjk else char  # the character that is not CJK
+            if other.isalnum() or (cjk and other in "+#"):
+                out.append(" ")
+        out.append(char)
+        before, before_cjk = char, cjk
+    return "".join(out)
 
 
 def tag_href(tag: str) -> str:

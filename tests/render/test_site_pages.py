@@ -4,6 +4,7 @@ from a real build, read back with html.parser and feedparser."""
 from __future__ import annotations
 
 import posixpath
+import random
 import re
 import struct
 from html import unescape
@@ -60,6 +61,22 @@ def no_search(monkeypatch):
 def test_tag_slug_rule(tag: str, slug: str) -> None:
     assert tag_slug(tag) == slug
     assert "/" not in slug and "." not in slug and "?" not in slug
+
+
+def test_tag_slugs_break_where_scripts_meet_as_the_rule_s_pattern_does() -> None:
+    """The loop that puts the ``-`` of rule 2 gives what the rule written as a pattern gives, on
+    random strings of letters, digits, + # _, punctuation and the CJK ranges' edges."""
+    from pipeline.render.pages import _apart_at_cjk
+    from pipeline.render.search import CJK
+
+    rule = re.compile(rf"(?:(?<=[^\W_{CJK}])|(?<=[+#]))(?=[{CJK}])|(?<=[{CJK}])(?=[^\W_{CJK}])")
+    edges = (0x303F, 0x3040, 0x30FB, 0x30FF, 0x3100, 0x3400, 0x4DBF, 0x4DC0, 0x4E00, 0x9FFF, 0xA000)
+    edges += (0xAC00, 0xD7AF, 0xD7B0, 0xF8FF, 0xF900, 0xFAFF, 0xFB00, 0xE9, 0x3B1, 0x661, 0xFF21, 0x2460)
+    alphabet = [*"aZ09_+#- .·，。！", *map(chr, edges)]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(1, 8)))
+        assert _apart_at_cjk(text) == rule.sub(" ", text), text
 
 
 def test_tag_href_is_percent_encoded() -> None:
