@@ -24,4 +24,5 @@ python3 -m venv .venv
 if [ "${SETUP_ONLY:-}" = 1 ]; then
   exit 0
 fi
-exec .venv/bin/python -m pytest "$@"
+# One worker per CPU (at most 4: each browser test starts a Chromium); `-n 0` runs in one process.
+exec .venv/bin/python -m pytest -n auto --maxprocesses 4 "$@"
