@@ -36,7 +36,14 @@ from pathlib import Path
 from pipeline.atomic import ASSET_LIMIT, SETTLE_NS, Staging, UnreadableFile, read_file
 from pipeline.build import neighbours, search, sending, site
 from pipeline.build.cards import make_card
-from pipeline.build.outputs import ISSUE_FILES, ISSUE_OUTPUTS, ISSUE_TEMPLATES, SEND_OUTPUTS, LazyRenderer
+from pipeline.build.outputs import (
+    ISSUE_FILES,
+    ISSUE_OUTPUTS,
+    ISSUE_TEMPLATES,
+    NOT_COPIED_SUFFIXES,
+    SEND_OUTPUTS,
+    LazyRenderer,
+)
 from pipeline.build.parts import PartMemo
 from pipeline.build.processes import Forked, collector_paused, cpu_budget, default_signals
 from pipeline.build.state import (
@@ -233,8 +240,9 @@ def _build(
                     entry["send_files"] = files
                 dropped.extend(sorted(set(before) - set(files)))
 
-        for job, card_json, own, content, send_files in _run_jobs(jobs, config, ctx, staging, cache):
-            before = manifest.issues.get(job.issue_id, {}).get("send_files", [])
+        for job, card_json, own, content, send_files, assets in _run_jobs(jobs, config, ctx, staging, cache):
+            last = manifest.issues.get(job.issue_id, {})
+            before = last.get("send_files", [])
             deferred = isinstance(send_files, sending.Pending)
             if deferred:  # first: whatever happens next, the child is waited for
                 on_their_way.append((job.issue_id, send_files, before))
@@ -258,6 +266,7 @@ def _build(
                 date_card(manifest, job.issue_id, card_json, content, now)
                 if not deferred:  # else when its files arrive
                     dropped.extend(sorted(set(before) - set(send_files or ())))
+                dropped.extend(sorted(set(last.get("assets", ())) - set(assets)))  # taken out of its folder
                 manifest.issues[job.issue_id] = {
                     "key": key,
                     "card": card_json,
@@ -267,6 +276,7 @@ def _build(
                     "feed_html": job.feed,
                     "send": send_files is not None,
                     **({"send_files": send_files} if send_files else {}),
+                    **({"assets": assets} if assets else {}),  # to remove one that leaves the folder
                     "listed": _listed(card_json, now),  # its page then had no noindex
                 }
                 cards.append(Card.from_json(card_json))
@@ -380,10 +390,11 @@ _FORKED: tuple[Config, RenderContext, Path, int] | None = None  # what forked wo
 
 def _run_jobs(
     jobs: list[_Job], config: Config, ctx: RenderContext, staging: Staging, cache: Staging
-) -> Iterator[tuple[_Job, dict | None, list[Problem], str, list[str] | None]]:
-    """``(job, card JSON or None, problems, folder fingerprint, email and WeChat files or None)``
-    per job, in order; on all CPUs when there are many. Rendered here (a few issues), the email
-    and WeChat files may still be on their way: a :class:`pipeline.build.sending.Pending`."""
+) -> Iterator[tuple[_Job, dict | None, list[Problem], str, list[str] | None, list[str]]]:
+    """``(job, card JSON or None, problems, folder fingerprint, email and WeChat files or None,
+    files copied from the folder)`` per job, in order; on all CPUs when there are many. Rendered
+    here (a few issues), the email and WeChat files may still be on their way: a
+    :class:`pipeline.build.sending.Pending`."""
     workers = worker_count(len(jobs))
     if workers == 1:
         meanwhile = cpu_budget() > 1  # a child renders each issue's email and WeChat files
@@ -393,7 +404,8 @@ def _run_jobs(
             own: list[Problem] = []
             content = job.content or fingerprint(job.folder)
             built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send, meanwhile)
-            yield job, (built[0].to_json() if built else None), own, content, (built[1] if built else None)
+            card, send_files, assets = built or (None, None, [])
+            yield job, (card.to_json() if card else None), own, content, send_files, assets
         return
     import gc
     import multiprocessing
@@ -412,11 +424,11 @@ def _run_jobs(
                 if outcome is None:
                     failed = failed or job
                     continue
-                card_json, own, files, cached, content, send_files = outcome
+                card_json, own, files, cached, content, send_files, assets = outcome
                 staging.adopt(files)
                 cache.adopt(cached)
                 if failed is None:
-                    yield job, card_json, own, content, send_files
+                    yield job, card_json, own, content, send_files, assets
     finally:
         _FORKED = None
         gc.unfreeze()
@@ -452,7 +464,7 @@ def _start_worker() -> None:
     gc.enable()  # paused in the build that forked it; a worker renders many issues, and collects
 
 
-def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str, list[str] | None] | None:
+def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str, list[str] | None, list[str]] | None:
     """In a worker: render one issue into temp files the parent commits; None if it raised."""
     assert _FORKED is not None
     config, ctx, cache_root, build_pid = _FORKED
@@ -462,8 +474,8 @@ def _forked_job(job: _Job) -> tuple[dict | None, list[Problem], list, list, str,
     try:
         content = job.content or fingerprint(job.folder)
         built = _build_issue(job.folder, config, ctx, staging, cache, own, content, job.feed, job.send)
-        card, send_files = built if built else (None, None)
-        return (card.to_json() if card else None), own, staging.take(), cache.take(), content, send_files
+        card, send_files, assets = built or (None, None, [])
+        return (card.to_json() if card else None), own, staging.take(), cache.take(), content, send_files, assets
     except BaseException:
         staging.discard()
         cache.discard()
@@ -481,10 +493,11 @@ def _build_issue(
     feed: bool = True,
     send: bool | None = True,
     meanwhile: bool = False,
-) -> tuple[Card, list[str] | sending.Pending | None] | None:
-    """Render one issue; its card, and the files of its email and WeChat editions (None when
-    it does not get them this time). ``meanwhile``: those are rendered by a forked child, and
-    what comes back in their place is the child (:class:`pipeline.build.sending.Pending`)."""
+) -> tuple[Card, list[str] | sending.Pending | None, list[str]] | None:
+    """Render one issue; its card, the files of its email and WeChat editions (None when it
+    does not get them this time) and the files copied from its folder (paths in the output).
+    ``meanwhile``: the editions are rendered by a forked child, and what comes back in their
+    place is the child (:class:`pipeline.build.sending.Pending`)."""
     from pipeline.load.issues import load_issue  # not needed by a build with nothing to render (~8 ms)
 
     issue = load_issue(folder, config, problems, content)  # content: its fingerprint, already computed
@@ -502,12 +515,14 @@ def _build_issue(
                 for relative, data in ISSUE_OUTPUTS[name](issue, ctx).items():
                     staging.add(relative, data)
         send_files = sending.render(issue, ctx, staging, editions) if send and child is None else None
+        assets = []
         for asset in _assets(issue.folder):
             try:  # checked again: the file may have changed since the load
                 data = read_file(asset, issue.folder, ASSET_LIMIT)
             except UnreadableFile as exc:
                 raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
-            staging.add(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}", data)
+            assets.append(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}")
+            staging.add(assets[-1], data)
         if feed:
             from pipeline.render import feeds
 
@@ -518,7 +533,7 @@ def _build_issue(
         if child is not None:
             child.abandon(staging)  # its files go with the build's
         raise
-    return card, child if child is not None else send_files
+    return card, child if child is not None else send_files, assets
 
 
 def _may_still_send(publish_at: datetime, now: datetime, config: Config) -> bool:
@@ -591,12 +606,13 @@ def _terms_on_demand(issue_id: str, folder: Path, config: Config, cache: Staging
 def _assets(folder: Path) -> list[Path]:
     """Images and other files an issue references, copied next to its pages: those the reading
     rule allows (the loader has refused the issue when any other is there), but for one with
-    the name of a file the build writes there (see ISSUE_FILES)."""
+    the name of a file the build writes there (see ISSUE_FILES) and web pages and scripts
+    (NOT_COPIED_SUFFIXES); `publish check` warns about both."""
     return sorted(
         folder.joinpath(*parts)
         for parts, problem in issue_files(folder)
         if problem is None
-        and not parts[-1].lower().endswith(".md")
+        and not parts[-1].lower().endswith((".md", *NOT_COPIED_SUFFIXES))
         and parts[-1] not in ASSET_SKIP
         and not any(part.startswith(".") for part in parts)
         and not (len(parts) == 1 and parts[0] in ISSUE_FILES)

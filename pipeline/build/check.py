@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.build.outputs import ISSUE_FILES
+from pipeline.build.outputs import ISSUE_FILES, NOT_COPIED_SUFFIXES
 from pipeline.build.state import template_cache
 from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
-from pipeline.load.folders import issue_folders
+from pipeline.load.folders import issue_files, issue_folders
 from pipeline.load.issues import LoadResult, load_issues
 from pipeline.model import Issue, Paper, is_issue_id
 from pipeline.render.context import RenderContext
@@ -85,8 +85,9 @@ def check_issue_set(
 
 
 def output_name_problems(issues: list[Issue]) -> list[Problem]:
-    """Files of an issue folder with the name of a file the build writes next to its page:
-    they are not copied to the site (see pipeline.build.outputs.ISSUE_FILES)."""
+    """Files of an issue folder that are not copied to the site: those with the name of a file
+    the build writes next to its page (see pipeline.build.outputs.ISSUE_FILES), web pages and
+    scripts (NOT_COPIED_SUFFIXES)."""
     problems = []
     for issue in issues:
         for name in sorted(ISSUE_FILES):
@@ -99,6 +100,17 @@ def output_name_problems(issues: list[Issue]) -> list[Problem]:
                         f"{name} has the name of a file the build writes for this issue "
                         f"(public/issues/{issue.id}/{name}), so it is not copied to the site: "
                         "rename it if the issue links to it",
+                        "warning",
+                    )
+                )
+        for parts, _problem in issue_files(issue.folder):
+            if parts[-1].lower().endswith(NOT_COPIED_SUFFIXES) and not any(part.startswith(".") for part in parts):
+                problems.append(
+                    Problem(
+                        issue.folder.joinpath(*parts),
+                        None,
+                        f"{'/'.join(parts)} is a web page or a script, so it is not copied to the site, where it "
+                        "would run as part of it: link to where it is published, or attach it as a .txt or .zip",
                         "warning",
                     )
                 )

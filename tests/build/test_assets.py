@@ -1,0 +1,63 @@
+"""Files of an issue folder copied next to its pages: one taken out of the folder leaves the site
+with the next build, whether the issue is rendered in the build's process or in a worker."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import NOW
+
+from pipeline.build import builder
+from pipeline.build.builder import build
+from pipeline.config import load_config
+from tests.build.test_site_split import two
+
+# These tests may fork from the test process (see conftest.no_other_threads).
+pytestmark = pytest.mark.usefixtures("no_other_threads")
+
+ISSUE = "2024-09-30"
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
+def test_a_file_taken_out_of_an_issue_folder_leaves_the_site(example, monkeypatch, workers):
+    if workers:  # the two issues of the example rendered by forked workers
+        monkeypatch.setattr(builder, "PARALLEL_MIN", 2)
+        monkeypatch.setattr(builder, "cpu_budget", two)
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "images").mkdir(exist_ok=True)
+    shutil.copy(example / "assets" / "wechat-cover.png", folder / "images" / "图1.png")
+    (folder / "notes.txt").write_text("编辑的备忘\n", "utf-8")
+    build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE
+    assert (public / "images" / "图1.png").is_file() and (public / "notes.txt").is_file()
+
+    shutil.rmtree(folder / "images")
+    build(config, now=NOW)
+    assert not (public / "images").exists()  # the file, and the folder it left empty
+    assert (public / "notes.txt").read_text("utf-8") == "编辑的备忘\n" and (public / "index.html").is_file()
+
+    (folder / "notes.txt").unlink()
+    build(config, now=NOW, force=True)
+    assert not (public / "notes.txt").exists()
+    assert (public / "index.html").is_file() and (config.output_dir / "issues" / "2024-04-28" / "index.html").is_file()
+
+
+def test_a_web_page_or_script_in_an_issue_folder_is_not_copied_and_check_says_so(example):
+    from pipeline.build.check import check_issues
+
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "extra").mkdir()
+    (folder / "extra" / "附录.HTML").write_text("<script>alert(1)</script>", "utf-8")
+    (folder / "track.js").write_text("alert(1)", "utf-8")
+    (folder / "data.csv").write_text("a,b\n1,2\n", "utf-8")
+    build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE
+    assert not (public / "extra").exists() and not (public / "track.js").exists()
+    assert (public / "data.csv").is_file()  # any other file is copied as before
+    warned = {p.path.name: p for p in check_issues(config).problems if "web page or a script" in p.message}
+    assert set(warned) == {"附录.HTML", "track.js"}
+    assert all(p.severity == "warning" for p in warned.values())
+    assert "extra/附录.HTML is a web page" in warned["附录.HTML"].message
