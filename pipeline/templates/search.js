@@ -12,6 +12,7 @@
   var CJK = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]/;
   var PIECES = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+|[0-9a-z\u00c0-\u024f]+/g;
   var LATIN = /[0-9A-Za-z]/; // an excerpt starts at a word, not inside one
+  var WORD = /[0-9a-z\u00c0-\u024f]/; // a letter or digit of a Latin word, in normalized text
   var PAGE = 20; // results shown at a time
   var BATCH = 6; // issue files read at once
   // Issue files read for one page of results at most: a phrase whose every pair of characters is
@@ -43,9 +44,9 @@
     });
   }
 
-  // The query's pieces (each must appear in a result) and the terms to look up. The last Latin
-  // word, while it is being typed, may be the start of a longer one: it is matched in the text
-  // of the candidates but not looked up (unless it is the only word).
+  // The query's pieces (each must appear in a result, see find) and the terms to look up. The
+  // last Latin word, while it is being typed, may be the start of a longer one: it is matched in
+  // the text of the candidates as an open piece but not looked up (unless it is the only word).
   function parse(query) {
     var typing = !/\s$/.test(query);
     var text = normalize(query);
@@ -63,9 +64,15 @@
     });
     var last = words.length ? words[words.length - 1].word : "";
     var latin = last.length >= 2 && !CJK.test(last.charAt(0));
-    if (!terms.length && latin) terms.push(last);
+    var open = typing && latin;
+    if (!terms.length && latin) {
+      terms.push(last);
+      open = false; // looked up whole in the index, so matched whole too ("li" is not "liu")
+    }
+    var pieces = phrases(text, words).map(function (piece) { return {text: piece, open: false}; });
+    if (open) pieces[pieces.length - 1].open = true;
     return {
-      pieces: phrases(text, words),
+      pieces: pieces,
       terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; }),
       unfinished: typing && latin,  // a Latin word is found whole: "Shapl" is not "Shapley"
     };
@@ -90,6 +97,22 @@
       else groups.push({start: pending, end: end});
     }
     return groups.map(function (g) { return text.slice(g.start, g.end).replace(/\s+/g, " "); });
+  }
+
+  // Where a piece is in normalized text, from index `from` on, or -1. A Latin word is found whole, as
+  // the index has it: "li" is not in "license" nor in "Liu", "cai" not in "Xiancai". An open
+  // piece (the word being typed) may go on: "shapl" is in "shapley".
+  function find(text, piece, from) {
+    var word = piece.text;
+    var at = text.indexOf(word, from);
+    while (at >= 0) {
+      var end = at + word.length;
+      var whole = !(WORD.test(word.charAt(0)) && WORD.test(text.charAt(at - 1))) &&
+        (piece.open || !(WORD.test(word.charAt(word.length - 1)) && WORD.test(text.charAt(end))));
+      if (whole) return at;
+      at = text.indexOf(word, at + 1);
+    }
+    return -1;
   }
 
   function start(box) {
@@ -141,7 +164,7 @@
     function matches(doc, pieces) {
       // the fields apart: a phrase never runs from the end of the title into the authors' line
       if (!doc.normalized) doc.normalized = [doc.title, doc.meta, doc.text].map(flat).join("\u0001");
-      return pieces.every(function (piece) { return doc.normalized.indexOf(piece) >= 0; });
+      return pieces.every(function (piece) { return find(doc.normalized, piece, 0) >= 0; });
     }
 
     function flat(text) {  // normalized, each run of spaces and line breaks one space, as the pieces
@@ -154,7 +177,7 @@
       var normalized = normalize(text);
       var at = -1;
       pieces.forEach(function (piece) {
-        var found = normalized.indexOf(piece);
+        var found = find(normalized, piece, 0);
         if (found >= 0 && (at < 0 || found < at)) at = found;
       });
       var from = Math.max(0, at - 24);
@@ -168,7 +191,7 @@
     function excerptSource(doc, pieces) {
       function has(text) {
         var normalized = flat(text || "");
-        return pieces.some(function (piece) { return normalized.indexOf(piece) >= 0; });
+        return pieces.some(function (piece) { return find(normalized, piece, 0) >= 0; });
       }
       return !has(doc.text) && has(doc.meta) ? doc.meta : doc.text || doc.meta;
     }
@@ -179,8 +202,8 @@
       while (at < text.length) {
         var next = -1, size = 0;
         pieces.forEach(function (piece) {
-          var found = lower.indexOf(piece, at);
-          if (found >= 0 && (next < 0 || found < next)) { next = found; size = piece.length; }
+          var found = find(lower, piece, at);
+          if (found >= 0 && (next < 0 || found < next)) { next = found; size = piece.text.length; }
         });
         if (next < 0) break;
         parent.appendChild(document.createTextNode(text.slice(at, next)));
@@ -299,7 +322,8 @@
       run(input.value + " ");  // Enter: the last word is complete
     });
     more.addEventListener("click", function () {
-      if (current) page(current).catch(function () { status.textContent = "搜索暂时不可用，请稍后再试"; });
+      // page() answers null when the page is filled from results already read, a promise otherwise
+      if (current) Promise.resolve(page(current)).catch(function () { status.textContent = "搜索暂时不可用，请稍后再试"; });
     });
 
     var asked = new URLSearchParams(location.search).get("q");

@@ -74,6 +74,24 @@ authors:
 ---
 正文里夹带了一段脚本：{HOSTILE_SCRIPT}，一个安全的页面只把它当作文字显示。
 """
+# Two papers of that issue for a surname: Li, and what holds its letters (Liu, license, Xiancai).
+PAPER_LI = """\
+---
+title: "Sparse Attention Revisited"
+authors:
+  - Wei Li
+---
+稀疏注意力的再审视，代码以宽松的许可证发布。
+"""
+PAPER_LIU = """\
+---
+title: "Release Notes for Compact Models"
+authors:
+  - Xiaoming Liu
+  - Xiancai Zhou
+---
+Released under a permissive license, with a little demo.
+"""
 # Issues of 2022 where one word (分页样本) is in every paper and every summary: more than a page.
 PAGED_WORD = "分页样本"
 PAGED_ISSUES = ("2022-03-07", "2022-06-13", "2022-09-19", "2022-12-26")
@@ -139,7 +157,8 @@ def near_miss_day(number: int) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
     issues = copy_example(tmp_path_factory.mktemp("search") / "example").parent / "issues"
-    write_issue(issues / "2023-06-12", ISSUE_2023, {"01-folding.md": PAPER_2023, "02-hostile.md": PAPER_HOSTILE})
+    papers_2023 = {"01-folding.md": PAPER_2023, "02-hostile.md": PAPER_HOSTILE, "03-li.md": PAPER_LI}
+    write_issue(issues / "2023-06-12", ISSUE_2023, {**papers_2023, "04-liu.md": PAPER_LIU})
     for number, day in enumerate(PAGED_ISSUES, start=1):
         write_issue(issues / day, *paged_issue(number))
     for number in range(1, NEAR_MISS_ISSUES + 1):
@@ -323,6 +342,8 @@ def test_markup_in_an_issue_stays_text(site: Site, phone) -> None:
 
 
 def test_many_results_come_a_page_at_a_time(site: Site, phone) -> None:
+    errors: list[str] = []
+    phone.on("pageerror", lambda error: errors.append(str(error)))
     total = documents_with(site.public, PAGED_WORD)
     assert total == len(PAGED_ISSUES) * (PAPERS_PER_PAGED_ISSUE + 1) > 40  # three pages
     phone.goto(f"{site.base}/")
@@ -344,6 +365,7 @@ def test_many_results_come_a_page_at_a_time(site: Site, phone) -> None:
     assert len(shown) == len(set(shown)) == total and more.is_hidden()
     dates = [d.split(" · ")[0] for d in phone.locator(".search-results .where").all_inner_texts()]
     assert dates == sorted(dates, reverse=True) and dates[0] == PAGED_ISSUES[-1]  # newest first
+    assert errors == []  # a page filled from results already read threw on each click
 
 
 def test_a_search_loads_only_the_shards_and_issues_it_needs(site: Site, phone) -> None:
@@ -416,6 +438,25 @@ def test_the_query_is_kept_in_the_address_for_the_way_back(site: Site, phone) ->
     phone.wait_for_function("() => document.querySelectorAll('.search-results li').length > 0")
     assert phone.locator(".search-input").input_value() == "蛋白质折叠"
     assert links(phone) == links_found
+
+
+def test_a_surname_is_found_as_a_whole_word(site: Site, phone) -> None:
+    phone.goto(f"{site.base}/?q=Li")  # as a link or a search engine would open it
+    phone.wait_for_function("() => document.querySelectorAll('.search-results li').length > 0")
+    found = links(phone)
+    assert "/issues/2023-06-12/#paper-03-li" in found
+    assert "/issues/2023-06-12/#paper-04-liu" not in found  # Liu, license, little, Xiancai
+    docs = {
+        f"/{doc['url']}": doc for path in site.public.glob("issues/*/search.json") for doc in read_json(path)["docs"]
+    }
+    for link in found:
+        doc = docs[link]
+        assert re.search(r"(?<![0-9a-z])li(?![0-9a-z])", normalize(f"{doc['title']} {doc['meta']} {doc['text']}"))
+    marks = phone.locator(".search-results mark").all_inner_texts()
+    assert marks and {mark.lower() for mark in marks} == {"li"}
+    assert search(phone, "Xiaoming Li ") == []  # a space after it: complete, and Li is not Liu
+    assert search(phone, "Xiaoming Li") == ["/issues/2023-06-12/#paper-04-liu"]  # still typing: Li… may be Liu
+    assert "/issues/2023-06-12/#paper-04-liu" in search(phone, "Xiaoming Liu")
 
 
 def test_an_authors_initial_is_matched_with_the_name_after_it(site: Site, phone) -> None:
