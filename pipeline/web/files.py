@@ -126,7 +126,7 @@ class StaticFiles:
         """Answer GET/HEAD for ``path`` (relative to the output folder)."""
         if method not in ("GET", "HEAD"):
             return _plain(405, "method not allowed", [("Allow", "GET, HEAD")])
-        target = self._locate(path)
+        target = self._locate(path, environ.get("QUERY_STRING", ""))
         if isinstance(target, Response):
             return target
         if target is None:
@@ -139,7 +139,7 @@ class StaticFiles:
         except (FileNotFoundError, NotADirectoryError):  # gone since it was found: a build replaced it
             return _plain(404, "not found")
 
-    def _locate(self, path: str) -> Path | Response | None:
+    def _locate(self, path: str, query: str = "") -> Path | Response | None:
         parts = [p for p in path.split("/") if p]
         if len(path.encode("utf-8", "replace")) > MAX_PATH or any(_unservable(p) for p in parts):
             return _plain(404, "not found")
@@ -150,7 +150,9 @@ class StaticFiles:
                 return _plain(404, "not found")
             if target.is_dir():
                 if parts and not path.endswith("/"):
-                    return Response(301, b"", [("Location", quote(parts[-1]) + "/"), ("Content-Length", "0")])
+                    # the query kept (a search link, ?q=…), quoted again: nothing raw reaches the header
+                    kept = "?" + quote(query, safe="=&%+;/?:@,!$'()*-._~") if query else ""
+                    return Response(301, b"", [("Location", quote(parts[-1]) + "/" + kept), ("Content-Length", "0")])
                 target = target / "index.html"
             return target if target.is_file() else None
         except OSError:  # a name the file system refuses (too long, a symlink loop): nothing to serve

@@ -519,6 +519,11 @@ def test_paths_outside_the_output_folder_and_hidden_files_are_refused(site):
         assert b"site:" not in response.body and response.body != b"no"
     moved = raw_get(base, f"/issues/{FIRST}")
     assert moved.status == 301 and moved.getheader("Location") == f"{FIRST}/"
+    searched = raw_get(base, f"/issues/{FIRST}?q=%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87+Li")  # a search link: kept
+    assert (
+        searched.status == 301
+        and searched.getheader("Location") == f"{FIRST}/?q=%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87+Li"
+    )
     assert requests.get(f"{base}/issues/{FIRST}/", timeout=10).status_code == 200
     assert requests.post(f"{base}/rss.xml", timeout=10).status_code == 405
 
