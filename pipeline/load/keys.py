@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 from pipeline.atomic import TEXT_LIMIT, UnreadableFile, file_problem, read_file
 from pipeline.errors import Problem
 from pipeline.load.hints import item_problem, type_problem
-from pipeline.load.text import text_problem
+from pipeline.load.text import tag_problem, text_problem
 from pipeline.yamlio import DuplicateKey, YamlSyntaxError, duplicate_message, key_line, parse_yaml
 
 # `key: value  # comment` → the value; for a quoted value, up to its closing quote
@@ -217,7 +217,10 @@ def _value_problem(key: str, value: Any, types: tuple[type, ...], out: Collector
         # the usual case first: every item one line of text
         if not all(isinstance(v, str) and v.strip() for v in value):
             return item_problem(key, value)
-        return next((p for p in (text_problem(key, v.strip()) for v in value) if p), None)
+        found = next((p for p in (text_problem(key, v.strip()) for v in value) if p), None)
+        if found is None and key == "tags":
+            found = next((p for p in (tag_problem(v.strip()) for v in value) if p), None)
+        return found
     return None
 
 

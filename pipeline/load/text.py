@@ -20,9 +20,16 @@ if TYPE_CHECKING:
 # becomes an email subject, a page <title>, a feed title or a line of the plain-text mail, where
 # a line break would split a header (the email package refuses it when sending) or the layout.
 MULTI_LINE_KEYS = frozenset({"summary", "intro", "outro"})
-_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The embeddings, overrides and isolates of Unicode's bidirectional algorithm: in a one-line
+# value one reverses what follows it on the line where the value lands (a page's <title> with the
+# site's name after it, the tag list). Left-to-right and right-to-left marks are harmless.
+_DIRECTION = "\u202a-\u202e\u2066-\u2069"
+_NOT_ONE_LINE = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_DIRECTION}]")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # multi-line text keeps tab, LF and CR
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# A tag is a short label: its page's name (a slug) keeps 60 characters, so two longer tags that
+# begin alike would share a page, and a sentence pasted as a tag fills a phone's screen.
+TAG_CHARS = 60
 
 # Keys of issue.yaml whose scaffold value is an instruction, not text to keep. The outro's
 # example ("欢迎转发给需要的朋友。") is left out: it is a closing line an editor may well keep.
@@ -45,7 +52,19 @@ def text_problem(key: str, value: str) -> str | None:
         return f"{key}: {shown!r} has a line break ({code}); this must be one line: join the lines"
     if char == "\t":
         return f"{key}: {shown!r} has a tab ({code}); use a space instead"
+    if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        return f"{key}: {shown!r} has an invisible character that turns the text after it around ({code}); delete it"
     return f"{key}: {shown!r} has an invisible control character ({code}); delete it"
+
+
+def tag_problem(tag: str) -> str | None:
+    """What is wrong with a tag beyond its text (see :func:`text_problem`), or None."""
+    if len(tag) <= TAG_CHARS:
+        return None
+    return (
+        f"tags: {tag[:20] + '…'!r} is {len(tag)} characters long, and a tag is a label of at most {TAG_CHARS}: "
+        "shorten it (a sentence belongs in the summary)"
+    )
 
 
 class ScaffoldText(NamedTuple):

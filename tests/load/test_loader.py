@@ -317,6 +317,20 @@ def test_image_lines_in_later_sections_are_the_file_lines(newsletter):
             'title: 第一期\nsummary: "摘要\\e[31m"\n',
             "issues/2024-09-30/issue.yaml:2: error: summary: '摘要\\x1b[31m' has an invisible control character (U+001B); delete it",
         ),
+        (
+            'title: "第42期 \\u202e反转标题"\n',
+            "issues/2024-09-30/issue.yaml:1: error: title: '第42期 \\u202e反转标题' has an invisible character that turns the text after it around (U+202E); delete it",
+        ),
+        (
+            'title: 第一期\ntags: ["\\u2067gnp.exe"]\n',
+            "issues/2024-09-30/issue.yaml:2: error: tags: '\\u2067gnp.exe' has an invisible character that turns the text after it around (U+2067); delete it",
+        ),
+        (
+            "title: 第一期\ntags: [" + "长" * 61 + "]\n",
+            "issues/2024-09-30/issue.yaml:2: error: tags: '"
+            + "长" * 20
+            + "…' is 61 characters long, and a tag is a label of at most 60: shorten it (a sentence belongs in the summary)",
+        ),
     ],
 )
 def test_issue_titles_must_be_one_non_empty_line(newsletter, yaml_text, expected):
