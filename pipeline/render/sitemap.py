@@ -7,8 +7,10 @@ page, the public issue pages and the tag pages (with their year pages). Not the 
 (``email.html``: the same text as its page) nor the editors' tools. Over 50,000 URLs (the
 protocol's limit per file), ``sitemap.xml`` becomes a sitemap index of ``sitemap-<n>.xml``.
 
-``robots.txt`` allows everything and names the sitemap; crawlers read it only at the root of
-a host, so an archive served from a sub-path needs its line in the host's own robots.txt.
+``robots.txt`` names the sitemap and keeps crawlers off the other versions of an issue (its
+mailed HTML and WeChat files, which every issue page links to: copies of the page's text), with
+the ``*`` of RFC 9309. Crawlers read it only at the root of a host, so an archive served from a
+sub-path needs these lines in the host's own robots.txt.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from itertools import chain
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from lxml import etree
 
@@ -96,8 +98,19 @@ def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
         files["sitemap.xml"] = sitemap_index(
             [(f"sitemap-{n}.xml", max(when for _, when in part)) for n, part in enumerate(parts, 1)], ctx
         )
-    files["robots.txt"] = f"User-agent: *\nAllow: /\n\nSitemap: {ctx.site.absolute('sitemap.xml')}\n".encode()
+    files["robots.txt"] = robots_txt(ctx)
     return files
+
+
+# The versions of an issue besides its page (pipeline/build/outputs.py ISSUE_FILES)
+OTHER_VERSIONS = ("email.html", "email.txt", "wechat.html", "wechat.md", "wechat-paste.html")
+
+
+def robots_txt(ctx: RenderContext) -> bytes:
+    """Everything allowed but the other versions of each issue; the sitemap's address."""
+    issues = urlsplit(ctx.site.absolute("issues/")).path
+    lines = ["User-agent: *", *(f"Disallow: {issues}*/{name}" for name in OTHER_VERSIONS), "Allow: /"]
+    return "\n".join([*lines, "", f"Sitemap: {ctx.site.absolute('sitemap.xml')}", ""]).encode()
 
 
 def urlset(pages: Iterable[tuple[str, datetime]], ctx: RenderContext) -> bytes:

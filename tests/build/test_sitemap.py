@@ -12,6 +12,7 @@ from conftest import NOW, write
 from lxml import etree
 
 from pipeline.build.builder import build
+from pipeline.build.outputs import ISSUE_FILES
 from pipeline.config import load_config
 from pipeline.render import sitemap
 from pipeline.render.context import RenderContext
@@ -85,6 +86,15 @@ def test_robots_txt_points_to_the_sitemap(example: Path) -> None:
     lines = (public / "robots.txt").read_text().splitlines()
     assert lines[0] == "User-agent: *"
     assert f"Sitemap: {SITE}sitemap.xml" in lines
+    # the other versions of an issue stay out of search results (RFC 9309 `*`), its page does not
+    disallowed = [line.split(": ", 1)[1] for line in lines if line.startswith("Disallow: ")]
+    prefix = urlsplit(SITE).path
+    assert f"{prefix}issues/*/email.html" in disallowed and f"{prefix}issues/*/wechat.html" in disallowed
+    for pattern in disallowed:
+        rule = re.compile(re.escape(pattern).replace(r"\*", ".*"))
+        assert rule.match(f"{prefix}issues/2024-09-30/{pattern.rsplit('/', 1)[1]}")
+        assert not rule.match(f"{prefix}issues/2024-09-30/") and not rule.match(f"{prefix}issues/2024-09-30/index.html")
+        assert pattern.rsplit("/", 1)[1] in ISSUE_FILES, pattern  # a file the build writes next to a page
 
 
 def test_over_the_limit_the_sitemap_becomes_an_index(example: Path, monkeypatch) -> None:
