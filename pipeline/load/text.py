@@ -20,11 +20,14 @@ if TYPE_CHECKING:
 # becomes an email subject, a page <title>, a feed title or a line of the plain-text mail, where
 # a line break would split a header (the email package refuses it when sending) or the layout.
 MULTI_LINE_KEYS = frozenset({"summary", "intro", "outro"})
-# The embeddings, overrides and isolates of Unicode's bidirectional algorithm: in a one-line
-# value one reverses what follows it on the line where the value lands (a page's <title> with the
-# site's name after it, the tag list). Left-to-right and right-to-left marks are harmless.
-_DIRECTION = "\u202a-\u202e\u2066-\u2069"
-_NOT_ONE_LINE = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_DIRECTION}]")
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The embeddings and overrides (closed by U+202C) and the isolates (closed by U+2069) of Unicode's
+# bidirectional algorithm. Closed within a one-line value, one turns only that value around (the
+# author's text: Arabic in a title); left open, it also turns what follows the value where it
+# lands: the site's name after a page's <title>, a tag's count on the tag list.
+_OPENS = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
+_OPENS.update({"\u2066": "\u2069", "\u2067": "\u2069", "\u2068": "\u2069"})
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # multi-line text keeps tab, LF and CR
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # A tag is a short label: its page's name (a slug) keeps 60 characters, so two longer tags that
@@ -44,7 +47,7 @@ def text_problem(key: str, value: str) -> str | None:
     """
     found = (_NOT_TEXT if key in MULTI_LINE_KEYS else _NOT_ONE_LINE).search(value)
     if found is None:
-        return None
+        return None if key in MULTI_LINE_KEYS else _direction_problem(key, value)
     char = found.group()
     shown = value if len(value) <= 40 else value[:40] + "…"
     code = f"U+{ord(char):04X}"
@@ -52,9 +55,30 @@ def text_problem(key: str, value: str) -> str | None:
         return f"{key}: {shown!r} has a line break ({code}); this must be one line: join the lines"
     if char == "\t":
         return f"{key}: {shown!r} has a tab ({code}); use a space instead"
-    if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
-        return f"{key}: {shown!r} has an invisible character that turns the text after it around ({code}); delete it"
     return f"{key}: {shown!r} has an invisible control character ({code}); delete it"
+
+
+def _direction_problem(key: str, value: str) -> str | None:
+    """A one-line value that turns the text around and does not turn it back (see _OPENS)."""
+    if not _DIRECTION.search(value):  # nearly always: no such character at all
+        return None
+    still_open: list[str] = []  # the characters that opened a change of direction, innermost last
+    for char in _DIRECTION.findall(value):
+        if char in _OPENS:
+            still_open.append(char)
+        elif char == "\u202c":  # closes the innermost embedding, unless an isolate is open inside it
+            if still_open and _OPENS[still_open[-1]] == char:
+                still_open.pop()
+        elif any(_OPENS[opening] == char for opening in still_open):
+            while _OPENS[still_open.pop()] != char:  # a closing isolate closes the embeddings in it too
+                pass
+    if not still_open:
+        return None
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return (
+        f"{key}: {shown!r} has an invisible character that turns the text after it around "
+        f"(U+{ord(still_open[0]):04X}) and does not turn it back; delete it"
+    )
 
 
 def tag_problem(tag: str) -> str | None:

@@ -319,11 +319,11 @@ def test_image_lines_in_later_sections_are_the_file_lines(newsletter):
         ),
         (
             'title: "第42期 \\u202e反转标题"\n',
-            "issues/2024-09-30/issue.yaml:1: error: title: '第42期 \\u202e反转标题' has an invisible character that turns the text after it around (U+202E); delete it",
+            "issues/2024-09-30/issue.yaml:1: error: title: '第42期 \\u202e反转标题' has an invisible character that turns the text after it around (U+202E) and does not turn it back; delete it",
         ),
         (
             'title: 第一期\ntags: ["\\u2067gnp.exe"]\n',
-            "issues/2024-09-30/issue.yaml:2: error: tags: '\\u2067gnp.exe' has an invisible character that turns the text after it around (U+2067); delete it",
+            "issues/2024-09-30/issue.yaml:2: error: tags: '\\u2067gnp.exe' has an invisible character that turns the text after it around (U+2067) and does not turn it back; delete it",
         ),
         (
             "title: 第一期\ntags: [" + "长" * 61 + "]\n",

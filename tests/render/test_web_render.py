@@ -268,6 +268,7 @@ def test_draft_has_banner_and_noindex(newsletter) -> None:
 
 
 HOSTILE = "<script>alert(1)</script> {{ 7*7 }} {% raw %} \"双引号\" 'single' ]]> 🚀🧪 עברית مرحبا"
+HOSTILE_TAG = '<script>alert(1)</script> {{ 7*7 }} "双" ]]> עברית'  # a tag keeps 60 characters
 LONG_WORD = "x" * 300
 
 
@@ -276,7 +277,7 @@ def test_hostile_content_is_escaped(newsletter) -> None:
     write(
         root / "issues/2024-05-01/issue.yaml",
         f"title: {json.dumps(HOSTILE, ensure_ascii=False)}\n"
-        f"summary: {json.dumps(HOSTILE, ensure_ascii=False)}\ntags: [{json.dumps(HOSTILE, ensure_ascii=False)}]\n",
+        f"summary: {json.dumps(HOSTILE, ensure_ascii=False)}\ntags: [{json.dumps(HOSTILE_TAG, ensure_ascii=False)}]\n",
     )
     body = f"导语 {HOSTILE}\n\n## {HOSTILE}\n\n正文 {HOSTILE} {LONG_WORD}\n\n<b>raw</b>\n"
     write(

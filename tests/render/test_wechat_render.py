@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -344,7 +345,10 @@ def test_escape_keeps_text_literal():
 
 
 def test_unclosed_direction_override_in_metadata_is_closed(newsletter):
-    issue, ctx = make_issue(newsletter, paper_title="\u202eevil \u2067isolate")
+    # the loader refuses it (a one-line value that turns the text around for good): the article
+    # still closes what it is given
+    issue, ctx = make_issue(newsletter)
+    issue = replace(issue, papers=(replace(issue.papers[0], title="\u202eevil \u2067isolate"),))
     result = article(issue, ctx)
     assert "## 1. \u202eevil \u2067isolate\u202c\u2069\n" in result.markdown
     h2 = re.search(r"<h2[^>]*>(.*?)</h2>", result.html).group(1)
