@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
-from itertools import chain
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
 
 from lxml import etree
@@ -37,7 +36,7 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     """``(path under the site, last modified)`` of every page the sitemap lists.
 
     A page is dated by the newest change among what it shows: the index by its issues, an issue
-    page by itself and the two it links to (their titles), the subscription page (the settings'
+    page by itself and the titles of the two it links to, the subscription page (the settings'
     alone) by the newest issue's publish time. Not all by the newest edit anywhere: a crawler
     that finds a page unchanged on its date learns to ignore the dates."""
     cards = newest_first(cards)
@@ -46,9 +45,9 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     pages = [("", shown), ("subscribe/", published)]
     for year, year_cards in archive_years(cards).items():
         pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
-    updated = [card.updated for card in cards]
-    for place, card in enumerate(cards):  # itself and its newer and older neighbours
-        pages.append((f"issues/{card.id}/", max(updated[max(0, place - 1) : place + 2])))
+    titled = [title_date(card) for card in cards]
+    for place, card in enumerate(cards):  # itself, and the titles of its newer and older neighbours
+        pages.append((f"issues/{card.id}/", max(card.updated, *titled[max(0, place - 1) : place + 2])))
     tags = tag_dates(cards)
     if tags:
         pages.append((f"{TAGS_ROOT}/", max(tags.values())))
@@ -56,21 +55,38 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     return pages
 
 
+def title_date(card: Card) -> datetime:
+    """The last time the issue's title may have changed: each paper's date moves with it (see
+    pipeline.build.state.date_card), so it is no later than the oldest of them."""
+    return min((_paper_date(card, index) for index in range(len(card.papers))), default=card.updated)
+
+
+def _paper_date(card: Card, index: int) -> datetime:
+    """When the line of the card's paper ``index`` last changed: the paper's date with the seconds
+    taken off that keep the papers of one issue apart (papers changed together are dated alike);
+    the issue's for a card from before papers had dates."""
+    when = card.papers[index].get("updated_at")
+    return datetime.fromisoformat(when) - timedelta(seconds=index) if when else card.updated
+
+
 def tag_dates(cards: list[Card]) -> dict[str, datetime]:
     """Each tag page's path under ``tags/`` (``<slug>``, and ``<slug>/<year>`` for the year
-    pages of a tag that has them) and the newest change among what it lists."""
+    pages of a tag that has them) and the newest change among what it lists: of an issue
+    tagged as a whole, the issue's; of a paper, the paper's own (which moves with its line on
+    a tag page, the issue's title included), so that an edit to one paper leaves the pages of
+    the other papers' tags with their dates."""
     # compared by timestamp: cheaper than datetimes with offsets
     years: dict[str, dict[str, tuple[float, datetime]]] = {}  # year → slug → the newest change
     names: Counter[str] = Counter()  # tag name → how often it is given
     for card in cards:
-        when = card.updated
-        stamp = when.timestamp()
-        given = list(chain(card.tags, *(paper.get("tags") or () for paper in card.papers)))
-        names.update(given)
         in_year = years.setdefault(card.date[:4], {})
-        for slug in set(map(tag_slug, set(given))):
-            if stamp > in_year.setdefault(slug, _EPOCH)[0]:
-                in_year[slug] = (stamp, when)
+        names.update(card.tags)
+        _date_tags(in_year, card.tags, title_date(card))  # its line: the id, title and date
+        for index, paper in enumerate(card.papers):
+            given = paper.get("tags")
+            if given:
+                names.update(given)
+                _date_tags(in_year, given, _paper_date(card, index))
     given_slugs: Counter[str] = Counter()  # slug → how often it is given (see pages.tag_has_year_pages)
     for name, count in names.items():
         given_slugs[tag_slug(name)] += count
@@ -83,6 +99,14 @@ def tag_dates(cards: list[Card]) -> dict[str, datetime]:
             if tag_has_year_pages(given_slugs[slug]):
                 dates[f"{slug}/{year}"] = when
     return {**{slug: when for slug, (_stamp, when) in newest.items()}, **dates}
+
+
+def _date_tags(dates: dict[str, tuple[float, datetime]], names: Iterable[str], when: datetime) -> None:
+    """Move the dates of the tags ``names`` (by slug) to ``when`` where it is newer."""
+    stamp = when.timestamp()
+    for slug in {tag_slug(name) for name in names}:
+        if stamp > dates.setdefault(slug, _EPOCH)[0]:
+            dates[slug] = (stamp, when)
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
