@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 from lxml import etree
@@ -28,7 +28,7 @@ from pipeline.render.pages import TAGS_ROOT, newest_first, tag_has_year_pages, t
 from pipeline.render.web import ARCHIVE_ROOT, INDEX_ISSUES, archive_years
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
-_EPOCH = (EPOCH.timestamp(), EPOCH)  # no tag page is dated earlier
+_NONE = (EPOCH.timestamp(), None)  # no tag page is dated earlier (sitemap readers refuse it)
 MAX_URLS = 50_000
 
 
@@ -45,68 +45,70 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     pages = [("", shown), ("subscribe/", published)]
     for year, year_cards in archive_years(cards).items():
         pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
-    titled = [title_date(card) for card in cards]
+    stamps = {card.id: paper_stamps(card) for card in cards}
+    titled = [(min(stamps[card.id], default=card.updated.timestamp()), card) for card in cards]
     for place, card in enumerate(cards):  # itself, and the titles of its newer and older neighbours
-        pages.append((f"issues/{card.id}/", max(card.updated, *titled[max(0, place - 1) : place + 2])))
-    tags = tag_dates(cards)
+        stamp, shown_by = max(titled[max(0, place - 1) : place + 2], key=lambda pair: pair[0])
+        pages.append((f"issues/{card.id}/", max(card.updated, _date(stamp, shown_by))))
+    tags = tag_dates(cards, stamps)
     if tags:
         pages.append((f"{TAGS_ROOT}/", max(tags.values())))
         pages += [(f"{TAGS_ROOT}/{slug}/", when) for slug, when in sorted(tags.items())]
     return pages
 
 
-def title_date(card: Card) -> datetime:
-    """The last time the issue's title may have changed: each paper's date moves with it (see
-    pipeline.build.state.date_card), so it is no later than the oldest of them."""
-    return min((_paper_date(card, index) for index in range(len(card.papers))), default=card.updated)
+def paper_stamps(card: Card) -> list[float]:
+    """When the line of each of the card's papers last changed (its title, authors, the issue's
+    title: pipeline.build.state.date_card moves a paper's date with any of them), as a timestamp:
+    the paper's date less the seconds that keep the papers of one issue apart, so that papers
+    changed together are dated alike; the issue's date for a card from before papers had dates.
+    The oldest is the last time the issue's title may have changed."""
+    issue = card.updated.timestamp()
+    if card.updated == card.published:  # its folder unchanged since it was first built: its papers too
+        return [issue] * len(card.papers)
+    return [
+        datetime.fromisoformat(paper["updated_at"]).timestamp() - index if "updated_at" in paper else issue
+        for index, paper in enumerate(card.papers)
+    ]
 
 
-def _paper_date(card: Card, index: int) -> datetime:
-    """When the line of the card's paper ``index`` last changed: the paper's date with the seconds
-    taken off that keep the papers of one issue apart (papers changed together are dated alike);
-    the issue's for a card from before papers had dates."""
-    when = card.papers[index].get("updated_at")
-    return datetime.fromisoformat(when) - timedelta(seconds=index) if when else card.updated
+def _date(stamp: float, card: Card | None) -> datetime:
+    """A timestamp of the card's as a date in its time zone (as the sitemap writes it); no card:
+    :data:`EPOCH`."""
+    return datetime.fromtimestamp(stamp, card.updated.tzinfo) if card is not None else EPOCH
 
 
-def tag_dates(cards: list[Card]) -> dict[str, datetime]:
+def tag_dates(cards: list[Card], stamps: dict[str, list[float]] | None = None) -> dict[str, datetime]:
     """Each tag page's path under ``tags/`` (``<slug>``, and ``<slug>/<year>`` for the year
     pages of a tag that has them) and the newest change among what it lists: of an issue
-    tagged as a whole, the issue's; of a paper, the paper's own (which moves with its line on
-    a tag page, the issue's title included), so that an edit to one paper leaves the pages of
-    the other papers' tags with their dates."""
-    # compared by timestamp: cheaper than datetimes with offsets
-    years: dict[str, dict[str, tuple[float, datetime]]] = {}  # year → slug → the newest change
-    names: Counter[str] = Counter()  # tag name → how often it is given
+    tagged as a whole, its title's; of a paper, its line's (see :func:`paper_stamps`), so that
+    an edit to one paper leaves the pages of the other papers' tags with their dates.
+    ``stamps``: :func:`paper_stamps` of each card, when the caller has them."""
+    years: dict[str, dict[str, tuple[float, Card | None]]] = {}  # year → slug → the newest change
+    given: list[str] = []  # every tag name, as often as it is given (counted once, at the end)
     for card in cards:
         in_year = years.setdefault(card.date[:4], {})
-        names.update(card.tags)
-        _date_tags(in_year, card.tags, title_date(card))  # its line: the id, title and date
-        for index, paper in enumerate(card.papers):
-            given = paper.get("tags")
-            if given:
-                names.update(given)
-                _date_tags(in_year, given, _paper_date(card, index))
+        lines = stamps[card.id] if stamps is not None else paper_stamps(card)
+        dated = [(card.tags, min(lines, default=card.updated.timestamp()))]
+        dated += [(paper["tags"], stamp) for paper, stamp in zip(card.papers, lines) if paper.get("tags")]
+        for names, stamp in dated:
+            given.extend(names)
+            for name in names:
+                slug = tag_slug(name)
+                if stamp > in_year.setdefault(slug, _NONE)[0]:
+                    in_year[slug] = (stamp, card)
     given_slugs: Counter[str] = Counter()  # slug → how often it is given (see pages.tag_has_year_pages)
-    for name, count in names.items():
+    for name, count in Counter(given).items():
         given_slugs[tag_slug(name)] += count
-    newest: dict[str, tuple[float, datetime]] = {}
+    newest: dict[str, tuple[float, Card | None]] = {}
     dates: dict[str, datetime] = {}
     for year, in_year in years.items():
-        for slug, (stamp, when) in in_year.items():
-            if stamp > newest.setdefault(slug, _EPOCH)[0]:
-                newest[slug] = (stamp, when)
+        for slug, (stamp, card) in in_year.items():
+            if stamp > newest.setdefault(slug, _NONE)[0]:
+                newest[slug] = (stamp, card)
             if tag_has_year_pages(given_slugs[slug]):
-                dates[f"{slug}/{year}"] = when
-    return {**{slug: when for slug, (_stamp, when) in newest.items()}, **dates}
-
-
-def _date_tags(dates: dict[str, tuple[float, datetime]], names: Iterable[str], when: datetime) -> None:
-    """Move the dates of the tags ``names`` (by slug) to ``when`` where it is newer."""
-    stamp = when.timestamp()
-    for slug in {tag_slug(name) for name in names}:
-        if stamp > dates.setdefault(slug, _EPOCH)[0]:
-            dates[slug] = (stamp, when)
+                dates[f"{slug}/{year}"] = _date(stamp, card)
+    return {**{slug: _date(stamp, card) for slug, (stamp, card) in newest.items()}, **dates}
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
