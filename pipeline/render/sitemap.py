@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain
 from urllib.parse import quote, urlsplit
 
 from lxml import etree
@@ -28,7 +29,7 @@ from pipeline.render.pages import TAGS_ROOT, newest_first, tag_has_year_pages, t
 from pipeline.render.web import ARCHIVE_ROOT, INDEX_ISSUES, archive_years
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
-_NONE = (EPOCH.timestamp(), None)  # no tag page is dated earlier (sitemap readers refuse it)
+_EPOCH = (EPOCH.timestamp(), EPOCH)  # no tag page is dated earlier
 MAX_URLS = 50_000
 
 
@@ -36,7 +37,7 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     """``(path under the site, last modified)`` of every page the sitemap lists.
 
     A page is dated by the newest change among what it shows: the index by its issues, an issue
-    page by itself and the titles of the two it links to, the subscription page (the settings'
+    page by itself and the two it links to (their titles), the subscription page (the settings'
     alone) by the newest issue's publish time. Not all by the newest edit anywhere: a crawler
     that finds a page unchanged on its date learns to ignore the dates."""
     cards = newest_first(cards)
@@ -45,70 +46,43 @@ def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
     pages = [("", shown), ("subscribe/", published)]
     for year, year_cards in archive_years(cards).items():
         pages.append((f"{ARCHIVE_ROOT}/{year}/", max(card.updated for card in year_cards)))
-    stamps = {card.id: paper_stamps(card) for card in cards}
-    titled = [(min(stamps[card.id], default=card.updated.timestamp()), card) for card in cards]
-    for place, card in enumerate(cards):  # itself, and the titles of its newer and older neighbours
-        stamp, shown_by = max(titled[max(0, place - 1) : place + 2], key=lambda pair: pair[0])
-        pages.append((f"issues/{card.id}/", max(card.updated, _date(stamp, shown_by))))
-    tags = tag_dates(cards, stamps)
+    updated = [card.updated for card in cards]
+    for place, card in enumerate(cards):  # itself and its newer and older neighbours
+        pages.append((f"issues/{card.id}/", max(updated[max(0, place - 1) : place + 2])))
+    tags = tag_dates(cards)
     if tags:
         pages.append((f"{TAGS_ROOT}/", max(tags.values())))
         pages += [(f"{TAGS_ROOT}/{slug}/", when) for slug, when in sorted(tags.items())]
     return pages
 
 
-def paper_stamps(card: Card) -> list[float]:
-    """When the line of each of the card's papers last changed (its title, authors, the issue's
-    title: pipeline.build.state.date_card moves a paper's date with any of them), as a timestamp:
-    the paper's date less the seconds that keep the papers of one issue apart, so that papers
-    changed together are dated alike; the issue's date for a card from before papers had dates.
-    The oldest is the last time the issue's title may have changed."""
-    issue = card.updated.timestamp()
-    if card.updated == card.published:  # its folder unchanged since it was first built: its papers too
-        return [issue] * len(card.papers)
-    return [
-        datetime.fromisoformat(paper["updated_at"]).timestamp() - index if "updated_at" in paper else issue
-        for index, paper in enumerate(card.papers)
-    ]
-
-
-def _date(stamp: float, card: Card | None) -> datetime:
-    """A timestamp of the card's as a date in its time zone (as the sitemap writes it); no card:
-    :data:`EPOCH`."""
-    return datetime.fromtimestamp(stamp, card.updated.tzinfo) if card is not None else EPOCH
-
-
-def tag_dates(cards: list[Card], stamps: dict[str, list[float]] | None = None) -> dict[str, datetime]:
+def tag_dates(cards: list[Card]) -> dict[str, datetime]:
     """Each tag page's path under ``tags/`` (``<slug>``, and ``<slug>/<year>`` for the year
-    pages of a tag that has them) and the newest change among what it lists: of an issue
-    tagged as a whole, its title's; of a paper, its line's (see :func:`paper_stamps`), so that
-    an edit to one paper leaves the pages of the other papers' tags with their dates.
-    ``stamps``: :func:`paper_stamps` of each card, when the caller has them."""
-    years: dict[str, dict[str, tuple[float, Card | None]]] = {}  # year → slug → the newest change
-    given: list[str] = []  # every tag name, as often as it is given (counted once, at the end)
+    pages of a tag that has them) and the newest change among what it lists."""
+    # compared by timestamp: cheaper than datetimes with offsets
+    years: dict[str, dict[str, tuple[float, datetime]]] = {}  # year → slug → the newest change
+    names: Counter[str] = Counter()  # tag name → how often it is given
     for card in cards:
+        when = card.updated
+        stamp = when.timestamp()
+        given = list(chain(card.tags, *(paper.get("tags") or () for paper in card.papers)))
+        names.update(given)
         in_year = years.setdefault(card.date[:4], {})
-        lines = stamps[card.id] if stamps is not None else paper_stamps(card)
-        dated = [(card.tags, min(lines, default=card.updated.timestamp()))]
-        dated += [(paper["tags"], stamp) for paper, stamp in zip(card.papers, lines) if paper.get("tags")]
-        for names, stamp in dated:
-            given.extend(names)
-            for name in names:
-                slug = tag_slug(name)
-                if stamp > in_year.setdefault(slug, _NONE)[0]:
-                    in_year[slug] = (stamp, card)
+        for slug in set(map(tag_slug, set(given))):
+            if stamp > in_year.setdefault(slug, _EPOCH)[0]:
+                in_year[slug] = (stamp, when)
     given_slugs: Counter[str] = Counter()  # slug → how often it is given (see pages.tag_has_year_pages)
-    for name, count in Counter(given).items():
+    for name, count in names.items():
         given_slugs[tag_slug(name)] += count
-    newest: dict[str, tuple[float, Card | None]] = {}
+    newest: dict[str, tuple[float, datetime]] = {}
     dates: dict[str, datetime] = {}
     for year, in_year in years.items():
-        for slug, (stamp, card) in in_year.items():
-            if stamp > newest.setdefault(slug, _NONE)[0]:
-                newest[slug] = (stamp, card)
+        for slug, (stamp, when) in in_year.items():
+            if stamp > newest.setdefault(slug, _EPOCH)[0]:
+                newest[slug] = (stamp, when)
             if tag_has_year_pages(given_slugs[slug]):
-                dates[f"{slug}/{year}"] = _date(stamp, card)
-    return {**{slug: _date(stamp, card) for slug, (stamp, card) in newest.items()}, **dates}
+                dates[f"{slug}/{year}"] = when
+    return {**{slug: when for slug, (_stamp, when) in newest.items()}, **dates}
 
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
