@@ -266,7 +266,7 @@ def _build(
                 date_card(manifest, job.issue_id, card_json, content, now)
                 if not deferred:  # else when its files arrive
                     dropped.extend(sorted(set(before) - set(send_files or ())))
-                dropped.extend(sorted(set(last.get("assets", ())) - set(assets)))  # taken out of its folder
+                dropped.extend(_assets_gone(config.output_dir, job.issue_id, last, assets))
                 manifest.issues[job.issue_id] = {
                     "key": key,
                     "card": card_json,
@@ -276,7 +276,7 @@ def _build(
                     "feed_html": job.feed,
                     "send": send_files is not None,
                     **({"send_files": send_files} if send_files else {}),
-                    **({"assets": assets} if assets else {}),  # to remove one that leaves the folder
+                    "assets": assets,  # to remove one that leaves the folder
                     "listed": _listed(card_json, now),  # its page then had no noindex
                 }
                 cards.append(Card.from_json(card_json))
@@ -617,6 +617,41 @@ def _assets(folder: Path) -> list[Path]:
         and not any(part.startswith(".") for part in parts)
         and not (len(parts) == 1 and parts[0] in ISSUE_FILES)
     )
+
+
+def _assets_gone(output: Path, issue_id: str, last: dict, assets: list[str]) -> list[str]:
+    """The files copied from an issue's folder last time that are not copied this time (taken out
+    of the folder, or of a kind no longer copied). A manifest entry from before copied files were
+    recorded: every file in the issue's output folder that the build neither writes nor copies."""
+    if "assets" in last:
+        before = set(last["assets"])
+    elif last:
+        before = set(_copied_before(output, issue_id))
+    else:
+        return []
+    kept = {path.casefold() for path in assets}
+    # Fig.PNG renamed fig.png: on a file system that ignores case, removing the old name would
+    # remove the new file; there the one file is simply written again.
+    return sorted(path for path in before - set(assets) if path.casefold() not in kept or _case_sensitive(output))
+
+
+def _copied_before(output: Path, issue_id: str) -> list[str]:
+    """Files under ``public/issues/<id>/`` but the build's own (ISSUE_FILES) and hidden ones."""
+    folder = output / "issues" / issue_id
+    found = []
+    for parent, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            path = Path(parent, name).relative_to(output).as_posix()
+            if not name.startswith(".") and not (Path(parent) == folder and name in ISSUE_FILES):
+                found.append(path)
+    return found
+
+
+def _case_sensitive(output: Path) -> bool:
+    """Whether the output folder's file system tells names apart by case alone."""
+    probe = output / "issues"
+    return not (probe.exists() and output.joinpath("ISSUES").exists() and os.path.samefile(probe, output / "ISSUES"))
 
 
 def _remove_output(output: Path, relative: str) -> None:

@@ -104,7 +104,9 @@ def output_name_problems(issues: list[Issue]) -> list[Problem]:
                     )
                 )
         for parts, _problem in issue_files(issue.folder):
-            if parts[-1].lower().endswith(NOT_COPIED_SUFFIXES) and not any(part.startswith(".") for part in parts):
+            named_like_output = len(parts) == 1 and parts[0] in ISSUE_FILES  # warned about above
+            hidden = any(part.startswith(".") for part in parts)
+            if parts[-1].lower().endswith(NOT_COPIED_SUFFIXES) and not named_like_output and not hidden:
                 problems.append(
                     Problem(
                         issue.folder.joinpath(*parts),

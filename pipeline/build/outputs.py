@@ -79,6 +79,6 @@ ISSUE_FILES = frozenset(
 )
 # Files of an issue folder that are not copied to the site whatever their name: a web page or a
 # script there would run as part of the site (its scripts with the site's rights, on its origin).
-NOT_COPIED_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".js", ".mjs")
+NOT_COPIED_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".shtml", ".js", ".mjs")
 # The per-issue outputs an issue needs only while it may still be sent (see pipeline.build.builder).
 SEND_OUTPUTS = frozenset({"email", "wechat"})

@@ -82,10 +82,15 @@ def template_cache(config: Config) -> Path | None:
     return folder
 
 
+# Raised when the manifest starts to record something every issue must be built again to have
+# (2: the files copied from its folder, so that one taken out of it leaves the site).
+MANIFEST_FORMAT = 2
+
+
 def environment_key(config: Config) -> str:
     """What every output depends on besides the issue itself."""
     digest = hashlib.sha256()
-    digest.update(__version__.encode() + b"\0" + config.raw_bytes + b"\0")
+    digest.update(f"{__version__}\0{MANIFEST_FORMAT}\0".encode() + config.raw_bytes + b"\0")
     digest.update(templates_fingerprint(config).encode())
     return digest.hexdigest()
 

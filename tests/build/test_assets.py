@@ -61,3 +61,41 @@ def test_a_web_page_or_script_in_an_issue_folder_is_not_copied_and_check_says_so
     assert set(warned) == {"附录.HTML", "track.js"}
     assert all(p.severity == "warning" for p in warned.values())
     assert "extra/附录.HTML is a web page" in warned["附录.HTML"].message
+    (folder / "index.html").write_text("<p>草稿</p>", "utf-8")  # named like the issue's page: one warning
+    assert len([p for p in check_issues(config).problems if p.path == folder / "index.html"]) == 1
+
+
+def test_an_issue_built_before_copied_files_were_recorded_loses_what_it_no_longer_copies(example):
+    import orjson
+
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "images").mkdir(exist_ok=True)
+    shutil.copy(example / "assets" / "wechat-cover.png", folder / "images" / "图1.png")
+    (folder / "notes.txt").write_text("编辑的备忘\n", "utf-8")
+    build(config, now=NOW)
+    manifest = config.state_dir / "build" / "manifest.json"
+    data = orjson.loads(manifest.read_bytes())
+    for entry in data["issues"].values():
+        del entry["assets"]  # as a manifest of the version before has it
+    manifest.write_bytes(orjson.dumps(data))
+    public = config.output_dir / "issues" / ISSUE
+    (public / "附录.html").write_text("<script>alert(1)</script>", "utf-8")  # copied by that version
+    (folder / "附录.html").write_text("<script>alert(1)</script>", "utf-8")
+    (folder / "notes.txt").unlink()
+    build(config, now=NOW)
+    assert not (public / "notes.txt").exists() and not (public / "附录.html").exists()
+    assert (public / "images" / "图1.png").is_file() and (public / "index.html").is_file()
+    assert (public / "email.html").exists() == (public / "wechat.html").exists()  # the build's own stay
+
+
+def test_a_file_renamed_in_case_only_is_there_under_its_new_name(example):
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    shutil.copy(example / "assets" / "wechat-cover.png", folder / "Fig.PNG")
+    build(config, now=NOW)
+    (folder / "Fig.PNG").rename(folder / "fig.png")
+    build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE
+    assert (public / "fig.png").read_bytes() == (example / "assets" / "wechat-cover.png").read_bytes()
+    assert sorted(p.name for p in public.iterdir() if p.name.lower() == "fig.png") == ["fig.png"]
