@@ -64,7 +64,7 @@
     });
     var last = words.length ? words[words.length - 1].word : "";
     var latin = last.length >= 2 && !CJK.test(last.charAt(0));
-    var open = typing && latin;
+    var open = typing && last !== "" && !CJK.test(last.charAt(0)); // "Wei L" may be going on to "Wei Li"
     if (!terms.length && latin) {
       terms.push(last);
       open = false; // looked up whole in the index, so matched whole too ("li" is not "liu")

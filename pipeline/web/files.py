@@ -151,7 +151,7 @@ class StaticFiles:
             if target.is_dir():
                 if parts and not path.endswith("/"):
                     # the query kept (a search link, ?q=…), quoted again: nothing raw reaches the header
-                    kept = "?" + quote(query, safe="=&%+;/?:@,!$'()*-._~") if query else ""
+                    kept = "?" + quote(_query_bytes(query), safe="=&%+;/?:@,!$'()*-._~") if query else ""
                     return Response(301, b"", [("Location", quote(parts[-1]) + "/" + kept), ("Content-Length", "0")])
                 target = target / "index.html"
             return target if target.is_file() else None
@@ -234,3 +234,11 @@ def _plain(status: int, text: str, headers: list[tuple[str, str]] | None = None)
         body,
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *(headers or [])],
     )
+
+
+def _query_bytes(query: str) -> bytes:
+    """The request's query as it was sent: WSGI hands over its bytes decoded as Latin-1 (PEP 3333)."""
+    try:
+        return query.encode("latin-1")
+    except UnicodeEncodeError:  # a server that decoded it otherwise
+        return query.encode("utf-8", "surrogateescape")

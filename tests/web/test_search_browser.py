@@ -457,6 +457,7 @@ def test_a_surname_is_found_as_a_whole_word(site: Site, phone) -> None:
     assert search(phone, "Xiaoming Li ") == []  # a space after it: complete, and Li is not Liu
     assert search(phone, "Xiaoming Li") == ["/issues/2023-06-12/#paper-04-liu"]  # still typing: Li… may be Liu
     assert "/issues/2023-06-12/#paper-04-liu" in search(phone, "Xiaoming Liu")
+    assert search(phone, "Wei L") == ["/issues/2023-06-12/#paper-03-li"]  # a one-letter word being typed
 
 
 def test_an_authors_initial_is_matched_with_the_name_after_it(site: Site, phone) -> None:

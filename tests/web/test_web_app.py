@@ -8,6 +8,7 @@ import http.server
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -519,6 +520,11 @@ def test_paths_outside_the_output_folder_and_hidden_files_are_refused(site):
         assert b"site:" not in response.body and response.body != b"no"
     moved = raw_get(base, f"/issues/{FIRST}")
     assert moved.status == 301 and moved.getheader("Location") == f"{FIRST}/"
+    # a query sent as raw UTF-8 (as some clients do) comes back percent-encoded, the same bytes
+    with socket.create_connection((urlsplit(base).hostname, urlsplit(base).port), timeout=10) as raw:
+        raw.sendall(f"GET /issues/{FIRST}?q=定理 HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        answer = raw.makefile("rb").read().decode("latin-1")
+    assert f"\r\nLocation: {FIRST}/?q=%E5%AE%9A%E7%90%86\r\n" in answer
     searched = raw_get(base, f"/issues/{FIRST}?q=%E9%95%BF%E4%B8%8A%E4%B8%8B%E6%96%87+Li")  # a search link: kept
     assert (
         searched.status == 301
