@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # a line break would split a header (the email package refuses it when sending) or the layout.
 MULTI_LINE_KEYS = frozenset({"summary", "intro", "outro"})
 _NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # multi-line text keeps tab, LF and CR
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # The embeddings and overrides (closed by U+202C) and the isolates (closed by U+2069) of Unicode's
 # bidirectional algorithm. Closed within a one-line value, one turns only that value around (the
 # author's text: Arabic in a title); left open, it also turns what follows the value where it
@@ -28,8 +30,6 @@ _NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _OPENS = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
 _OPENS.update({"\u2066": "\u2069", "\u2067": "\u2069", "\u2068": "\u2069"})
 _DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # multi-line text keeps tab, LF and CR
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # A tag is a short label: its page's name (a slug) keeps 60 characters, so two longer tags that
 # begin alike would share a page, and a sentence pasted as a tag fills a phone's screen.
 TAG_CHARS = 60
