@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -522,6 +523,7 @@ def _build_issue(
             except UnreadableFile as exc:
                 raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
             assets.append(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}")
+            _make_way(config.output_dir / "issues" / issue.id, config.output_dir / assets[-1])
             staging.add(assets[-1], data)
         if feed:
             from pipeline.render import feeds
@@ -629,10 +631,32 @@ def _assets_gone(output: Path, issue_id: str, last: dict, assets: list[str]) -> 
         before = set(_copied_before(output, issue_id))
     else:
         return []
+    # A file that became a folder (data → data/x.csv), or the other way: _make_way removed it.
+    now = set(assets)
+    folders = {parent for path in assets for parent in _folders_of(path)}
+    gone = {path for path in before - now - folders if now.isdisjoint(_folders_of(path))}
     kept = {path.casefold() for path in assets}
     # Fig.PNG renamed fig.png: on a file system that ignores case, removing the old name would
     # remove the new file; there the one file is simply written again.
-    return sorted(path for path in before - set(assets) if path.casefold() not in kept or _case_sensitive(output))
+    return sorted(path for path in gone if path.casefold() not in kept or _case_sensitive(output))
+
+
+def _folders_of(path: str) -> list[str]:
+    """``a/b/c`` → ``a``, ``a/b``."""
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def _make_way(folder: Path, path: Path) -> None:
+    """Remove what stands in the way of copying ``path`` into an issue's output ``folder``: a file
+    the last build copied where a folder now is (``data`` become ``data/x.csv``), or a folder
+    where a file now is. Either is a copy of what left the issue folder (see _assets_gone)."""
+    for parent in path.relative_to(folder).parents[-2::-1]:  # data, then data/x, … (not the folder itself)
+        if (folder / parent).is_file() or (folder / parent).is_symlink():
+            (folder / parent).unlink()
+            return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
 
 
 def _copied_before(output: Path, issue_id: str) -> list[str]:

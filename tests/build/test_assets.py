@@ -99,3 +99,24 @@ def test_a_file_renamed_in_case_only_is_there_under_its_new_name(example):
     public = config.output_dir / "issues" / ISSUE
     assert (public / "fig.png").read_bytes() == (example / "assets" / "wechat-cover.png").read_bytes()
     assert sorted(p.name for p in public.iterdir() if p.name.lower() == "fig.png") == ["fig.png"]
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
+def test_a_file_that_becomes_a_folder_and_back_is_copied_each_time(example, monkeypatch, workers):
+    if workers:
+        monkeypatch.setattr(builder, "PARALLEL_MIN", 2)
+        monkeypatch.setattr(builder, "cpu_budget", two)
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    public = config.output_dir / "issues" / ISSUE
+    (folder / "data").write_text("a,b\n", "utf-8")
+    build(config, now=NOW)
+    (folder / "data").unlink()
+    (folder / "data").mkdir()
+    (folder / "data" / "表1.csv").write_text("c,d\n", "utf-8")
+    build(config, now=NOW)
+    assert (public / "data" / "表1.csv").read_text("utf-8") == "c,d\n"
+    shutil.rmtree(folder / "data")
+    (folder / "data").write_text("e,f\n", "utf-8")
+    build(config, now=NOW)
+    assert (public / "data").read_text("utf-8") == "e,f\n"
