@@ -9,6 +9,7 @@ import errno
 import itertools
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -211,8 +212,31 @@ def _holds(target: Path, data: bytes) -> bool:
     """Whether the file at ``target`` exists and holds exactly ``data``."""
     try:
         return target.stat().st_size == len(data) and target.read_bytes() == data
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):  # none, or a folder in the way
         return False
+
+
+def _make_folder(root: Path, folder: Path) -> None:
+    """``folder`` and the folders above it up to ``root``, a file in the way removed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError):  # a file where one of the folders goes
+        pass
+    for above in [*reversed(folder.relative_to(root).parents[:-1]), folder.relative_to(root)]:
+        path = root / above
+        if not path.is_dir():
+            _remove_within(root, path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _remove_within(root: Path, path: Path) -> None:
+    """Remove the file or folder ``path`` under ``root``; a symbolic link is removed itself, never
+    followed (what it leads to may lie outside ``root``)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -304,9 +328,6 @@ class Staging:
         self._drop(target)  # staged earlier in this build
         if _holds(target, data):
             return  # unchanged: keep its mtime, so HTTP caches and Last-Modified stay valid
-        if target.parent not in self._folders:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(target.parent)
         if self.spool not in self._folders:
             self.spool.mkdir(parents=True, exist_ok=True)
             self._folders.add(self.spool)
@@ -362,9 +383,21 @@ class Staging:
         return list(self._pending)
 
     def commit(self) -> list[Path]:
-        """Rename every staged file into place; return the paths that changed."""
+        """Rename every staged file into place; return the paths that changed.
+
+        Folders are made here, not while staging, so that a build that is discarded leaves the
+        root as it was. What stands in the way of a staged file (a file where its folder goes, a
+        folder where it goes: an issue folder's ``data`` that became ``data/x.csv``) is an output
+        of an earlier build that this one replaces, and is removed first."""
         for target, tmp in self._pending.items():
-            os.replace(tmp, target)
+            if target.parent not in self._folders:
+                _make_folder(self.root, target.parent)
+                self._folders.add(target.parent)
+            try:
+                os.replace(tmp, target)
+            except IsADirectoryError:
+                _remove_within(self.root, target)
+                os.replace(tmp, target)
         done, self._pending = self.changed, {}
         return done
 

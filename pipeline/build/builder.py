@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -523,7 +522,6 @@ def _build_issue(
             except UnreadableFile as exc:
                 raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
             assets.append(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}")
-            _make_way(config.output_dir / "issues" / issue.id, config.output_dir / assets[-1])
             staging.add(assets[-1], data)
         if feed:
             from pipeline.render import feeds
@@ -617,7 +615,7 @@ def _assets(folder: Path) -> list[Path]:
         and not parts[-1].lower().endswith((".md", *NOT_COPIED_SUFFIXES))
         and parts[-1] not in ASSET_SKIP
         and not any(part.startswith(".") for part in parts)
-        and not (len(parts) == 1 and parts[0] in ISSUE_FILES)
+        and parts[0].lower() not in ISSUE_FILES  # nor a folder so named, nor in another case
     )
 
 
@@ -631,7 +629,7 @@ def _assets_gone(output: Path, issue_id: str, last: dict, assets: list[str]) -> 
         before = set(_copied_before(output, issue_id))
     else:
         return []
-    # A file that became a folder (data → data/x.csv), or the other way: _make_way removed it.
+    # A file that became a folder (data → data/x.csv), or the other way: the commit replaced it.
     now = set(assets)
     folders = {parent for path in assets for parent in _folders_of(path)}
     gone = {path for path in before - now - folders if now.isdisjoint(_folders_of(path))}
@@ -645,18 +643,6 @@ def _folders_of(path: str) -> list[str]:
     """``a/b/c`` → ``a``, ``a/b``."""
     parts = path.split("/")
     return ["/".join(parts[:end]) for end in range(1, len(parts))]
-
-
-def _make_way(folder: Path, path: Path) -> None:
-    """Remove what stands in the way of copying ``path`` into an issue's output ``folder``: a file
-    the last build copied where a folder now is (``data`` become ``data/x.csv``), or a folder
-    where a file now is. Either is a copy of what left the issue folder (see _assets_gone)."""
-    for parent in path.relative_to(folder).parents[-2::-1]:  # data, then data/x, … (not the folder itself)
-        if (folder / parent).is_file() or (folder / parent).is_symlink():
-            (folder / parent).unlink()
-            return
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
 
 
 def _copied_before(output: Path, issue_id: str) -> list[str]:
@@ -679,9 +665,15 @@ def _case_sensitive(output: Path) -> bool:
 
 
 def _remove_output(output: Path, relative: str) -> None:
-    """Remove an output file, and its folders that it leaves empty (a tag's), up to ``output``."""
+    """Remove an output file, and its folders that it leaves empty (a tag's), up to ``output``.
+    Never through a symbolic link to a folder, which may lead out of ``output``."""
     path = output / relative
-    path.unlink(missing_ok=True)
+    if any((output / above).is_symlink() for above in Path(relative).parents[:-1]):
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except (NotADirectoryError, IsADirectoryError):  # a file or folder now stands there
+        return
     for folder in path.parents:
         if folder == output or output not in folder.parents:
             break

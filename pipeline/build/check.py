@@ -90,23 +90,24 @@ def output_name_problems(issues: list[Issue]) -> list[Problem]:
     scripts (NOT_COPIED_SUFFIXES)."""
     problems = []
     for issue in issues:
-        for name in sorted(ISSUE_FILES):
-            path = issue.folder / name
-            if path.is_file() or path.is_symlink():
-                problems.append(
-                    Problem(
-                        path,
-                        None,
-                        f"{name} has the name of a file the build writes for this issue "
-                        f"(public/issues/{issue.id}/{name}), so it is not copied to the site: "
-                        "rename it if the issue links to it",
-                        "warning",
-                    )
-                )
+        named_like_output: set[str] = set()  # top-level names, each reported once
         for parts, _problem in issue_files(issue.folder):
-            named_like_output = len(parts) == 1 and parts[0] in ISSUE_FILES  # warned about above
-            hidden = any(part.startswith(".") for part in parts)
-            if parts[-1].lower().endswith(NOT_COPIED_SUFFIXES) and not named_like_output and not hidden:
+            if any(part.startswith(".") for part in parts):
+                continue
+            if parts[0].lower() in ISSUE_FILES:  # a file, or a folder, with an output's name in any case
+                if parts[0] not in named_like_output:
+                    named_like_output.add(parts[0])
+                    problems.append(
+                        Problem(
+                            issue.folder / parts[0],
+                            None,
+                            f"{parts[0]} has the name of a file the build writes for this issue "
+                            f"(public/issues/{issue.id}/{parts[0].lower()}), so it is not copied to the site: "
+                            "rename it if the issue links to it",
+                            "warning",
+                        )
+                    )
+            elif parts[-1].lower().endswith(NOT_COPIED_SUFFIXES):
                 problems.append(
                     Problem(
                         issue.folder.joinpath(*parts),

@@ -11,6 +11,7 @@ from conftest import NOW
 from pipeline.build import builder
 from pipeline.build.builder import build
 from pipeline.config import load_config
+from pipeline.errors import IssueError
 from tests.build.test_site_split import two
 
 # These tests may fork from the test process (see conftest.no_other_threads).
@@ -120,3 +121,61 @@ def test_a_file_that_becomes_a_folder_and_back_is_copied_each_time(example, monk
     (folder / "data").write_text("e,f\n", "utf-8")
     build(config, now=NOW)
     assert (public / "data").read_text("utf-8") == "e,f\n"
+
+
+def test_a_folder_or_file_named_like_an_output_in_any_case_is_not_copied_and_check_says_so(example):
+    from pipeline.build.check import check_issues
+
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "papers.bib").mkdir()
+    shutil.copy(example / "assets" / "wechat-cover.png", folder / "papers.bib" / "x.png")
+    (folder / "Search.JSON").write_text("{}", "utf-8")
+    build(config, now=NOW)  # a cold build
+    public = config.output_dir / "issues" / ISSUE
+    assert "@misc{" in (public / "papers.bib").read_text("utf-8")  # the build's own BibTeX
+    assert sorted(p.name for p in public.iterdir() if p.name.lower() == "search.json") == ["search.json"]
+    build(config, now=NOW, force=True)
+    assert (public / "papers.bib").is_file()
+    warned = sorted(p.path.name for p in check_issues(config).problems if "has the name of a file" in p.message)
+    assert warned == ["Search.JSON", "papers.bib"]
+
+
+def test_a_failed_build_changes_nothing_in_the_copies_and_the_next_one_puts_them_back(example):
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "data").mkdir()
+    (folder / "data" / "x.csv").write_text("a,b\n", "utf-8")
+    build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE
+    other = config.issues_dir / "2024-04-28" / "issue.yaml"
+    good = other.read_text("utf-8")
+    other.write_text(good + "\nnot yaml: [\n", "utf-8")  # the other issue broken: the build stops
+    shutil.rmtree(folder / "data")
+    (folder / "data").write_text("c,d\n", "utf-8")
+    with pytest.raises(IssueError):
+        build(config, now=NOW)
+    assert (public / "data" / "x.csv").read_text("utf-8") == "a,b\n"  # nothing written
+    other.write_text(good, "utf-8")
+    (folder / "data").unlink()
+    (folder / "data").mkdir()
+    (folder / "data" / "x.csv").write_text("a,b\n", "utf-8")
+    build(config, now=NOW)
+    assert (public / "data" / "x.csv").read_text("utf-8") == "a,b\n"
+
+
+def test_a_stale_copy_is_never_removed_through_a_link_out_of_the_site(example, tmp_path):
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "img").mkdir()
+    (folder / "img" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE
+    outside = tmp_path / "shared-img"
+    outside.mkdir()
+    (outside / "x.png").write_bytes(b"kept")
+    shutil.rmtree(public / "img")
+    (public / "img").symlink_to(outside)  # an operator's link
+    shutil.rmtree(folder / "img")
+    build(config, now=NOW)
+    assert (outside / "x.png").read_bytes() == b"kept"
