@@ -20,16 +20,22 @@ pytestmark = pytest.mark.usefixtures("no_other_threads")
 ISSUE = "2024-09-30"
 
 
-@pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
-def test_a_file_taken_out_of_an_issue_folder_leaves_the_site(example, monkeypatch, workers):
-    if workers:  # the two issues of the example rendered by forked workers
-        monkeypatch.setattr(builder, "PARALLEL_MIN", 2)
-        monkeypatch.setattr(builder, "cpu_budget", two)
+def with_an_image_and_a_note(example):
+    """The example's config and its issue folder, given ``images/图1.png`` and ``notes.txt``."""
     config = load_config(example / "config.yaml")
     folder = config.issues_dir / ISSUE
     (folder / "images").mkdir(exist_ok=True)
     shutil.copy(example / "assets" / "wechat-cover.png", folder / "images" / "图1.png")
     (folder / "notes.txt").write_text("编辑的备忘\n", "utf-8")
+    return config, folder
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
+def test_a_file_taken_out_of_an_issue_folder_leaves_the_site(example, monkeypatch, workers):
+    if workers:  # the two issues of the example rendered by forked workers
+        monkeypatch.setattr(builder, "PARALLEL_MIN", 2)
+        monkeypatch.setattr(builder, "cpu_budget", two)
+    config, folder = with_an_image_and_a_note(example)
     build(config, now=NOW)
     public = config.output_dir / "issues" / ISSUE
     assert (public / "images" / "图1.png").is_file() and (public / "notes.txt").is_file()
@@ -69,11 +75,7 @@ def test_a_web_page_or_script_in_an_issue_folder_is_not_copied_and_check_says_so
 def test_an_issue_built_before_copied_files_were_recorded_loses_what_it_no_longer_copies(example):
     import orjson
 
-    config = load_config(example / "config.yaml")
-    folder = config.issues_dir / ISSUE
-    (folder / "images").mkdir(exist_ok=True)
-    shutil.copy(example / "assets" / "wechat-cover.png", folder / "images" / "图1.png")
-    (folder / "notes.txt").write_text("编辑的备忘\n", "utf-8")
+    config, folder = with_an_image_and_a_note(example)
     build(config, now=NOW)
     manifest = config.state_dir / "build" / "manifest.json"
     data = orjson.loads(manifest.read_bytes())
