@@ -43,6 +43,8 @@ from pipeline.build.outputs import (
     NOT_COPIED_SUFFIXES,
     SEND_OUTPUTS,
     LazyRenderer,
+    active_svg_problem,
+    svg_runs_scripts,
 )
 from pipeline.build.parts import PartMemo
 from pipeline.build.processes import Forked, collector_paused, cpu_budget, default_signals
@@ -521,7 +523,11 @@ def _build_issue(
                 data = read_file(asset, issue.folder, ASSET_LIMIT)
             except UnreadableFile as exc:
                 raise IssueError([Problem(asset, None, f"{asset.name} {exc.reason}")]) from None
-            assets.append(f"issues/{issue.id}/{asset.relative_to(issue.folder).as_posix()}")
+            relative = asset.relative_to(issue.folder).as_posix()
+            if relative.lower().endswith(".svg") and svg_runs_scripts(data):
+                problems.append(active_svg_problem(asset, relative))
+                continue
+            assets.append(f"issues/{issue.id}/{relative}")
             staging.add(assets[-1], data)
         if feed:
             from pipeline.render import feeds
@@ -607,7 +613,8 @@ def _assets(folder: Path) -> list[Path]:
     """Images and other files an issue references, copied next to its pages: those the reading
     rule allows (the loader has refused the issue when any other is there), but for one with
     the name of a file the build writes there (see ISSUE_FILES) and web pages and scripts
-    (NOT_COPIED_SUFFIXES); `publish check` warns about both."""
+    (NOT_COPIED_SUFFIXES); `publish check` warns about both. (An SVG that can run a script is
+    left out once read, in _build_issue.)"""
     return sorted(
         folder.joinpath(*parts)
         for parts, problem in issue_files(folder)

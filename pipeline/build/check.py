@@ -12,6 +12,7 @@ however it is escaped, so such markup is warned about here (:func:`plain_text_ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.build.outputs import ISSUE_FILES, NOT_COPIED_SUFFIXES
+from pipeline.build.outputs import ISSUE_FILES, NOT_COPIED_SUFFIXES, active_svg_problem, svg_runs_scripts
 from pipeline.build.state import template_cache
 from pipeline.config import ChannelConfig, Config, channel_env_refs
 from pipeline.errors import Problem
@@ -87,11 +88,11 @@ def check_issue_set(
 def output_name_problems(issues: list[Issue]) -> list[Problem]:
     """Files of an issue folder that are not copied to the site: those with the name of a file
     the build writes next to its page (see pipeline.build.outputs.ISSUE_FILES), web pages and
-    scripts (NOT_COPIED_SUFFIXES)."""
+    scripts (NOT_COPIED_SUFFIXES), and SVG figures that can run a script (svg_runs_scripts)."""
     problems = []
     for issue in issues:
         named_like_output: set[str] = set()  # top-level names, each reported once
-        for parts, _problem in issue_files(issue.folder):
+        for parts, problem in issue_files(issue.folder):
             if any(part.startswith(".") for part in parts):
                 continue
             if parts[0].lower() in ISSUE_FILES:  # a file, or a folder, with an output's name in any case
@@ -107,6 +108,11 @@ def output_name_problems(issues: list[Issue]) -> list[Problem]:
                             "warning",
                         )
                     )
+            elif parts[-1].lower().endswith(".svg") and problem is None:
+                path = issue.folder.joinpath(*parts)
+                with contextlib.suppress(OSError):  # unreadable: the loader has said so
+                    if svg_runs_scripts(path.read_bytes()):
+                        problems.append(active_svg_problem(path, "/".join(parts)))
             elif parts[-1].lower().endswith(NOT_COPIED_SUFFIXES):
                 problems.append(
                     Problem(

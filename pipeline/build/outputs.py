@@ -6,10 +6,13 @@ with nothing to render never loads Jinja2, lxml or markdown-it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
+from pipeline.errors import Problem
 from pipeline.model import Issue
 from pipeline.render.context import Card, RenderContext
 
@@ -79,6 +82,30 @@ ISSUE_FILES = frozenset(
 )
 # Files of an issue folder that are not copied to the site whatever their name: a web page or a
 # script there would run as part of the site (its scripts with the site's rights, on its origin).
-NOT_COPIED_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".shtml", ".js", ".mjs")
+NOT_COPIED_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".shtml", ".js", ".mjs", ".svgz")
+# An SVG figure is copied unless it can run a script: opened by itself (not through <img>), it
+# runs with the site's rights. What the SVG specification lets run: <script>, event attributes
+# (onload=…), javascript: links, and HTML brought in through <foreignObject>.
+_SVG_ACTIVE = re.compile(
+    rb"<script|<[^>]*?\son[a-z]+\s*=|javascript\s*:|<foreignobject|data\s*:\s*text/html", re.IGNORECASE
+)
+
+
+def svg_runs_scripts(data: bytes) -> bool:
+    """Whether an SVG file holds anything that can run a script (see _SVG_ACTIVE)."""
+    return _SVG_ACTIVE.search(data) is not None
+
+
+def active_svg_problem(path: Path, relative: str) -> Problem:
+    """The warning for an SVG of an issue folder that is not copied (see svg_runs_scripts)."""
+    return Problem(
+        path,
+        None,
+        f"{relative} can run a script (<script>, an onload= or other event attribute, a javascript: link or "
+        "<foreignObject>), so it is not copied to the site: export the figure again as plain SVG or as PNG",
+        "warning",
+    )
+
+
 # The per-issue outputs an issue needs only while it may still be sent (see pipeline.build.builder).
 SEND_OUTPUTS = frozenset({"email", "wechat"})

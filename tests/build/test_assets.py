@@ -181,3 +181,21 @@ def test_a_stale_copy_is_never_removed_through_a_link_out_of_the_site(example, t
     shutil.rmtree(folder / "img")
     build(config, now=NOW)
     assert (outside / "x.png").read_bytes() == b"kept"
+
+
+def test_an_svg_that_can_run_a_script_is_not_copied_and_both_check_and_build_say_so(example):
+    from pipeline.build.check import check_issues
+
+    config = load_config(example / "config.yaml")
+    folder = config.issues_dir / ISSUE
+    (folder / "images").mkdir()
+    plain = '<svg xmlns="http://www.w3.org/2000/svg"><text>图 1：online 与 one = 1 的对比</text></svg>'
+    (folder / "images" / "图1.svg").write_text(plain, "utf-8")
+    (folder / "images" / "图2.svg").write_text(plain.replace("<text>", '<text onLoad ="alert(1)">'), "utf-8")
+    (folder / "images" / "图3.SVG").write_text(plain.replace("</svg>", "<script>alert(1)</script></svg>"), "utf-8")
+    report = build(config, now=NOW)
+    public = config.output_dir / "issues" / ISSUE / "images"
+    assert sorted(p.name for p in public.iterdir()) == ["图1.svg"]  # "online", "one = 1": text, not attributes
+    for problems in (report.problems, check_issues(config).problems):
+        warned = sorted(p.path.name for p in problems if "can run a script" in p.message)
+        assert warned == ["图2.svg", "图3.SVG"]
