@@ -27,7 +27,7 @@ def make_card(issue: Issue, ctx: RenderContext) -> Card:
         tags=list(issue.tags),
         draft=issue.draft,
         unfinished=not issue.draft and bool(example_text_left(issue)),
-        cover_url=ctx.asset_url(issue, issue.cover) if issue.cover else None,
+        cover_url=ctx.cover_url(issue),
         papers=[
             {
                 "slug": p.slug,

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pipeline.atomic import TEXT_LIMIT, UnreadableFile, read_file
 from pipeline.config import Config
@@ -176,6 +177,10 @@ class RenderContext:
         """Absolute URL of an issue's web page."""
         return self.site.absolute(f"issues/{issue_id}/")
 
+    def cover_url(self, issue: Issue) -> str | None:
+        """The issue's cover as an absolute URL (feeds, email, ``og:image``); None without one."""
+        return self.asset_url(issue, cover_href(issue.cover)) if issue.cover else None
+
     def asset_url(self, issue: Issue, src: str) -> str:
         """An image reference made absolute (feeds, email and WeChat cannot resolve relative paths)."""
         from pipeline.markdown import is_relative_path  # markdown-it: not needed by a build with nothing to render
@@ -189,6 +194,19 @@ class RenderContext:
         if self._content_of is None:
             raise KeyError(issue_id)
         return self._content_of(issue_id)
+
+
+def cover_href(cover: str) -> str:
+    """``cover:`` as an href: a path into the issue folder percent-encoded, a URL as a link is.
+
+    ``cover:`` names a file, not a URL: in ``images/封面 1.png`` or ``q#1.png`` the space, the
+    Chinese and the ``#`` (which would start a fragment, so that readers fetch ``q``) are part
+    of its name. An image in the Markdown text comes encoded by markdown-it already.
+    """
+    from pipeline.markdown import is_relative_path, parser  # not needed by a build with nothing to render
+
+    # A URL is encoded where it must be (a space, Chinese), as markdown-it does a link's.
+    return quote(cover, safe="/") if is_relative_path(cover) else parser().normalizeLink(cover)
 
 
 def _no_terms(issue_id: str) -> str:

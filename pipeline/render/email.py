@@ -203,9 +203,7 @@ def _template_values(issue: Issue, ctx: RenderContext, unsubscribe_marker: str) 
     return {
         "issue": issue,
         "date": format_date(issue.date, ctx.site.language),
-        "cover": Cover(ctx.asset_url(issue, issue.cover), image_width(issue, issue.cover, EMAIL_WIDTH))
-        if issue.cover
-        else None,
+        "cover": Cover(ctx.cover_url(issue), image_width(issue, issue.cover, EMAIL_WIDTH)) if issue.cover else None,
         "intro": block(issue.intro),
         "outro": block(issue.outro),
         "papers": papers,

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from jinja2 import TemplateError
@@ -222,7 +223,7 @@ def _cover_size(card: Card, ctx: RenderContext) -> int:
     if not card.cover_url or not card.cover_url.startswith(prefix):
         return 0
     folder = (ctx.config.issues_dir / card.id).resolve()
-    path = (folder / card.cover_url[len(prefix) :]).resolve()
+    path = (folder / unquote(card.cover_url[len(prefix) :])).resolve()  # the href of a file name
     try:
         return path.stat().st_size if path.is_relative_to(folder) and path.is_file() else 0
     except OSError:

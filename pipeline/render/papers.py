@@ -220,9 +220,10 @@ def _json_item(item: PaperItem) -> dict[str, Any]:
         "content_text": item.text,
         "date_published": item.published.isoformat(),
         "date_modified": item.updated.isoformat(),
-        "authors": [{"name": name} for name in item.authors],
-        "tags": item.tags,
     }
+    if item.authors:  # JSON Feed 1.1: "one or more" authors, so none is no key at all
+        data["authors"] = [{"name": name} for name in item.authors]
+    data["tags"] = item.tags
     if item.paper_url:
         data["external_url"] = item.paper_url
     if item.arxiv:

@@ -34,7 +34,7 @@ from pipeline.errors import RenderError
 from pipeline.load.text import example_text_left
 from pipeline.markdown import to_html
 from pipeline.model import Issue, Markdown, Paper
-from pipeline.render.context import Card, RenderContext, paper_links, source_line
+from pipeline.render.context import Card, RenderContext, cover_href, paper_links, source_line
 from pipeline.render.pages import newest_first, page_values, render_page, tag_href
 from pipeline.render.siteimage import og_image_png
 
@@ -96,7 +96,8 @@ def render_issue(issue: Issue, ctx: RenderContext) -> dict[str, bytes]:
         description=description,
         og_type="article",
         og_title=issue.title,
-        og_image=ctx.asset_url(issue, issue.cover) if issue.cover else None,
+        og_image=ctx.cover_url(issue),
+        cover_src=cover_href(issue.cover) if issue.cover else None,
         # a draft, an issue not due yet, or one with `publish new`'s example text: see builder._listed
         noindex=not issue.is_public(ctx.now) or bool(example_text_left(issue)),
         tag_href=tag_href,

@@ -37,7 +37,7 @@ from pipeline.config import ChannelConfig, Config
 from pipeline.errors import ConfigError, RenderError
 from pipeline.markdown import is_relative_path
 from pipeline.model import Issue
-from pipeline.render.context import RenderContext
+from pipeline.render.context import RenderContext, cover_href
 
 TEMPLATE = "wechat_paste.html"
 ARTICLE_OPTION = "author"  # declared by the channels that send the article (see wechat_channel)
@@ -126,6 +126,7 @@ def render_paste_page(
     html = article.html if html is None else html
     public = is_public_site(ctx.site.url)
     shown_html, copied_html, images = _image_versions(article, html, local_srcs, public)
+    cover = cover_src or (article.cover[0] if article.cover else None)
     fields = _fields(article, author, limits)
     script = _script(ctx)
     page = _render(
@@ -135,7 +136,8 @@ def render_paste_page(
         data=_json_block({"html": copied_html, "fields": {f.key: f.value for f in fields}}),
         fields=fields,
         author=author,
-        cover=cover_src or (article.cover[0] if article.cover else None),
+        cover=cover_href(cover) if cover else None,  # a file name: `#` or a space in it as an href
+        cover_name=cover,
         default_cover=default_cover,
         images=images,
         public=public,

@@ -281,15 +281,23 @@ def test_websub_hub_is_advertised(newsletter):
     assert not feedparser.parse(feeds["rss.xml"]).bozo and not feedparser.parse(feeds["atom.xml"]).bozo
 
 
-def test_cover_becomes_enclosure_and_image(newsletter):
+@pytest.mark.parametrize(
+    ("name", "href"),
+    [
+        ("cover.png", "cover.png"),
+        # a file name, not a URL: unencoded, the space is invalid and `#` starts a fragment
+        ("封面 1#2.png", "%E5%B0%81%E9%9D%A2%201%232.png"),
+    ],
+)
+def test_cover_becomes_enclosure_and_image(newsletter, name, href):
     root = newsletter()
     folder = root / "issues" / "2024-10-01"
-    issue_yaml(folder, cover="images/cover.png")
+    issue_yaml(folder, cover=f"images/{name}")
     (folder / "images").mkdir(parents=True)
-    (folder / "images" / "cover.png").write_bytes(PNG)
+    (folder / "images" / name).write_bytes(PNG)
     config, issues = load(root)
     feeds = render_feeds(issues, config)
-    cover = f"{SITE}issues/2024-10-01/images/cover.png"
+    cover = f"{SITE}issues/2024-10-01/images/{href}"
     enclosure = etree.fromstring(feeds["rss.xml"]).find("channel/item/enclosure")
     assert (enclosure.get("url"), enclosure.get("type"), enclosure.get("length")) == (cover, "image/png", str(len(PNG)))
     links = etree.fromstring(feeds["atom.xml"]).findall(f"{ATOM}entry/{ATOM}link")
@@ -407,10 +415,14 @@ def test_enclosure_length_is_the_cover_files_size_or_zero_for_a_url(newsletter):
     size = str(len(PNG) * 3)
     items = {i.findtext("title"): i.find("enclosure") for i in etree.fromstring(feeds["rss.xml"]).iter("item")}
     assert (items["本地封面"].get("url"), items["本地封面"].get("length")) == (
-        f"{SITE}issues/2024-10-01/images/封面 1.png",
+        f"{SITE}issues/2024-10-01/images/%E5%B0%81%E9%9D%A2%201.png",  # the file's name as a URL
         size,
     )
-    assert (items["远程封面"].get("type"), items["远程封面"].get("length")) == ("image/jpeg", "0")  # size unknown
+    assert (items["远程封面"].get("url"), items["远程封面"].get("type"), items["远程封面"].get("length")) == (
+        "https://cdn.example.org/covers/%E7%AC%AC2%E6%9C%9F.jpg",  # a URL: encoded as links in the text are
+        "image/jpeg",
+        "0",  # size unknown
+    )
     rss = {e.title: e.enclosures[0] for e in feedparser.parse(feeds["rss.xml"]).entries}
     atom = {e.title: e.enclosures[0] for e in feedparser.parse(feeds["atom.xml"]).entries}
     assert rss["本地封面"]["length"] == atom["本地封面"]["length"] == size

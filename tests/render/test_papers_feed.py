@@ -169,3 +169,20 @@ def test_paper_summaries_and_authors_read_back_exactly(newsletter) -> None:
     assert entry.title_detail.type == "text/plain" and entry.title == "论文"  # plain text stays text
     assert entry.author == "Ann Author, 张三"  # dc:creator; feedparser alone would give the last author
     assert [a.name for a in entry.authors][:2] == ["Ann Author", "张三"]
+
+
+def test_a_paper_without_authors_has_no_authors_key(newsletter) -> None:
+    """``authors: []`` is allowed (docs/FORMAT.md); JSON Feed 1.1 wants one or more authors
+    where the key is given, so the item leaves it out."""
+    root = newsletter()
+    folder = root / "issues" / "2024-09-30"
+    write(folder / "issue.yaml", "title: 第一期\n")
+    write(folder / "01-a.md", paper_md("有作者"))
+    write(
+        folder / "02-b.md", paper_md("无作者", arxiv="2409.00001").replace("authors: [Ann Author, 张三]", "authors: []")
+    )
+    cards, ctx = cards_of(root)
+    items = {i["title"]: i for i in json.loads(render_site(cards, ctx)["papers.json"])["items"]}
+    assert "authors" not in items["无作者"]
+    assert items["有作者"]["authors"] == [{"name": "Ann Author"}, {"name": "张三"}]
+    assert list(items["有作者"]).index("authors") < list(items["有作者"]).index("tags")  # the order before

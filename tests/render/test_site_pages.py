@@ -7,6 +7,7 @@ import posixpath
 import random
 import re
 import struct
+from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
 from urllib.parse import unquote
@@ -561,3 +562,37 @@ def test_an_issue_with_example_text_keeps_noindex_when_its_time_comes_as_a_cold_
     shutil.rmtree(config.state_dir)
     build(config, now=later)
     assert robots in incremental and page.read_text("utf-8") == incremental
+
+
+def test_pages_not_yet_public_name_their_tags_without_links(newsletter) -> None:
+    """The tag pages list public issues only: a draft's or a future issue's own tag has no page,
+    so its (noindex) page names the tags rather than linking a 404. Once public, they link."""
+    root = newsletter()
+    write(root / "issues/2024-05-01/issue.yaml", 'title: "已发布"\ntags: [公开标签]\n')
+    write(root / "issues/2024-05-01/01-a.md", paper_md("Public"))
+    write(root / "issues/2024-05-08/issue.yaml", 'title: "草稿"\ndraft: true\ntags: [草稿标签, 公开标签]\n')
+    write(root / "issues/2024-05-08/01-a.md", paper_md("Draft", arxiv="2405.00001", tags="[草稿论文标签]"))
+    write(root / "issues/2031-01-06/issue.yaml", 'title: "未来"\ntags: [未来标签]\n')
+    write(root / "issues/2031-01-06/01-a.md", paper_md("Future", arxiv="2405.00002"))
+    config = load_config(root / "config.yaml")
+    build(config, now=NOW)
+    public = config.output_dir
+
+    def tags_shown(issue_id: str) -> tuple[list[str], list[str]]:
+        page = parse((public / "issues" / issue_id / "index.html").read_bytes())
+        items = [li.text for li in page.find("li") if "ul" in li.parents]
+        hrefs = [a.attrs.get("href", "") for a in page.find("a")]
+        links = [href for href in hrefs if href.startswith("../../tags/") and href != "../../tags/"]  # not the nav's
+        return items, links
+
+    items, links = tags_shown("2024-05-08")
+    assert {"草稿标签", "公开标签", "草稿论文标签"} <= set(items) and links == []
+    items, links = tags_shown("2031-01-06")
+    assert "未来标签" in items and links == []
+    items, links = tags_shown("2024-05-01")
+    assert links == [f"../../{tag_href('公开标签')}"]
+    assert not (public / "tags" / "草稿标签").exists() and not (public / "tags" / "未来标签").exists()
+
+    build(config, now=datetime(2031, 1, 7, tzinfo=timezone.utc))  # the future issue's time has come
+    items, links = tags_shown("2031-01-06")
+    assert links == [f"../../{tag_href('未来标签')}"] and (public / "tags" / "未来标签" / "index.html").is_file()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -126,6 +127,12 @@ def test_issue_page_structure(example_issues: dict[str, Issue], ctx: RenderConte
     for target in ("rss.xml", "atom.xml", "feed.json"):
         assert f"../../{target}" in hrefs
     assert "email.html" in hrefs and "wechat.md" in hrefs
+    # robots.txt keeps crawlers out of these: a followed link would still get them listed
+    assert (
+        page.find("a", href="email.html")[0].attrs["rel"]
+        == page.find("a", href="wechat.md")[0].attrs["rel"]
+        == "nofollow"
+    )
     assert page.find("a", **{"class": "site-title"})[0].attrs["href"] == "../../"
     assert "<strong>值得花时间细读</strong>" in issue_page(issue, ctx).decode()  # intro Markdown rendered
 
@@ -366,3 +373,31 @@ def test_index_orders_by_the_date_it_shows(newsletter) -> None:
     page = parse(render_site(by_publish_time, ctx)["index.html"])
     assert [t.text for t in page.find("time")] == ["2024年5月20日", "2024年5月15日", "2024年5月1日"]
     assert [h.text.strip() for h in page.find("h2") if "li" in h.parents] == ["五月二十日", "五月十五日", "五月一日"]
+
+
+def test_a_cover_named_with_a_space_and_a_hash_is_linked_by_its_name(newsletter) -> None:
+    """``cover:`` names a file: its href and ``og:image`` encode it (``#`` would start a fragment,
+    and readers would fetch ``封面 1``); the paste page shows the name as written."""
+    root = newsletter()
+    folder = root / "issues/2024-05-01"
+    write(folder / "issue.yaml", 'title: "封面的名字"\ncover: "images/封面 1#2.png"\n')
+    write(folder / "01-a.md", paper_md("Cover"))
+    (folder / "images").mkdir()
+    (folder / "images" / "封面 1#2.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    issue, ctx = load_one(root)
+    page = parse(issue_page(issue, ctx))
+    href = "images/%E5%B0%81%E9%9D%A2%201%232.png"
+    assert page.find("img", **{"class": "cover"})[0].attrs["src"] == href
+    assert (
+        page.find("meta", property="og:image")[0].attrs["content"]
+        == f"https://digest.example.org/issues/2024-05-01/{href}"
+    )
+    assert unquote(href) == "images/封面 1#2.png"  # what a server finds on disk
+
+    from pipeline.render.wechat import article
+    from pipeline.render.wechat_limits import WECHAT_LIMITS
+    from pipeline.render.wechat_paste import render_paste_page
+
+    paste = render_paste_page(article(issue, ctx), ctx, author="编辑", limits=WECHAT_LIMITS).decode()
+    assert f'<img id="cover" src="{href}"' in paste and f'href="{href}" download' in paste
+    assert "<code>images/封面 1#2.png</code>" in paste
