@@ -30,7 +30,7 @@ def links(config: Config, issue_id: str) -> dict[str, tuple[str, str]]:
     page = parse((config.output_dir / f"issues/{issue_id}/index.html").read_bytes())
     found = {}
     for a in page.find("a"):
-        if "rel" in a.attrs:
+        if a.attrs.get("rel") in ("prev", "next"):  # not the other versions' nofollow
             label = {"prev": "← 上一期", "next": "下一期 →"}[a.attrs["rel"]]
             assert a.text.startswith(label)
             found[a.attrs["rel"]] = (a.attrs["href"], a.text.removeprefix(label).strip())
