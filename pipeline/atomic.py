@@ -382,6 +382,10 @@ class Staging:
     def changed(self) -> list[Path]:
         return list(self._pending)
 
+    def writes(self, relative: str) -> bool:
+        """Whether the commit will write this file anew: staged, and its bytes not those in place."""
+        return self.root / relative in self._pending
+
     def commit(self) -> list[Path]:
         """Rename every staged file into place; return the paths that changed.
 

@@ -113,7 +113,7 @@ def _build(
     stamp.clear()  # before anything changes: a build killed from here on leaves none
     newest = {issue_id for issue_id, _ in sorted(folders, reverse=True)[:SEND_WINDOW]}
     manifest = early or Manifest(config)
-    site_before = json.dumps(manifest.site, sort_keys=True)
+    site_before = json.dumps([manifest.site, manifest.pages], sort_keys=True)
     staging = Staging(config.output_dir)
     cache = Staging(manifest.dir)  # feed HTML per issue, committed with the outputs
     staging.sweep()  # what a killed build left
@@ -147,6 +147,7 @@ def _build(
             return _terms_on_demand(issue_id, dict(folders)[issue_id], config, cache)
 
     ctx.search_terms = search_terms
+    ctx.page_dates = site.PageDates(manifest, staging, now)
     report = BuildReport()
     problems: list[Problem] = []
     cards: list[Card] = []
@@ -318,7 +319,7 @@ def _build(
     removed = forget_removed(manifest, {issue_id for issue_id, _ in folders}, config.output_dir)
     search.drop_old_index(config)
     report.unlisted = sorted(card.id for card in cards if not card.is_public(now))
-    site_changed = json.dumps(manifest.site, sort_keys=True) != site_before
+    site_changed = json.dumps([manifest.site, manifest.pages], sort_keys=True) != site_before
     if report.built or removed or refreshed or site_changed or not manifest.path.is_file():
         manifest.save()  # a rebuild that changed nothing leaves it as it is
     if ids is None:

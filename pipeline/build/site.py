@@ -6,8 +6,8 @@ the issues it read last time: when its key is as before and its files are in pla
 not rendered again (:func:`due`).
 
 The outputs that are due are shared between two processes: a forked child renders
-:data:`FORKED` (the tag pages and the sitemap, about half of the site's time) while the build
-renders the others and writes the issue pages' previous/next links. The child stages its
+:data:`FORKED` (the tag pages, about half of the site's time) while the build renders the
+others and writes the issue pages' previous/next links; the sitemap comes last (:data:`LAST`). The child stages its
 files as a build worker does (named for the build, which commits them: see
 :class:`pipeline.atomic.Staging`) and hands them over through a pipe with its part memories
 and manifest entries; nothing it renders reaches ``public/`` before the build commits. When
@@ -23,6 +23,7 @@ import hashlib
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from pipeline.atomic import Staging
@@ -33,8 +34,11 @@ from pipeline.build.processes import Forked
 from pipeline.build.state import Manifest, card_hash, site_key
 from pipeline.render.context import KEPT, Card, RenderContext
 
-# Rendered in the forked child: the heaviest output, and one that like it reads no issue's feed HTML.
-FORKED = ("tags", "sitemap")
+# Rendered in the forked child: the heaviest output, which reads no issue's feed HTML.
+FORKED = ("tags",)
+# Rendered once every other output is staged: the sitemap dates each page by whether this build
+# writes it anew (PageDates).
+LAST = ("sitemap",)
 
 
 @dataclass
@@ -89,6 +93,8 @@ def due(site: SiteBuild, force: bool) -> list[str]:
 def render(site: SiteBuild, names: list[str], meanwhile: Callable[[], None], split: bool) -> None:
     """Render the outputs ``names``, and run ``meanwhile`` (the build's other work at this
     point); in two processes when ``split`` and both have something to do."""
+    last = [name for name in names if name in LAST]
+    names = [name for name in names if name not in LAST]
     forked = [name for name in names if name in FORKED] if split else []
     child = _Child.start(site, forked) if forked and len(forked) < len(names) else None
     try:
@@ -103,6 +109,8 @@ def render(site: SiteBuild, names: list[str], meanwhile: Callable[[], None], spl
     if child is not None and not child.join(site):
         for name in child.names:  # failed or killed: rendered here, where an error is reported
             render_output(site, name)
+    for name in last:
+        render_output(site, name)
 
 
 def render_output(site: SiteBuild, name: str) -> None:
@@ -117,6 +125,35 @@ def render_output(site: SiteBuild, name: str) -> None:
         "reads": sorted(set(site.reads)),
         "files": sorted(files),
     }
+
+
+@dataclass
+class PageDates:
+    """The sitemap's ``<lastmod>`` of each page: when its bytes last changed, as far as the
+    build knows (``manifest.pages``). A page the commit writes anew is dated at the build's
+    time, one left as it was keeps its date, and one first listed gets the date of what it
+    shows (:func:`pipeline.render.sitemap.site_pages`). So a date moves when, and only when, the
+    page does: a new issue re-dates the year page whose count it changes, an edit to a paper's
+    rating not the index that does not show it."""
+
+    manifest: Manifest
+    staging: Staging
+    now: datetime
+
+    def __call__(self, pages: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+        now = self.now.replace(microsecond=0)
+        known = self.manifest.pages
+        dated = []
+        for path, shown in pages:
+            when = known.get(path)
+            if when is None:
+                dated.append((path, shown))
+            elif self.staging.writes(f"{path}index.html"):
+                dated.append((path, now))
+            else:
+                dated.append((path, datetime.fromisoformat(when)))
+        self.manifest.pages = {path: when.isoformat() for path, when in dated}
+        return dated
 
 
 @dataclass

@@ -50,6 +50,8 @@ class Manifest:
             data = {}
         # Not a cache: a new tool version renders everything again, but the dates stay true.
         self.revisions: dict[str, dict] = data.get("revisions", {})
+        # When each page in the sitemap last changed (pipeline.build.site.PageDates): history too.
+        self.pages: dict[str, str] = data.get("pages", {})
         if data.get("version") != __version__:
             data = {}
         self.issues: dict[str, dict] = data.get("issues", {})
@@ -64,7 +66,13 @@ class Manifest:
         return self.dir / terms_file(issue_id)
 
     def save(self) -> None:
-        data = {"version": __version__, "site": self.site, "issues": self.issues, "revisions": self.revisions}
+        data = {
+            "version": __version__,
+            "site": self.site,
+            "issues": self.issues,
+            "revisions": self.revisions,
+            "pages": self.pages,
+        }
         # A cache: a torn write after a power cut only costs a full rebuild, so no fsync.
         # orjson: the manifest holds every issue's card (~6 MB for 500 issues), and the json
         # module's encoding and decoding of it took a quarter of a one-issue rebuild.

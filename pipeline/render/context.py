@@ -118,6 +118,9 @@ class RenderContext:
         self.template_cache: Path | None = None
         # Set by the build: an issue's search terms as it keeps them (pipeline.render.search).
         self.search_terms: Callable[[str], str] = _no_terms
+        # Set by the build: the sitemap's pages (path, date by what each shows) dated by when
+        # their bytes last changed, as far as it knows (pipeline.build.site.PageDates).
+        self.page_dates: Callable[[list[tuple[str, datetime]]], list[tuple[str, datetime]]] = lambda pages: pages
 
     @cached_property
     def templates(self):  # jinja2.Environment; imported here to keep `publish --help` fast

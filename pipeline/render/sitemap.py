@@ -7,6 +7,11 @@ page, the public issue pages and the tag pages (with their year pages). Not the 
 (``email.html``: the same text as its page) nor the editors' tools. Over 50,000 URLs (the
 protocol's limit per file), ``sitemap.xml`` becomes a sitemap index of ``sitemap-<n>.xml``.
 
+A page's ``<lastmod>`` is when its bytes last changed, as the build remembers it: a build that
+writes a page anew dates it at its own time, one that leaves it as it was keeps its date. A page
+the build has no date for (every page of a cold build) is dated by what it shows
+(:func:`site_pages`), which stays put from one cold build to the next.
+
 ``robots.txt`` names the sitemap and keeps crawlers off the other versions of an issue (its
 mailed HTML and WeChat files, which every issue page links to: copies of the page's text), with
 the ``*`` of RFC 9309. Crawlers read it only at the root of a host, so an archive served from a
@@ -34,7 +39,8 @@ MAX_URLS = 50_000
 
 
 def site_pages(cards: list[Card]) -> list[tuple[str, datetime]]:
-    """``(path under the site, last modified)`` of every page the sitemap lists.
+    """``(path under the site, last modified)`` of every page the sitemap lists, dated by what
+    it shows (for a page the build has no date of its own for; see the module's docstring).
 
     A page is dated by the newest change among what it shows: the index by its issues, an issue
     page by itself and the two it links to (their titles), the subscription page (the settings'
@@ -87,7 +93,7 @@ def tag_dates(cards: list[Card]) -> dict[str, datetime]:
 
 def render_site(cards: list[Card], ctx: RenderContext) -> dict[str, bytes]:
     """``sitemap.xml`` (with ``sitemap-<n>.xml`` when there are too many pages) and ``robots.txt``."""
-    pages = site_pages(cards)
+    pages = ctx.page_dates(site_pages(cards))
     files: dict[str, bytes] = {}
     if len(pages) <= MAX_URLS:
         files["sitemap.xml"] = urlset(pages, ctx)

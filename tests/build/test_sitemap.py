@@ -175,3 +175,51 @@ def test_every_page_in_the_sitemap_names_itself_as_canonical(example: Path) -> N
     for loc in urls((public / "sitemap.xml").read_bytes()):
         page = (public / unquote(urlsplit(loc).path).lstrip("/") / "index.html").read_text("utf-8")
         assert re.search(r'<link rel="canonical" href="([^"]+)">', page).group(1) == loc, loc
+
+
+def test_a_page_is_redated_when_and_only_when_its_bytes_change(example: Path) -> None:
+    """After a cold build (every page dated by what it shows), each build moves the date of
+    exactly the pages it writes anew to its own time: an edit to a paper's rating re-dates its
+    issue's page, not the index; a new issue re-dates the pages it changes (the index, its year,
+    its neighbour's links, its tags), a back-dated one likewise; a build that changes nothing
+    moves nothing."""
+    from datetime import timedelta
+
+    config = load_config(example / "config.yaml")
+    public = config.output_dir
+    when = NOW
+    build(config, now=when)
+
+    def snapshot() -> tuple[dict[str, str], dict[str, bytes]]:
+        dates = urls((public / "sitemap.xml").read_bytes())
+        pages = {loc: (public / unquote(urlsplit(loc).path).lstrip("/") / "index.html").read_bytes() for loc in dates}
+        return dates, pages
+
+    def new_issue(issue_id: str, publish_at: str) -> None:
+        write(
+            example / f"issues/{issue_id}/issue.yaml",
+            f'title: "新的一期"\npublish_at: "{publish_at}"\ntags: [新标签]\n',
+        )
+        write(example / f"issues/{issue_id}/01-a.md", "---\ntitle: 新论文\nauthors: [李四]\n---\n导语。\n")
+
+    paper = example / "issues/2024-04-28/01-snapkv.md"
+    edits = [
+        lambda: paper.write_text(paper.read_text("utf-8").replace("rating: 9", "rating: 7"), "utf-8"),
+        lambda: new_issue("2024-10-07", "2024-10-07T08:00:00+08:00"),
+        lambda: new_issue("2024-05-06", "2024-05-06T08:00:00+08:00"),  # brought in late, dated back
+        lambda: None,
+    ]
+    for step, edit in enumerate(edits):
+        dates, pages = snapshot()
+        edit()
+        when += timedelta(days=1)
+        build(config, now=when)
+        new_dates, new_pages = snapshot()
+        stamp = sitemap.w3c_datetime(when)
+        changed = {loc for loc in new_pages if loc in pages and new_pages[loc] != pages[loc]}
+        assert {loc: new_dates[loc] for loc in changed if new_dates[loc] != stamp} == {}, (step, stamp)
+        kept = {loc for loc in new_pages if loc in pages} - changed
+        assert {loc for loc in kept if new_dates[loc] != dates[loc]} == set(), step
+        assert bool(changed) == (step < 3) and kept, step
+    back_dated = sitemap.w3c_datetime(when - timedelta(days=1))  # the build that listed 2024-05-06
+    assert new_dates[SITE] == new_dates[f"{SITE}archive/2024/"] == back_dated
