@@ -102,12 +102,14 @@ def documents(issue: Issue) -> tuple[dict[str, str], ...]:
 
 def _paper_document(issue: Issue, paper: Paper) -> dict[str, str]:
     meta = [", ".join(paper.authors), paper.venue or "", " ".join(paper.tags)]
-    parts = [paper.title_translated or "", plain_text(paper.lead)]
+    # Headed as the pages head it (the translated title), the original title in the text.
+    heading, other = (paper.title_translated, paper.title) if paper.title_translated else (paper.title, "")
+    parts = [other, plain_text(paper.lead)]
     for section in paper.sections:
         parts += [section.title, plain_text(section.body)]
     return {
         "url": f"issues/{issue.id}/#{paper.anchor}",
-        "title": paper.title,
+        "title": heading,
         "meta": " · ".join(filter(None, meta)),
         "text": "\n".join(filter(None, parts)),
     }
