@@ -72,6 +72,7 @@
     var pieces = phrases(text, words).map(function (piece) { return {text: piece, open: false}; });
     if (open) pieces[pieces.length - 1].open = true;
     return {
+      words: words.length,  // none: the query is all punctuation and symbols
       pieces: pieces,
       terms: terms.filter(function (t, i) { return terms.indexOf(t) === i; }),
       unfinished: typing && latin,  // a Latin word is found whole: "Shapl" is not "Shapley"
@@ -289,7 +290,10 @@
       more.hidden = true;
       current = null;
       if (!query.trim()) { status.textContent = ""; return; }
-      if (!parsed.terms.length) { status.textContent = "请至少输入两个字"; return; }
+      if (!parsed.terms.length) {
+        status.textContent = parsed.words ? "请至少输入两个字" : "请输入文字、字母或数字（标点和符号不参与搜索）";
+        return;
+      }
       var search = {query: query.trim(), pieces: parsed.pieces, issues: [], next: 0, waiting: [], shown: 0,
                     unfinished: parsed.unfinished};
       current = search;

@@ -444,6 +444,12 @@ def test_a_tag_with_many_papers_gets_a_page_per_year_and_its_own_page_shows_the_
     assert sorted(p.name for p in folder.iterdir()) == ["2023", "2024", "2025", "feed.xml", "index.html"]
     own = folder.joinpath("index.html").read_text("utf-8")
     assert "10 篇论文" in own  # the count of the tag, not of the page
+    # the years before the list as well as after it: a long list is many screens on a phone
+    first_paper = own.index('<ol class="tagged-papers">')
+    assert all(own.index(f'<a href="{year}/">{year}</a>') < first_paper for year in ("2023", "2024", "2025"))
+    in_2024 = folder.joinpath("2024", "index.html").read_text("utf-8")
+    assert in_2024.index('<a href="../2023/">2023</a>') < in_2024.index('<ol class="tagged-papers">')
+    assert "<strong>2024</strong>" in in_2024
     assert [f"Paper {d} {n}" in own for d in days for n in (1, 2)] == [False] * 6 + [
         True,
         False,

@@ -318,6 +318,9 @@ def test_one_chinese_character_asks_for_two(site: Site, phone) -> None:
     phone.goto(f"{site.base}/")
     assert search(phone, "缓") == []
     assert status_of(phone) == "请至少输入两个字"
+    for query in ("，。！？", "!!! --"):  # no word at all: asking for two more characters would mislead
+        assert search(phone, query) == []
+        assert status_of(phone) == "请输入文字、字母或数字（标点和符号不参与搜索）"
 
 
 def test_the_query_is_marked_in_the_excerpt(site: Site, phone) -> None:
@@ -497,3 +500,34 @@ def test_a_latin_word_typed_in_part_finds_nothing_and_says_to_finish_it(site: Si
     assert "/issues/2023-06-12/#paper-01-folding" in search(phone, "Hopper")
     assert search(phone, "Hoppe ") == []  # a space after it: the word is complete, no hint
     assert status_of(phone) == "没有找到与「Hoppe」相关的内容"
+
+
+def _luminance(rgb: str) -> float:
+    """WCAG relative luminance of a computed ``rgb(r, g, b)``."""
+    channels = [int(part) / 255 for part in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_box_and_the_marks_can_be_seen(site: Site, browser, scheme: str) -> None:
+    """The box's outline at 3:1 against the page (WCAG 1.4.11), and a mark that keeps its text
+    readable where color-mix() is not known (older WebViews drop the rule that uses it)."""
+    context = browser.new_context(**PHONE, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        page.goto(f"{site.base}/")
+        search(page, "缓存")
+        colours = page.evaluate(
+            """() => {
+                const style = (selector) => getComputedStyle(document.querySelector(selector));
+                return [style('.search-input').borderTopColor, style('body').backgroundColor];
+            }"""
+        )
+        darker, lighter = sorted(map(_luminance, colours))
+        assert (lighter + 0.05) / (darker + 0.05) >= 3, colours
+    finally:
+        context.close()
+    css = (site.public / "style.css").read_text("utf-8")
+    mark = re.search(r"\.search-results mark \{([^}]*)\}", css).group(1)
+    assert mark.index("background: var(--soft)") < mark.index("color-mix(")  # the fallback first
