@@ -265,6 +265,8 @@
           });
       }
       function done() {
+        search.pages += 1;
+        keep({pages: search.pages});
         var left = search.waiting.length > 0 || search.next < search.issues.length;
         more.hidden = !left;
         more.textContent = search.shown || !left ? "更多结果" : "继续搜索更早的期刊";
@@ -283,22 +285,45 @@
       if (url.href !== location.href) history.replaceState(history.state, "", url.href);
     }
 
+    // Going back to the page rebuilds the results, unless the browser kept the page whole: as many
+    // pages of them as the reader had opened, then the place they had scrolled to, both kept in
+    // the history entry. (The browser's own restoring would scroll before the results are back,
+    // past the end of the first page.)
+    function keep(values) {
+      var state = {};
+      for (var key in history.state) state[key] = history.state[key];
+      for (key in values) state[key] = values[key];
+      history.replaceState(state, "", location.href);
+    }
+
+    function restore(back) {
+      var search = current;
+      if (!search || search.pages === 0) return null;
+      if (search.pages < (back.pages || 0) && !more.hidden) {
+        return Promise.resolve(page(search)).then(function () { return restore(back); });
+      }
+      if (back.scroll) window.scrollTo(0, back.scroll);
+      return null;
+    }
+
     function run(query) {
       remember(query.trim());
+      keep({pages: 0, scroll: 0});
+      if ("scrollRestoration" in history) history.scrollRestoration = query.trim() ? "manual" : "auto";
       var parsed = parse(query);
       list.textContent = "";
       more.hidden = true;
       current = null;
-      if (!query.trim()) { status.textContent = ""; return; }
+      if (!query.trim()) { status.textContent = ""; return Promise.resolve(); }
       if (!parsed.terms.length) {
         status.textContent = parsed.words ? "请至少输入两个字" : "请输入文字、字母或数字（标点和符号不参与搜索）";
-        return;
+        return Promise.resolve();
       }
       var search = {query: query.trim(), pieces: parsed.pieces, issues: [], next: 0, waiting: [], shown: 0,
-                    unfinished: parsed.unfinished};
+                    pages: 0, unfinished: parsed.unfinished};
       current = search;
       status.textContent = "正在搜索…";
-      ready
+      return ready
         .then(function () { return issuesWith(parsed.terms); })
         .then(function (issues) {
           if (search !== current) return null;
@@ -330,8 +355,20 @@
       if (current) Promise.resolve(page(current)).catch(function () { status.textContent = "搜索暂时不可用，请稍后再试"; });
     });
 
+    var saving;
+    window.addEventListener("scroll", function () {
+      if (!current) return;
+      clearTimeout(saving);
+      saving = setTimeout(function () { keep({scroll: window.scrollY}); }, 200);
+    }, {passive: true});
+    list.addEventListener("click", function () { keep({scroll: window.scrollY}); });  // before it leaves
+
     var asked = new URLSearchParams(location.search).get("q");
-    if (asked) { input.value = asked; run(asked + " "); }
+    var back = history.state || {};  // read before the search below resets it
+    if (asked) {
+      input.value = asked;
+      run(asked + " ").then(function () { return restore(back); });
+    }
     return ready.catch(function () { box.hidden = true; });
   }
 

@@ -448,6 +448,30 @@ def test_the_query_is_kept_in_the_address_for_the_way_back(site: Site, phone) ->
     assert links(phone) == links_found
 
 
+def test_the_way_back_after_more_results_returns_to_the_same_result(site: Site, phone) -> None:
+    """Back from a result of the second page (the browser not keeping the page whole, as on a
+    phone short of memory): both pages again, scrolled to where the reader was, not past the
+    first page's end."""
+    phone.goto(f"{site.base}/")
+    assert len(search(phone, PAGED_WORD)) == 20
+    phone.locator(".search-more").click()
+    phone.wait_for_function("() => document.querySelectorAll('.search-results li').length === 40")
+    shown = links(phone)
+    target = phone.locator(".search-results li > a").nth(34)
+    target.scroll_into_view_if_needed()
+    phone.wait_for_timeout(400)  # the scroll is kept once it stops
+    before = phone.evaluate("window.scrollY")
+    assert before > 2000
+    target.click()
+    phone.wait_for_url(f"**{shown[34]}")
+    phone.go_back()
+    phone.wait_for_function("() => document.querySelectorAll('.search-results li').length === 40")
+    phone.wait_for_function(f"() => Math.abs(window.scrollY - {before}) <= 2")
+    assert links(phone) == shown
+    box = phone.locator(".search-results li > a").nth(34).bounding_box()
+    assert 0 <= box["y"] < PHONE["viewport"]["height"]  # the result the reader left from is on screen
+
+
 def test_a_surname_is_found_as_a_whole_word(site: Site, phone) -> None:
     phone.goto(f"{site.base}/?q=Li")  # as a link or a search engine would open it
     phone.wait_for_function("() => document.querySelectorAll('.search-results li').length > 0")
