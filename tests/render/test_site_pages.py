@@ -602,3 +602,20 @@ def test_pages_not_yet_public_name_their_tags_without_links(newsletter) -> None:
     build(config, now=datetime(2031, 1, 7, tzinfo=timezone.utc))  # the future issue's time has come
     items, links = tags_shown("2031-01-06")
     assert links == [f"../../{tag_href('未来标签')}"] and (public / "tags" / "未来标签" / "index.html").is_file()
+
+
+def test_issues_of_one_date_are_ordered_by_their_publish_times_not_their_text() -> None:
+    """`2024-10-08T08:30:00+09:00` reads later than `2024-10-08T08:00:00+08:00` but comes half an
+    hour before it."""
+    from pipeline.render.context import Card
+    from pipeline.render.pages import newest_first
+
+    def card(issue_id: str, publish_at: str) -> Card:
+        return Card(issue_id, issue_id, "2024-10-08", publish_at, None, [], False, None, [])
+
+    tokyo, beijing = (
+        card("2024-10-08-a", "2024-10-08T08:30:00+09:00"),
+        card("2024-10-08-b", "2024-10-08T08:00:00+08:00"),
+    )
+    assert [c.id for c in newest_first([tokyo, beijing])] == ["2024-10-08-b", "2024-10-08-a"]
+    assert [c.id for c in newest_first([beijing, tokyo])] == ["2024-10-08-b", "2024-10-08-a"]
